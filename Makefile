@@ -1,0 +1,36 @@
+# neurorecon: `make demo` and `make test` each create the environment themselves.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test demo bench clean
+
+setup: $(STAMP)
+
+# The order matters (see README, "Installation"): torch first, by exact pin, so that
+# nothing later can pull a CUDA build; lava-nc and norse without their dependencies.
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install torch==2.13.0
+	$(PIP) install "numpy>=1.24.4,<2" "scipy>=1.10.1,<2" "cvxpy<1.8" ecos nir nirtorch h5py \
+	    "networkx<=2.8.7" "asteval>=0.9.31,<0.10" "scikit-learn>=1.5,<2" matplotlib \
+	    pytest pytest-timeout hypothesis
+	$(PIP) install --no-deps --ignore-requires-python lava-nc==0.10.0
+	$(PIP) install --no-deps norse==1.1.0
+	$(PIP) install --no-deps -e .
+	$(PY) -c "import neurorecon, torch, norse.torch, cvxpy, nir; from neurorecon.simulate.lava_backend import import_lava; import_lava()"
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q
+
+demo: setup
+	$(VENV)/bin/neurorecon demo
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

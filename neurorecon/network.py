@@ -1,0 +1,425 @@
+"""The Network: the one IR every stage reads and writes.
+
+A Network is a stack of layers, each a Dense connection (Lava's ``Dense``) feeding a population
+of LIF neurons (Lava's ``LIF``), in one arithmetic:
+
+* ``"fixed"``: Loihi's integer arithmetic (Lava's ``fixed_pt`` / ``bit_accurate_loihi`` models);
+  every parameter is an integer in the chip's range and the values are validated, never clipped
+  silently (the weight clipping/truncation Lava itself applies is part of the semantics).
+* ``"float"``: Lava's ``floating_pt`` models.
+
+The exact per-step semantics live in :mod:`neurorecon.simulate.arithmetic`; this module holds the
+data, its validation and its file format (HDF5, versioned schema).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import h5py
+import numpy as np
+
+from neurorecon._atomic import atomic_path
+from neurorecon.errors import NeuroreconError
+
+ARITHMETICS = ("fixed", "float")
+SIGN_MODES = ("mixed", "excitatory", "inhibitory")
+SCHEMA_VERSION = 1
+FILE_FORMAT = "neurorecon.Network"
+
+# Loihi / Lava 0.10 fixed-point ranges (SPEC section 3; lava/proc/lif/models.py, PyLifModelBitAcc).
+FIXED_RANGES = {
+    "du": (0, 4095),  # 12-bit unsigned
+    "dv": (0, 4095),  # 12-bit unsigned
+    "vth": (0, 2**17 - 1),  # 17-bit unsigned
+    "bias_mant": (-(2**12), 2**12 - 1),  # 13-bit signed
+    "bias_exp": (0, 7),  # 3-bit
+    "weight_exp": (-8, 7),  # Loihi wgtExp (nengo-loihi block.py)
+    "num_weight_bits": (1, 8),
+    "num_message_bits": (0, 24),  # Loihi 2 graded spikes carry up to 24 bits
+}
+INT32_LIMIT = 2**31
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A weight matrix as Lava's ``Dense`` process applies it.
+
+    ``weights`` has shape (N_out, N_in). In fixed arithmetic Lava clips the weights to 8 bits
+    and truncates them to ``num_weight_bits`` (see :meth:`effective_weights`), then shifts the
+    accumulated input by ``weight_exp``. ``sign_mode`` ``None`` means "inferred from the
+    weights", as Lava does. ``num_message_bits`` 0 means binary spikes; > 0 graded payloads.
+    """
+
+    weights: np.ndarray
+    weight_exp: int = 0
+    num_weight_bits: int = 8
+    sign_mode: str | None = None
+    num_message_bits: int = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.weights.shape)  # type: ignore[return-value]
+
+    def resolved_sign_mode(self) -> str:
+        """The sign mode Lava uses: the given one, or inferred from the weights."""
+        if self.sign_mode is not None:
+            return self.sign_mode
+        if self.weights.size == 0 or np.min(self.weights) >= 0:
+            return "excitatory"
+        if np.max(self.weights) <= 0:
+            return "inhibitory"
+        return "mixed"
+
+    def effective_weights(self) -> np.ndarray:
+        """Integer weights after Lava's clip to 8 bits and truncation to ``num_weight_bits``.
+
+        Mirrors ``lava.utils.weightutils.clip_weights`` / ``truncate_weights``: mixed-sign
+        weights are clipped to [-256, 255] and lose ``8 - num_weight_bits + 1`` LSBs (flooring);
+        excitatory to [0, 255], inhibitory to [-255, 0] (truncated on the magnitude).
+        """
+        mode = self.resolved_sign_mode()
+        w = self.weights.astype(np.int64)
+        if mode == "inhibitory":
+            w = -w
+        mixed = mode == "mixed"
+        w = np.clip(w, -256 if mixed else 0, 255)
+        drop = 8 - self.num_weight_bits + int(mixed)
+        w = (w >> drop) << drop
+        if mode == "inhibitory":
+            w = -w
+        return w
+
+
+@dataclass(frozen=True)
+class LIFLayer:
+    """One layer: a Dense connection into a population of LIF neurons.
+
+    ``du``, ``dv`` and ``vth`` are a scalar or one value per neuron (Lava shares them per
+    process; the Lava backend builds one process per distinct group). ``bias_mant`` and
+    ``bias_exp`` are a scalar or per neuron. ``recurrent`` is an optional lateral
+    :class:`Dense` (N x N) from the layer's spikes back to its own input, with the same one-step
+    delay as every Dense.
+    """
+
+    weights: np.ndarray
+    du: Any
+    dv: Any
+    vth: Any
+    bias_mant: Any = 0
+    bias_exp: Any = 0
+    weight_exp: int = 0
+    num_weight_bits: int = 8
+    sign_mode: str | None = None
+    num_message_bits: int = 0
+    recurrent: Dense | None = None
+
+    def __post_init__(self) -> None:
+        weights = _as_array(self.weights, "weights")
+        if weights.ndim != 2:
+            raise NeuroreconError(
+                f"weights must be a 2-D array (N_out, N_in); got shape {weights.shape}"
+            )
+        if weights.shape[0] == 0:
+            raise NeuroreconError("a layer needs at least one neuron (weights has 0 rows)")
+        object.__setattr__(self, "weights", weights)
+        n = weights.shape[0]
+        for name in ("du", "dv", "vth", "bias_mant", "bias_exp"):
+            object.__setattr__(self, name, _per_neuron(getattr(self, name), n, name))
+        for name in ("weight_exp", "num_weight_bits", "num_message_bits"):
+            object.__setattr__(self, name, _scalar_int(getattr(self, name), name))
+        if self.sign_mode is not None and self.sign_mode not in SIGN_MODES:
+            raise NeuroreconError(f"sign_mode must be one of {SIGN_MODES} or None; got {self.sign_mode!r}")
+        if self.recurrent is not None:
+            rec = self.recurrent
+            if not isinstance(rec, Dense):
+                raise NeuroreconError("recurrent must be a neurorecon.Dense or None")
+            rec_w = _as_array(rec.weights, "recurrent weights")
+            if rec_w.shape != (n, n):
+                raise NeuroreconError(
+                    f"recurrent weights must have shape ({n}, {n}); got {rec_w.shape}"
+                )
+            if rec.num_message_bits != 0:
+                raise NeuroreconError("recurrent connections carry binary spikes (num_message_bits=0)")
+            object.__setattr__(self, "recurrent", replace(rec, weights=rec_w))
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def dense(self) -> Dense:
+        """The feed-forward connection as a :class:`Dense`."""
+        return Dense(
+            self.weights, self.weight_exp, self.num_weight_bits, self.sign_mode, self.num_message_bits
+        )
+
+    def connections(self) -> list[Dense]:
+        """The layer's Dense connections: feed-forward first, then the recurrent one if any."""
+        return [self.dense] + ([self.recurrent] if self.recurrent is not None else [])
+
+    def groups(self) -> list[np.ndarray]:
+        """Neuron indices of each distinct (du, dv, vth) group, in order of first appearance."""
+        keys = np.stack([self.du, self.dv, self.vth], axis=1)
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        order = np.argsort(first)
+        return [np.flatnonzero(inverse == g) for g in order]
+
+    def equals(self, other: "LIFLayer") -> bool:
+        """Exact equality of every parameter (arrays compared element-wise)."""
+        names = ("weights", "du", "dv", "vth", "bias_mant", "bias_exp")
+        same = all(np.array_equal(getattr(self, n), getattr(other, n)) for n in names)
+        same = same and (self.weight_exp, self.num_weight_bits, self.sign_mode, self.num_message_bits) == (
+            other.weight_exp, other.num_weight_bits, other.sign_mode, other.num_message_bits
+        )
+        if (self.recurrent is None) != (other.recurrent is None):
+            return False
+        if self.recurrent is not None:
+            a, b = self.recurrent, other.recurrent
+            same = same and np.array_equal(a.weights, b.weights) and (
+                a.weight_exp, a.num_weight_bits, a.sign_mode
+            ) == (b.weight_exp, b.num_weight_bits, b.sign_mode)
+        return bool(same)
+
+
+@dataclass
+class Network:
+    """A stack of :class:`LIFLayer` in one arithmetic, plus free-form metadata.
+
+    ``metadata`` holds JSON-serialisable facts about the network (profile name, readout kind,
+    class count, training provenance); it travels with the file.
+    """
+
+    layers: Sequence[LIFLayer]
+    arithmetic: str = "fixed"
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.arithmetic not in ARITHMETICS:
+            raise NeuroreconError(
+                f"arithmetic must be one of {ARITHMETICS}; got {self.arithmetic!r}"
+            )
+        layers = list(self.layers)
+        if not layers:
+            raise NeuroreconError("a Network needs at least one layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, LIFLayer):
+                raise NeuroreconError(f"layer {i} is not a neurorecon.LIFLayer")
+            if i > 0 and layer.n_inputs != layers[i - 1].n_neurons:
+                raise NeuroreconError(
+                    f"layer {i} weights expect {layer.n_inputs} inputs but layer {i - 1} "
+                    f"has {layers[i - 1].n_neurons} neurons"
+                )
+            if i > 0 and layer.num_message_bits != 0:
+                raise NeuroreconError(
+                    f"layer {i}: only the first layer can take graded payloads "
+                    "(LIF neurons send binary spikes)"
+                )
+        convert = _validate_fixed if self.arithmetic == "fixed" else _validate_float
+        self.layers = [convert(layer, i) for i, layer in enumerate(layers)]
+        try:
+            json.dumps(self.metadata)
+        except TypeError as exc:
+            raise NeuroreconError(f"network metadata must be JSON-serialisable: {exc}") from None
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].n_inputs
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].n_neurons
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def sizes(self) -> list[int]:
+        """Neurons per layer."""
+        return [layer.n_neurons for layer in self.layers]
+
+    def equals(self, other: "Network") -> bool:
+        """Same arithmetic, same layers, same metadata."""
+        return (
+            self.arithmetic == other.arithmetic
+            and self.n_layers == other.n_layers
+            and all(a.equals(b) for a, b in zip(self.layers, other.layers))
+            and self.metadata == other.metadata
+        )
+
+    # ---------------------------------------------------------------- file format
+    def save(self, path: str | Path) -> None:
+        """Write the network to an HDF5 file (atomically: temp file, then rename)."""
+        with atomic_path(path, suffix=".h5") as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["format"] = FILE_FORMAT
+                f.attrs["schema_version"] = SCHEMA_VERSION
+                f.attrs["arithmetic"] = self.arithmetic
+                f.attrs["metadata"] = json.dumps(self.metadata)
+                f.attrs["n_layers"] = self.n_layers
+                for i, layer in enumerate(self.layers):
+                    g = f.create_group(f"layers/{i}")
+                    for name in ("du", "dv", "vth", "bias_mant", "bias_exp"):
+                        g.create_dataset(name, data=getattr(layer, name))
+                    _write_dense(g, layer.dense)
+                    if layer.recurrent is not None:
+                        _write_dense(g.create_group("recurrent"), layer.recurrent)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Network":
+        """Read a network written by :meth:`save`; a corrupt or foreign file is a clear error."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "network.h5"
+        if not path.is_file():
+            raise NeuroreconError(f"no Network file at {path}")
+        try:
+            f = h5py.File(path, "r")
+        except OSError:
+            raise NeuroreconError(f"{path} is not a neurorecon Network file (not readable as HDF5)") from None
+        with f:
+            if f.attrs.get("format") != FILE_FORMAT:
+                raise NeuroreconError(f"{path} is not a neurorecon Network file (no '{FILE_FORMAT}' marker)")
+            version = int(f.attrs.get("schema_version", -1))
+            if version != SCHEMA_VERSION:
+                raise NeuroreconError(
+                    f"{path} uses Network schema version {version}; this neurorecon reads version {SCHEMA_VERSION}"
+                )
+            try:
+                layers = []
+                for i in range(int(f.attrs["n_layers"])):
+                    g = f[f"layers/{i}"]
+                    dense = _read_dense(g)
+                    recurrent = _read_dense(g["recurrent"]) if "recurrent" in g else None
+                    layers.append(
+                        LIFLayer(
+                            dense.weights,
+                            du=g["du"][()],
+                            dv=g["dv"][()],
+                            vth=g["vth"][()],
+                            bias_mant=g["bias_mant"][()],
+                            bias_exp=g["bias_exp"][()],
+                            weight_exp=dense.weight_exp,
+                            num_weight_bits=dense.num_weight_bits,
+                            sign_mode=dense.sign_mode,
+                            num_message_bits=dense.num_message_bits,
+                            recurrent=recurrent,
+                        )
+                    )
+                arithmetic = str(f.attrs["arithmetic"])
+                metadata = json.loads(f.attrs["metadata"])
+            except (KeyError, ValueError, TypeError, OSError) as exc:
+                raise NeuroreconError(f"{path} is a corrupt Network file: {exc}") from None
+        return cls(layers, arithmetic=arithmetic, metadata=metadata)
+
+
+# ------------------------------------------------------------------------ helpers
+def _write_dense(group: h5py.Group, dense: Dense) -> None:
+    group.create_dataset("weights", data=dense.weights)
+    group.attrs["weight_exp"] = dense.weight_exp
+    group.attrs["num_weight_bits"] = dense.num_weight_bits
+    group.attrs["sign_mode"] = dense.sign_mode or ""
+    group.attrs["num_message_bits"] = dense.num_message_bits
+
+
+def _read_dense(group: h5py.Group) -> Dense:
+    return Dense(
+        weights=group["weights"][()],
+        weight_exp=int(group.attrs["weight_exp"]),
+        num_weight_bits=int(group.attrs["num_weight_bits"]),
+        sign_mode=str(group.attrs["sign_mode"]) or None,
+        num_message_bits=int(group.attrs["num_message_bits"]),
+    )
+
+
+def _as_array(value: Any, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise NeuroreconError(f"{name} is not an array of numbers: {exc}") from None
+    if array.dtype == bool:
+        array = array.astype(np.int64)
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise NeuroreconError(f"{name} must be numeric; got dtype {array.dtype}")
+    return array
+
+
+def _per_neuron(value: Any, n: int, name: str) -> np.ndarray:
+    array = _as_array(value, name)
+    if array.ndim == 0:
+        return np.full(n, array[()], dtype=array.dtype)
+    if array.shape != (n,):
+        raise NeuroreconError(f"{name} must be a scalar or have shape ({n},); got shape {array.shape}")
+    return array.copy()
+
+
+def _scalar_int(value: Any, name: str) -> int:
+    array = np.asarray(value)
+    if array.ndim != 0 or not np.isfinite(array.astype(float)) or float(array) != int(array):
+        raise NeuroreconError(f"{name} must be an integer scalar; got {value!r}")
+    return int(array)
+
+
+def _check_finite(array: np.ndarray, name: str, layer: int) -> None:
+    if not np.all(np.isfinite(array)):
+        raise NeuroreconError(f"layer {layer}: {name} contains NaN or infinite values")
+
+
+def _as_integers(array: np.ndarray, name: str, layer: int) -> np.ndarray:
+    _check_finite(array, name, layer)
+    if np.issubdtype(array.dtype, np.floating) and not np.array_equal(array, np.round(array)):
+        raise NeuroreconError(
+            f"layer {layer}: {name} must be integers in fixed arithmetic (use arithmetic='float' for real values)"
+        )
+    return array.astype(np.int64)
+
+
+def _check_range(values: Any, name: str, layer: int) -> None:
+    lo, hi = FIXED_RANGES[name]
+    array = np.asarray(values)
+    if array.size and (array.min() < lo or array.max() > hi):
+        bad = array[(array < lo) | (array > hi)].flat[0]
+        raise NeuroreconError(f"layer {layer}: {name}={bad} is outside Loihi's range [{lo}, {hi}]")
+
+
+def _validate_dense_fixed(dense: Dense, layer: int, what: str) -> Dense:
+    weights = _as_integers(dense.weights, f"{what} weights", layer)
+    if weights.size and np.abs(weights).max() >= INT32_LIMIT:
+        raise NeuroreconError(f"layer {layer}: {what} weights exceed Lava's 32-bit weight storage")
+    for name in ("weight_exp", "num_weight_bits", "num_message_bits"):
+        _check_range(getattr(dense, name), name, layer)
+    return replace(dense, weights=weights)
+
+
+def _validate_fixed(layer: LIFLayer, i: int) -> LIFLayer:
+    values = {name: _as_integers(getattr(layer, name), name, i) for name in ("du", "dv", "vth", "bias_mant", "bias_exp")}
+    for name, array in values.items():
+        _check_range(array, name, i)
+    dense = _validate_dense_fixed(layer.dense, i, "feed-forward")
+    recurrent = None if layer.recurrent is None else _validate_dense_fixed(layer.recurrent, i, "recurrent")
+    return replace(layer, weights=dense.weights, recurrent=recurrent, **values)
+
+
+def _validate_float(layer: LIFLayer, i: int) -> LIFLayer:
+    values = {}
+    for name in ("weights", "du", "dv", "vth", "bias_mant", "bias_exp"):
+        array = getattr(layer, name).astype(np.float64)
+        _check_finite(array, name, i)
+        values[name] = array
+    if not 0 <= layer.num_message_bits <= FIXED_RANGES["num_message_bits"][1]:
+        raise NeuroreconError(f"layer {i}: num_message_bits must be in [0, 24]")
+    recurrent = layer.recurrent
+    if recurrent is not None:
+        rec_w = recurrent.weights.astype(np.float64)
+        _check_finite(rec_w, "recurrent weights", i)
+        recurrent = replace(recurrent, weights=rec_w)
+    return replace(layer, recurrent=recurrent, **values)

@@ -1,0 +1,108 @@
+"""Simulate a Network: the bit-exact emulator, real Lava (CPU), or a Loihi 2 board.
+
+Time convention (one place for every backend): input frame ``X[:, k]`` is sent at Lava time
+step ``k + 1``; every Dense delays by one step, so layer ``i`` (0-based) first sees frame ``k``
+at step ``k + 2 + i``. A network of L layers therefore needs ``T + L`` steps for its last layer
+to see the final frame: :func:`readout_steps`. :func:`simulate` runs ``X.shape[1]`` steps unless
+``n_steps`` says otherwise (inputs past the end of ``X`` are zero).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from neurorecon.errors import NeuroreconError
+from neurorecon.network import Network
+from neurorecon.simulate.result import SimulationResult
+
+BACKENDS = ("emulator", "lava", "loihi2-hw")
+RECORDABLE = ("spikes", "v", "u")
+
+
+def readout_steps(net: Network, t_in: int) -> int:
+    """Steps for the last layer to see all ``t_in`` input frames: one per Dense stage."""
+    return t_in + net.n_layers
+
+
+def check_input(net: Network, x) -> np.ndarray:
+    """Validate ``x`` (n, T, N_in) for ``net``; return it as a numeric array."""
+    try:
+        x = np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise NeuroreconError(f"X is not an array of numbers: {exc}") from None
+    if x.dtype == bool:
+        x = x.astype(np.uint8)
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise NeuroreconError(f"X must be numeric; got dtype {x.dtype}")
+    if x.ndim != 3:
+        raise NeuroreconError(f"X must have shape (n_samples, T, n_inputs); got {x.ndim} dimensions {x.shape}")
+    n, t_in, d = x.shape
+    if n == 0:
+        raise NeuroreconError("X has no samples")
+    if t_in == 0:
+        raise NeuroreconError("X has no time steps (T=0)")
+    if d != net.n_inputs:
+        raise NeuroreconError(f"X has {d} inputs per step but the network expects {net.n_inputs}")
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        raise NeuroreconError("X contains NaN or infinite values")
+    if x.min() < 0:
+        raise NeuroreconError("X contains negative values (inputs are spikes or non-negative payloads)")
+    message_bits = net.layers[0].num_message_bits
+    integral = not np.issubdtype(x.dtype, np.floating) or np.array_equal(x, np.round(x))
+    if message_bits == 0:
+        if not integral or x.max() > 1:
+            raise NeuroreconError(
+                "X must hold binary spikes (0/1): the first layer takes binary spikes "
+                "(num_message_bits=0); set num_message_bits for graded payloads"
+            )
+    elif net.arithmetic == "fixed":
+        if not integral:
+            raise NeuroreconError("X must hold integers in fixed arithmetic")
+        if x.max() >= 2**message_bits:
+            raise NeuroreconError(
+                f"X has payload {x.max():g}, beyond the first layer's {message_bits}-bit messages"
+            )
+    return x
+
+
+def simulate(
+    net: Network,
+    X,
+    backend: str = "emulator",
+    *,
+    n_steps: int | None = None,
+    record: Sequence[str] = ("spikes", "v"),
+    layers: Sequence[int] | None = None,
+    timeout: float = 600.0,
+) -> SimulationResult:
+    """Run ``net`` on ``X`` (n_samples, T, N_in) and return per-layer records.
+
+    ``record`` picks the per-step variables kept (any of ``"spikes"``, ``"v"``, ``"u"``) and
+    ``layers`` the layers they are kept for (default all); ``final_v`` is always returned.
+    ``backend``: ``"emulator"`` (bit-exact numpy), ``"lava"`` (Lava's CPU simulator,
+    ``fixed_pt`` or ``floating_pt`` to match the network), ``"loihi2-hw"`` (Loihi 2 via
+    lava-loihi, where installed). Lava runs stop after ``timeout`` seconds per batch.
+    """
+    if not isinstance(net, Network):
+        raise NeuroreconError("simulate() needs a neurorecon.Network")
+    if backend not in BACKENDS:
+        raise NeuroreconError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    unknown = set(record) - set(RECORDABLE)
+    if unknown or isinstance(record, str):
+        raise NeuroreconError(f"record must be a list drawn from {RECORDABLE}; got {record!r}")
+    layers = list(range(net.n_layers)) if layers is None else [int(i) for i in layers]
+    if any(not 0 <= i < net.n_layers for i in layers):
+        raise NeuroreconError(f"layers must be in 0..{net.n_layers - 1}; got {layers}")
+    x = check_input(net, X)
+    n_steps = x.shape[1] if n_steps is None else int(n_steps)
+    if n_steps < 1:
+        raise NeuroreconError(f"n_steps must be at least 1; got {n_steps}")
+    if backend == "emulator":
+        from neurorecon.simulate.emulator import emulate
+
+        return emulate(net, x, n_steps, record, layers)
+    from neurorecon.simulate.lava_backend import run_lava
+
+    return run_lava(net, x, n_steps, record, layers, hardware=backend == "loihi2-hw", timeout=timeout)

@@ -1,0 +1,147 @@
+"""The one definition of the neuron and synapse arithmetic (SPEC section 3, Lava 0.10).
+
+Everything that simulates a Network steps it with these functions: the batched emulator, and
+(through :func:`float_lif_update`, which uses only array operators) the torch models used for
+surrogate-gradient training. Lava's own models are the external reference they are tested
+against.
+
+Fixed point (``PyLifModelBitAcc``, ``PyDenseModelBitAcc``)::
+
+    a      = (W_eff @ s_in) << weight_exp        (>> -weight_exp: flooring), sent one step later
+    u      = trunc0(u * (4096 - (du + 1)) / 4096) + (a << 6)      ; u wraps once at 24 bits
+    v      = trunc0(v * (4096 - dv) / 4096) + u + (bias_mant << bias_exp)
+    v      = clip(v, -(2**23 - 1), 2**23 - 1)
+    s      = v > (vth << 6);  v = 0 where s
+
+Float (``PyLifModelFloat``, ``PyDenseModelFloat``)::
+
+    u = u * (1 - du) + a;   v = v * (1 - dv) + u + bias_mant;   s = v > vth;  v = 0 where s
+
+Fixed-point state is held in float64 arrays of integers: every intermediate value is an integer
+below 2**36, so products, ``trunc`` and sums are exact (SPEC section 3 asks for bit-exactness;
+the tests check it against Lava).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurorecon.errors import NeuroreconError
+from neurorecon.network import Dense, LIFLayer
+
+DECAY_UNITY = 4096  # 2**12: du, dv are 12-bit fractions
+CURRENT_DECAY_OFFSET = 1  # Lava's ds_offset: the current decays by du + 1
+STATE_SHIFT = 6  # a_in and vth are left-shifted by 6 to align with the 24-bit state
+STATE_LIMIT = 2**23  # u wraps above this; v saturates at +-(2**23 - 1)
+INT32_HEADROOM = 2**31 - 2**23  # Lava adds (a << 6) to u in int32: larger inputs overflow
+
+
+@dataclass(frozen=True)
+class LIFConstants:
+    """Per-neuron constants of one layer's LIF update, precomputed once."""
+
+    current_keep: np.ndarray  # fixed: (4096 - (du+1)) / 4096 ; float: 1 - du
+    voltage_keep: np.ndarray  # fixed: (4096 - dv) / 4096     ; float: 1 - dv
+    bias: np.ndarray  # fixed: bias_mant << bias_exp ; float: bias_mant
+    threshold: np.ndarray  # fixed: vth << 6 ; float: vth
+    may_wrap: bool = True  # False when u provably stays inside 24 bits
+    may_saturate: bool = True  # False when v provably stays inside 24 bits
+
+
+def fixed_bias(layer: LIFLayer) -> np.ndarray:
+    """``bias_mant << bias_exp`` as Lava's ``scale_bias`` computes it."""
+    return layer.bias_mant.astype(np.int64) << layer.bias_exp.astype(np.int64)
+
+
+def lif_constants(layer: LIFLayer, arithmetic: str, max_abs_input: float = np.inf) -> LIFConstants:
+    """Constants of ``layer``'s LIF update; ``max_abs_input`` bounds |a << 6| (fixed) if known."""
+    if arithmetic == "float":
+        return LIFConstants(1.0 - layer.du, 1.0 - layer.dv, layer.bias_mant.astype(float), layer.vth.astype(float))
+    du = layer.du.astype(np.int64)
+    dv = layer.dv.astype(np.int64)
+    bias = fixed_bias(layer)
+    current_keep = (DECAY_UNITY - (du + CURRENT_DECAY_OFFSET)) / DECAY_UNITY
+    # |u| <= A / (1 - keep) when |a << 6| <= A: truncation toward zero only shrinks it.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        u_bound = np.where(current_keep < 1, max_abs_input / (1.0 - current_keep), np.inf)
+        v_bound = np.where(dv > 0, (u_bound + np.abs(bias)) * DECAY_UNITY / np.maximum(dv, 1), np.inf)
+    return LIFConstants(
+        current_keep=current_keep.astype(np.float64),
+        voltage_keep=((DECAY_UNITY - dv) / DECAY_UNITY).astype(np.float64),
+        bias=bias.astype(np.float64),
+        threshold=(layer.vth.astype(np.int64) << STATE_SHIFT).astype(np.float64),
+        may_wrap=bool(np.any(u_bound >= STATE_LIMIT)),
+        may_saturate=bool(np.any(v_bound >= STATE_LIMIT - 1)),
+    )
+
+
+def fixed_lif_update(u: np.ndarray, v: np.ndarray, a_shifted: np.ndarray, c: LIFConstants) -> np.ndarray:
+    """One fixed-point LIF step, in place on float64 arrays of integers; returns the spikes.
+
+    ``a_shifted`` is the synaptic input already shifted by 6 (``a_in << 6``).
+    """
+    u *= c.current_keep
+    np.trunc(u, out=u)
+    u += a_shifted
+    if c.may_wrap:  # Lava wraps once: u > 2**23 -> u - 2**24 ; u <= -2**23 -> u + 2**24
+        u -= (u > STATE_LIMIT) * (2.0 * STATE_LIMIT)
+        u += (u <= -STATE_LIMIT) * (2.0 * STATE_LIMIT)
+    v *= c.voltage_keep
+    np.trunc(v, out=v)
+    v += u
+    v += c.bias
+    if c.may_saturate:
+        np.clip(v, -(STATE_LIMIT - 1), STATE_LIMIT - 1, out=v)
+    spikes = v > c.threshold
+    v *= ~spikes
+    return spikes
+
+
+def float_lif_update(u, v, a_in, c: LIFConstants, spike_fn=None):
+    """One float LIF step (Lava's ``PyLifModelFloat`` order of operations); returns (u, v, s).
+
+    Written with array operators only, so it runs on numpy arrays and on torch tensors; a
+    surrogate-gradient model passes its own differentiable ``spike_fn(v - vth)``.
+    """
+    u = u * c.current_keep + a_in
+    v = v * c.voltage_keep + u + c.bias
+    s = (v > c.threshold) * 1.0 if spike_fn is None else spike_fn(v - c.threshold)
+    v = v * (1 - s)
+    return u, v, s
+
+
+def synaptic_scale(dense: Dense, arithmetic: str) -> tuple[np.ndarray, float | None]:
+    """Weights to multiply spikes with, and a post-GEMM scale needing a floor, if any.
+
+    Fixed point: ``(acc << weight_exp) << 6`` is folded into the weights when
+    ``weight_exp >= 0`` (exact); for ``weight_exp < 0`` the flooring right shift must follow
+    the accumulation, so the second value is ``2**weight_exp`` and the caller computes
+    ``floor(acc * scale) * 64``. Float: the weights as they are.
+    """
+    if arithmetic == "float":
+        return dense.weights.astype(np.float64), None
+    w = dense.effective_weights().astype(np.float64)
+    if dense.weight_exp >= 0:
+        return w * float(2 ** (dense.weight_exp + STATE_SHIFT)), None
+    return w, float(2.0**dense.weight_exp)
+
+
+def max_abs_accumulation(dense: Dense, arithmetic: str, max_payload: float) -> float:
+    """Worst-case |a << 6| a neuron can receive through ``dense`` (fixed point)."""
+    if arithmetic == "float" or dense.weights.size == 0:
+        return 0.0
+    acc = float(np.abs(dense.effective_weights()).sum(axis=1).max()) * max_payload
+    return float(np.floor(acc * 2.0**dense.weight_exp)) * 2**STATE_SHIFT + (
+        2**STATE_SHIFT if dense.weight_exp < 0 else 0
+    )
+
+
+def check_int32_datapath(layer: LIFLayer, index: int, max_abs_input: float) -> None:
+    """Lava adds ``a << 6`` to u in int32: refuse networks whose inputs could overflow it."""
+    if max_abs_input >= INT32_HEADROOM:
+        raise NeuroreconError(
+            f"layer {index}: the worst-case synaptic input (|a << 6| up to {max_abs_input:.3g}) "
+            "overflows Lava's 32-bit datapath; use smaller weights, weight_exp or payloads"
+        )

@@ -1,0 +1,27 @@
+"""What a simulation returns, whatever the backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class SimulationResult:
+    """Per-layer records of one simulation of ``n`` samples for ``n_steps`` steps.
+
+    ``spikes[i]``, ``v[i]`` and ``u[i]`` have shape (n, n_steps, N_i) for the layers and
+    variables that were recorded and are ``None`` otherwise. ``final_v[i]`` (n, N_i) is always
+    there: it is what an on-chip readout reads. ``spike_counts[i]`` (n, N_i) is there whenever
+    the backend saw the spikes (always for the emulator). Step ``t`` of the records is Lava's
+    time step ``t + 1``.
+    """
+
+    spikes: list[np.ndarray | None]
+    v: list[np.ndarray | None]
+    u: list[np.ndarray | None]
+    final_v: list[np.ndarray]
+    spike_counts: list[np.ndarray | None]
+    n_steps: int
+    backend: str
