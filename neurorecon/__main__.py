@@ -1,0 +1,7 @@
+"""``python -m neurorecon`` is the ``neurorecon`` command."""
+
+import sys
+
+from neurorecon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,61 @@
+"""The ``neurorecon`` command line.
+
+Each command lives in its own module with ``add_parser(subparsers)``; bad input anywhere raises
+:class:`~neurorecon.errors.NeuroreconError`, printed here as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from neurorecon.errors import NeuroreconError
+
+EXIT_BAD_INPUT = 2
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's error style: one line, exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def add_command(sub, name: str, help: str, examples: str) -> ArgumentParser:
+    """A subcommand parser whose ``--help`` ends with usage examples."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def build_parser() -> ArgumentParser:
+    from neurorecon.cli import demo, profiles, simulate
+
+    parser = ArgumentParser(
+        prog="neurorecon",
+        description="Train spiking networks by convex parameter reconstruction, exact in Loihi's "
+        "integer arithmetic, and run them on Lava.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    sub.required = True
+    for module in (profiles, simulate, demo):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except NeuroreconError as exc:
+        sys.stderr.write(f"neurorecon {args.command}: error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        sys.stderr.write("neurorecon: interrupted\n")
+        return 130
