@@ -18,7 +18,7 @@ from neurorecon.network import Network
 from neurorecon.simulate.result import SimulationResult
 
 BACKENDS = ("emulator", "lava", "loihi2-hw")
-RECORDABLE = ("spikes", "v", "u")
+RECORDABLE = ("spikes", "v", "u", "counts")
 
 
 def readout_steps(net: Network, t_in: int) -> int:
@@ -79,8 +79,9 @@ def simulate(
 ) -> SimulationResult:
     """Run ``net`` on ``X`` (n_samples, T, N_in) and return per-layer records.
 
-    ``record`` picks the per-step variables kept (any of ``"spikes"``, ``"v"``, ``"u"``) and
-    ``layers`` the layers they are kept for (default all); ``final_v`` is always returned.
+    ``record`` picks what is kept: per-step ``"spikes"``, ``"v"``, ``"u"`` and/or per-sample spike
+    ``"counts"``; ``layers`` the layers they are kept for (default all). ``final_v`` is always
+    returned.
     ``backend``: ``"emulator"`` (bit-exact numpy), ``"lava"`` (Lava's CPU simulator,
     ``fixed_pt`` or ``floating_pt`` to match the network), ``"loihi2-hw"`` (Loihi 2 via
     lava-loihi, where installed). Lava runs stop after ``timeout`` seconds per batch.

@@ -47,7 +47,8 @@ class LIFConstants:
     bias: np.ndarray  # fixed: bias_mant << bias_exp ; float: bias_mant
     threshold: np.ndarray  # fixed: vth << 6 ; float: vth
     may_wrap: bool = True  # False when u provably stays inside 24 bits
-    may_saturate: bool = True  # False when v provably stays inside 24 bits
+    may_saturate: bool = True  # False when v provably stays above -(2**23 - 1)
+    has_bias: bool = True
 
 
 def fixed_bias(layer: LIFLayer) -> np.ndarray:
@@ -74,6 +75,7 @@ def lif_constants(layer: LIFLayer, arithmetic: str, max_abs_input: float = np.in
         threshold=(layer.vth.astype(np.int64) << STATE_SHIFT).astype(np.float64),
         may_wrap=bool(np.any(u_bound >= STATE_LIMIT)),
         may_saturate=bool(np.any(v_bound >= STATE_LIMIT - 1)),
+        has_bias=bool(np.any(bias)),
     )
 
 
@@ -91,9 +93,12 @@ def fixed_lif_update(u: np.ndarray, v: np.ndarray, a_shifted: np.ndarray, c: LIF
     v *= c.voltage_keep
     np.trunc(v, out=v)
     v += u
-    v += c.bias
+    if c.has_bias:
+        v += c.bias
     if c.may_saturate:
-        np.clip(v, -(STATE_LIMIT - 1), STATE_LIMIT - 1, out=v)
+        # Lava clips v to +-(2**23 - 1). Only the lower clip is observable: vth << 6 is at most
+        # 8,388,544 < 2**23 - 1, so a v above the upper clip spikes and is reset to 0 either way.
+        np.maximum(v, -(STATE_LIMIT - 1), out=v)
     spikes = v > c.threshold
     v *= ~spikes
     return spikes

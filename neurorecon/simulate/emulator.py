@@ -109,10 +109,14 @@ class _Recorder:
         self.v = maybe("v", value_dtype)
         self.u = maybe("u", value_dtype)
         self.final_v = [np.zeros((n, size), value_dtype) for size in sizes]
-        self.spike_counts = [np.zeros((n, size), np.int32) for size in sizes]
+        self.spike_counts = [
+            np.zeros((n, size), np.int32) if ("counts" in record and i in layers) else None
+            for i, size in enumerate(sizes)
+        ]
 
     def observe(self, layer: int, t: int, rows: slice, s: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
-        self.spike_counts[layer][rows] += s
+        if self.spike_counts[layer] is not None:
+            self.spike_counts[layer][rows] += s
         if self.spikes[layer] is not None:
             self.spikes[layer][rows, t] = s
         if self.v[layer] is not None:
@@ -127,7 +131,7 @@ class _Recorder:
 def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice, rec: _Recorder) -> None:
     batch, t_in, _ = x.shape
     first = plans[0].feed_forward
-    input_current = first(x.reshape(batch * t_in, -1)).reshape(batch, t_in, -1)
+    input_current = first(x.reshape(batch * t_in, -1)).astype(np.float64, copy=False).reshape(batch, t_in, -1)
     u = [np.zeros((batch, p.constants.threshold.shape[0])) for p in plans]
     v = [np.zeros_like(state) for state in u]
     previous: list[np.ndarray | None] = [None] * len(plans)

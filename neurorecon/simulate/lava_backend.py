@@ -47,7 +47,7 @@ def _tiled_weights(weights: np.ndarray, members: np.ndarray, batch: int) -> np.n
 
 def batch_size(net: Network, n_samples: int) -> int:
     """Largest B whose tiled Dense matrices stay under ``MAX_DENSE_ENTRIES`` entries."""
-    largest = max(layer.n_neurons * max(layer.n_inputs, layer.n_neurons) for layer in net.layers)
+    largest = max(layer.n_neurons * max(layer.n_inputs, layer.n_neurons if layer.recurrent else 0) for layer in net.layers)
     return int(max(1, min(n_samples, MAX_BATCH, np.sqrt(MAX_DENSE_ENTRIES / largest))))
 
 
@@ -209,6 +209,11 @@ def run_lava(
             "the Lava backend needs vth >= 0 in float layers with several (du, dv, vth) groups"
         )
     n = x.shape[0]
+    requested = list(record)
+    want_counts = "counts" in record
+    record = [var for var in record if var != "counts"]
+    if want_counts and "spikes" not in record:
+        record.append("spikes")
     batch = batch_size(net, n)
     dtype = np.int32 if net.arithmetic == "fixed" else np.float64
     sizes = net.sizes
@@ -227,5 +232,7 @@ def run_lava(
             out[var][i][rows] = values != 0 if var == "spikes" else values.astype(dtype)
         for i, parts in enumerate(finals):
             final_v[i][rows] = _assemble(parts, b, None, sizes[i], np.float64).astype(dtype)
-    counts = [None if s is None else s.sum(axis=1, dtype=np.int32) for s in out["spikes"]]
+    counts = [None if s is None or not want_counts else s.sum(axis=1, dtype=np.int32) for s in out["spikes"]]
+    if want_counts and "spikes" not in requested:
+        out["spikes"] = [None] * len(sizes)
     return SimulationResult(out["spikes"], out["v"], out["u"], final_v, counts, n_steps, "loihi2-hw" if hardware else "lava")

@@ -13,9 +13,8 @@ class SimulationResult:
 
     ``spikes[i]``, ``v[i]`` and ``u[i]`` have shape (n, n_steps, N_i) for the layers and
     variables that were recorded and are ``None`` otherwise. ``final_v[i]`` (n, N_i) is always
-    there: it is what an on-chip readout reads. ``spike_counts[i]`` (n, N_i) is there whenever
-    the backend saw the spikes (always for the emulator). Step ``t`` of the records is Lava's
-    time step ``t + 1``.
+    there: it is what an on-chip readout reads. ``spike_counts[i]`` (n, N_i) is there for layers
+    whose ``"counts"`` were recorded. Step ``t`` of the records is Lava's time step ``t + 1``.
     """
 
     spikes: list[np.ndarray | None]

@@ -1,0 +1,63 @@
+"""Benchmark plumbing: machine facts, result files and the RESULTS.md table.
+
+Every benchmark module ``bench_<name>.py`` defines ``TITLE``, ``run() -> dict`` (with a
+``table`` of rows and the ``ratios`` it claims) and ``markdown(result) -> str``. ``run_all.py``
+runs them, stores ``results/<name>.json`` and rebuilds RESULTS.md from every stored result, so
+rerunning one benchmark keeps the others' rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS_DIR = HERE / "results"
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import numpy
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def save(name: str, command: str, result: dict) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    result = dict(result, name=name, command=command, machine=machine(), date=dt.date.today().isoformat())
+    path = RESULTS_DIR / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def md_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    head = "| " + " | ".join(title for _, title in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(_fmt(row.get(key)) for key, _ in columns) + " |" for row in rows]
+    return "\n".join([head, rule, *body])
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
