@@ -18,7 +18,7 @@ from neurorecon.network import Network
 from neurorecon.simulate.result import SimulationResult
 
 BACKENDS = ("emulator", "lava", "loihi2-hw")
-RECORDABLE = ("spikes", "v", "u", "counts")
+RECORDABLE = ("spikes", "v", "u", "counts", "final_spikes")
 
 
 def readout_steps(net: Network, t_in: int) -> int:
@@ -79,9 +79,9 @@ def simulate(
 ) -> SimulationResult:
     """Run ``net`` on ``X`` (n_samples, T, N_in) and return per-layer records.
 
-    ``record`` picks what is kept: per-step ``"spikes"``, ``"v"``, ``"u"`` and/or per-sample spike
-    ``"counts"``; ``layers`` the layers they are kept for (default all). ``final_v`` is always
-    returned.
+    ``record`` picks what is kept: per-step ``"spikes"``, ``"v"``, ``"u"``, per-sample spike
+    ``"counts"`` and/or the last step's spikes (``"final_spikes"``); ``layers`` the layers they
+    are kept for (default all). ``final_v`` is always returned.
     ``backend``: ``"emulator"`` (bit-exact numpy), ``"lava"`` (Lava's CPU simulator,
     ``fixed_pt`` or ``floating_pt`` to match the network), ``"loihi2-hw"`` (Loihi 2 via
     lava-loihi, where installed). Lava runs stop after ``timeout`` seconds per batch.

@@ -113,6 +113,10 @@ class _Recorder:
             np.zeros((n, size), np.int32) if ("counts" in record and i in layers) else None
             for i, size in enumerate(sizes)
         ]
+        self.final_spikes = [
+            np.zeros((n, size), bool) if ("final_spikes" in record and i in layers) else None
+            for i, size in enumerate(sizes)
+        ]
 
     def observe(self, layer: int, t: int, rows: slice, s: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
         if self.spike_counts[layer] is not None:
@@ -125,7 +129,9 @@ class _Recorder:
             self.u[layer][rows, t] = u
 
     def result(self, n_steps: int) -> SimulationResult:
-        return SimulationResult(self.spikes, self.v, self.u, self.final_v, self.spike_counts, n_steps, "emulator")
+        return SimulationResult(
+            self.spikes, self.v, self.u, self.final_v, self.spike_counts, n_steps, "emulator", self.final_spikes
+        )
 
 
 def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice, rec: _Recorder) -> None:
@@ -151,6 +157,8 @@ def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice
         previous = current
     for i in range(len(plans)):
         rec.final_v[i][rows] = v[i]
+        if rec.final_spikes[i] is not None:
+            rec.final_spikes[i][rows] = previous[i]
 
 
 def default_chunk_size(net: Network) -> int:

@@ -210,9 +210,9 @@ def run_lava(
         )
     n = x.shape[0]
     requested = list(record)
-    want_counts = "counts" in record
-    record = [var for var in record if var != "counts"]
-    if want_counts and "spikes" not in record:
+    derived = {"counts", "final_spikes"} & set(record)
+    record = [var for var in record if var not in derived]
+    if derived and "spikes" not in record:
         record.append("spikes")
     batch = batch_size(net, n)
     dtype = np.int32 if net.arithmetic == "fixed" else np.float64
@@ -232,7 +232,10 @@ def run_lava(
             out[var][i][rows] = values != 0 if var == "spikes" else values.astype(dtype)
         for i, parts in enumerate(finals):
             final_v[i][rows] = _assemble(parts, b, None, sizes[i], np.float64).astype(dtype)
-    counts = [None if s is None or not want_counts else s.sum(axis=1, dtype=np.int32) for s in out["spikes"]]
-    if want_counts and "spikes" not in requested:
+    counts = [None if s is None or "counts" not in derived else s.sum(axis=1, dtype=np.int32) for s in out["spikes"]]
+    final_spikes = [None if s is None or "final_spikes" not in derived else s[:, -1] for s in out["spikes"]]
+    if derived and "spikes" not in requested:
         out["spikes"] = [None] * len(sizes)
-    return SimulationResult(out["spikes"], out["v"], out["u"], final_v, counts, n_steps, "loihi2-hw" if hardware else "lava")
+    return SimulationResult(
+        out["spikes"], out["v"], out["u"], final_v, counts, n_steps, "loihi2-hw" if hardware else "lava", final_spikes
+    )
