@@ -176,8 +176,8 @@ def quantize_network(
     ``data`` (n, T, N_in), when given, tightens the state bound (measured float peak |u|) and
     is used to simulate float and fixed side by side (first ``max_samples`` samples): a layer
     that quantization silences or saturates is reported and raises a
-    :class:`QuantizationWarning`. ``weight_exp`` forces one feed-forward weight exponent for
-    every layer (lava-dl's netx format, for one, has no exponent: use 0 there).
+    :class:`QuantizationWarning`. ``weight_exp`` forces one weight exponent for every Dense
+    (lava-dl's netx format, for one, has no exponent: use 0 there).
     A float profile returns the network unchanged.
     """
     if not isinstance(net_float, Network):

@@ -96,7 +96,7 @@ def choose_scale(
     ``max_payload`` bounds the layer's input values (1 for spikes); ``quantized_du`` are the
     fixed-point du the layer will get (the current decays by ``(du+1)/4096``); ``u_peak`` and
     ``v_peak`` the peak float |u| and |v| measured on data, if any; ``weight_exp`` forces the
-    feed-forward exponent. Without data only the wrap of u is bounded (worst case): the clip of
+    exponent of the feed-forward and the recurrent weights. Without data only the wrap of u is bounded (worst case): the clip of
     a very negative v is benign and data-dependent.
     """
     grid = weight_grid(layer.weights, precision.weight_bits)
@@ -111,7 +111,7 @@ def choose_scale(
         rec_grid = weight_grid(layer.recurrent.weights, precision.weight_bits)
         rec_max = float(np.abs(layer.recurrent.weights).max(initial=0.0))
         if rec_max > 0:
-            bounds["recurrent weights"] = unit * 2.0**precision.weight_exp_max * rec_grid.magnitude / rec_max
+            bounds["recurrent weights"] = unit * 2.0**e_max * rec_grid.magnitude / rec_max
     spiking = layer.vth[layer.vth < NON_SPIKING_VTH]
     if spiking.size and spiking.max() > 0:
         bounds["threshold"] = unit * (2**precision.threshold_bits - 1) / float(spiking.max())
@@ -155,7 +155,7 @@ def choose_scale(
     rec_e = None
     if layer.recurrent is not None:
         rec_grid = weight_grid(layer.recurrent.weights, precision.weight_bits)
-        rec_e = smallest_exponent(rec_max, scale, rec_grid, precision)
+        rec_e = smallest_exponent(rec_max, scale, rec_grid, precision) if weight_exp is None else weight_exp
     if limited_by == "state u (worst case)":
         notes.append("scale limited by the worst-case current |u| bound; pass data for a tighter (finer) scale")
     return ScaleChoice(float(scale), int(e), rec_e, limited_by, bounds, notes)
