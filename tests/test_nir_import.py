@@ -228,3 +228,14 @@ def test_bad_files_and_arguments_are_clear_errors(fixtures, tmp_path):
         from_nir(fixtures / "lif_norse.nir", "loihi9")
     with pytest.raises(nr.NeuroreconError, match="nir.NIRGraph or the path"):
         from_nir(42)
+
+
+def test_graded_input_payloads(fixtures):
+    net = from_nir(fixtures / "lif_norse.nir", "loihi2", input_bits=4)
+    assert net.layers[0].num_message_bits == 4
+    x = np.random.default_rng(0).integers(0, 16, (2, 30, 1))
+    float_net = from_nir(fixtures / "lif_norse.nir", input_bits=4)
+    a, b = nr.simulate(net, x, n_steps=31), nr.simulate(float_net, x, n_steps=31)
+    assert a.spikes[0].any() and (a.spikes[0] == b.spikes[0]).mean() >= 0.95
+    with pytest.raises(nr.NeuroreconError, match="4-bit input payloads but the profile carries 0"):
+        from_nir(fixtures / "lif_norse.nir", "loihi1", input_bits=4)
