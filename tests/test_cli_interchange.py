@@ -85,6 +85,8 @@ def test_export_checks_everything_before_writing_anything(capsys, nir_dir, tmp_p
     out = cli(capsys, "export", tmp_path / "run", "--nir", tmp_path / "m.nir", "--netx", tmp_path / "m.net")
     assert_clean_failure(out, "multiple of 64")
     assert not (tmp_path / "m.nir").exists() and not (tmp_path / "m.net").exists()
+    assert_clean_failure(cli(capsys, "export", tmp_path / "run", "--nir", "--netx"), "multiple of 64")
+    assert not (tmp_path / "run" / "exports").exists()
 
 
 def test_help_has_examples(capsys):

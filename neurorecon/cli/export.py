@@ -47,12 +47,15 @@ def _target(args, kind: str) -> Path | None:
     model = Path(args.model)
     if not model.is_dir():
         raise NeuroreconError(f"--{kind} needs a path when MODEL is a file (the default goes into RUN/exports/)")
-    exports = model / "exports"
-    try:
-        exports.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise NeuroreconError(f"cannot create {exports}: {exc.strerror or exc}") from None
-    return exports / DEFAULTS[kind]
+    return model / "exports" / DEFAULTS[kind]
+
+
+def _make_exports_dir(targets: dict[str, Path | None], model: Path) -> None:
+    if any(t is not None and t.parent == model / "exports" for t in targets.values()):
+        try:
+            (model / "exports").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise NeuroreconError(f"cannot create {model / 'exports'}: {exc.strerror or exc}") from None
 
 
 def run(args) -> int:
@@ -67,6 +70,7 @@ def run(args) -> int:
         netx_layers(net)
     if targets["lava"]:
         lava_parameters(net)
+    _make_exports_dir(targets, Path(args.model))
     written = {}
     if targets["nir"]:
         written["nir"] = str(write_nir(net, targets["nir"], args.dt))

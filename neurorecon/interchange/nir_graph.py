@@ -110,7 +110,10 @@ class LinearMap:
             if s.size not in (1, n):
                 raise NeuroreconError(f"shape mismatch: node '{name}' scales {s.size} values but receives {n}")
             return LinearMap(s[:, None] * self.weight, s * self.bias, self.names + [name])
-        declared = int(np.prod(node.output_type.get("output", [n]))) if node.output_type else n
+        try:
+            declared = int(np.prod(np.asarray(node.output_type["output"], dtype=np.int64)))
+        except (KeyError, TypeError, ValueError):
+            declared = n  # an untyped Flatten: nothing to check
         if declared != n:
             raise NeuroreconError(f"shape mismatch: node '{name}' (Flatten) outputs {declared} values but receives {n}")
         return LinearMap(self.weight, self.bias, self.names + [name])
