@@ -60,10 +60,12 @@ def run(args) -> int:
     if args.json:
         emit_json(dict(metrics, out=str(run_dir)))
         return 0
-    print(f"imported {args.graph}: {net.n_inputs} inputs -> {' -> '.join(map(str, net.sizes))} ({net.arithmetic}, profile {profile.name})")
+    sizes = " -> ".join(map(str, net.sizes))
+    print(f"imported {args.graph}: {net.n_inputs} inputs -> {sizes} ({net.arithmetic}, profile {profile.name})")
     for layer in report["layers"]:
-        rec = f", recurrent via {', '.join(layer['recurrent']) or 'a direct edge'}" if layer["recurrent"] is not None else ""
-        print(f"  {layer['neuron']} ({layer['type']}, {layer['neurons']} neurons) <- {', '.join(layer['linear']) or 'its input'}{rec}")
+        rec = "" if layer["recurrent"] is None else f", recurrent via {', '.join(layer['recurrent']) or 'a direct edge'}"
+        sources = ", ".join(layer["linear"]) or "its input"
+        print(f"  {layer['neuron']} ({layer['type']}, {layer['neurons']} neurons) <- {sources}{rec}")
     for note in report["notes"]:
         print(f"  note: {note}")
     if report["quantization"]:
@@ -72,10 +74,12 @@ def run(args) -> int:
         print(f"  quantized for {q['profile']}{checked}")
         for layer in q["layers"]:
             errors = ", ".join(f"{k} {v:.2e}" for k, v in layer["errors"].items())
-            print(f"  layer {layer['layer']}: scale {layer['scale']:.4g}, weight_exp {layer['weight_exp']}, relative errors: {errors}")
+            scale = f"scale {layer['scale']:.4g}, weight_exp {layer['weight_exp']}"
+            print(f"  layer {layer['layer']}: {scale}, relative errors: {errors}")
             if layer["activity"]:
                 a = layer["activity"]
-                print(f"    rate float {a['float_rate']:.4f} fixed {a['fixed_rate']:.4f}, spike agreement {a['spike_agreement']:.4f}")
+                rates = f"rate float {a['float_rate']:.4f} fixed {a['fixed_rate']:.4f}"
+                print(f"    {rates}, spike agreement {a['spike_agreement']:.4f}")
     for warning in report["warnings"]:
         print(f"  warning: {warning}")
     print(f"wrote {run_dir}")

@@ -67,7 +67,8 @@ def _docstring(net: Network) -> str:
     for i, layer in enumerate(net.layers):
         extra = f", weight_exp {layer.weight_exp}" if net.arithmetic == "fixed" else ""
         rec = ", recurrent" if layer.recurrent is not None else ""
-        rows.append(f"    layer {i}: {layer.n_inputs} -> {layer.n_neurons} LIF, {len(layer.groups())} Lava LIF process(es){rec}{extra}")
+        procs = len(layer.groups())
+        rows.append(f"    layer {i}: {layer.n_inputs} -> {layer.n_neurons} LIF, {procs} Lava LIF process(es){rec}{extra}")
     tag = "fixed_pt" if net.arithmetic == "fixed" else "floating_pt"
     name = net.metadata.get("name") or net.metadata.get("source") or "network"
     return f'''"""Run the neurorecon network '{name}' on plain Lava 0.10 processes.

@@ -36,9 +36,11 @@ def import_lava():
     if sys.version_info >= (3, 11) and name not in sys.modules:
         spec = importlib.util.find_spec(name)
         source = spec.loader.get_source(name)
-        source, count = re.subn(r":\s*ByteEncoder\s*=\s*ByteEncoder\(\)", ": ByteEncoder = field(default_factory=ByteEncoder)", source)
+        pattern = r":\s*ByteEncoder\s*=\s*ByteEncoder\(\)"
+        source, count = re.subn(pattern, ": ByteEncoder = field(default_factory=ByteEncoder)", source)
         if count:
-            source = source.replace("from dataclasses import dataclass, InitVar", "from dataclasses import dataclass, InitVar, field", 1)
+            imports = "from dataclasses import dataclass, InitVar"
+            source = source.replace(imports, imports + ", field", 1)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         exec(compile(source, spec.origin, "exec"), module.__dict__)
@@ -215,12 +217,14 @@ def main(argv=None):
         for key, value in part.items():
             results.setdefault(key, []).append(value)
     dtype = np.int32 if tag == "fixed_pt" else np.float64
-    arrays = {k: (np.concatenate(v) != 0 if k.startswith("spikes") else np.concatenate(v).astype(dtype)) for k, v in results.items()}
+    arrays = {k: np.concatenate(v) for k, v in results.items()}
+    arrays = {k: (v != 0 if k.startswith("spikes") else v.astype(dtype)) for k, v in arrays.items()}
     out = Path(args.out)
     tmp = out.with_name(f".{out.name}.tmp.npz")
     np.savez_compressed(tmp, **arrays)
     tmp.replace(out)  # atomic: a failed run never leaves a half-written output
-    print(f"ran {len(x)} samples x {n_steps} steps on {'Loihi2HwCfg' if args.hardware else 'Loihi2SimCfg'}({tag}); wrote {out}")
+    config = "Loihi2HwCfg" if args.hardware else "Loihi2SimCfg"
+    print(f"ran {len(x)} samples x {n_steps} steps on {config}({tag}); wrote {out}")
     return 0
 
 

@@ -215,7 +215,8 @@ def nir_chain(graph: nir.NIRGraph) -> NirChain:
     notes: list[str] = []
     n_in, multi = _size(nodes[inputs[0]].input_type["input"])
     if multi:
-        raise NeuroreconError(f"the Input node declares shape {list(nodes[inputs[0]].input_type['input'])}; only vectors import")
+        shape = list(nodes[inputs[0]].input_type["input"])
+        raise NeuroreconError(f"the Input node declares shape {shape}; only vectors import")
 
     def follow(start: str, first: str, size: int) -> tuple[str, LinearMap, str]:
         """From ``start`` via ``first`` through linear nodes to the next non-linear node.
@@ -250,7 +251,9 @@ def nir_chain(graph: nir.NIRGraph) -> NirChain:
         if layers:  # current is the last layer's neuron: its loops are its recurrence
             for _, fmap, _ in loops:
                 if fmap.size != size:
-                    raise NeuroreconError(f"shape mismatch: the recurrence of '{current}' returns {fmap.size} values for {size} neurons")
+                    raise NeuroreconError(
+                        f"shape mismatch: the recurrence of '{current}' returns {fmap.size} values for {size} neurons"
+                    )
                 rec = layers[-1].recurrent
                 layers[-1].recurrent = fmap if rec is None else LinearMap(
                     rec.weight + fmap.weight, rec.bias + fmap.bias, rec.names + fmap.names
@@ -279,7 +282,8 @@ def nir_chain(graph: nir.NIRGraph) -> NirChain:
             if out_size != size:
                 raise NeuroreconError(f"shape mismatch: the Output '{end}' declares {out_size} values but receives {size}")
             if multi:
-                notes.append(f"Output '{end}' declares shape {list(np.asarray(node.output_type['output']))}; read as a vector of {size}")
+                shape = list(np.asarray(node.output_type["output"]))
+                notes.append(f"Output '{end}' declares shape {shape}; read as a vector of {size}")
             return NirChain(n_in, layers, notes)
         if any(layer.name == end for layer in layers):
             raise NeuroreconError(

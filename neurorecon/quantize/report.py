@@ -48,8 +48,10 @@ class QuantizationReport:
 
     def lines(self) -> list[str]:
         """A short human-readable table."""
-        out = [f"quantized for profile {self.profile}" + (f" (activity checked on {self.data_samples} samples)" if self.data_samples else "")]
-        out.append(f"{'layer':>5} {'scale':>10} {'w_exp':>5} {'weights':>8} {'vth':>8} {'bias':>8} {'du':>8} {'dv':>8}  limited by")
+        checked = f" (activity checked on {self.data_samples} samples)" if self.data_samples else ""
+        out = [f"quantized for profile {self.profile}{checked}"]
+        columns = ("weights", "vth", "bias", "du", "dv")
+        out.append(f"{'layer':>5} {'scale':>10} {'w_exp':>5} " + " ".join(f"{c:>8}" for c in columns) + "  limited by")
         for r in self.layers:
             e = r.errors
             out.append(
