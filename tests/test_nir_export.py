@@ -8,7 +8,7 @@ from nirtools import emulator_aligned, run_norse
 
 import neurorecon as nr
 from neurorecon.cli.demo import demo_network
-from neurorecon.interchange import from_nir, to_nir, write_nir
+from neurorecon.interchange import NirImportWarning, from_nir, to_nir, write_nir
 from neurorecon.quantize import NON_SPIKING_VTH, dequantize_network
 
 PARAMS = ("weights", "du", "dv", "vth", "bias_mant")
@@ -59,6 +59,12 @@ def test_export_then_import_gives_the_same_float_network(rng, tmp_path, bias):
     write_nir(net, tmp_path / "m.nir", dt=1e-4)
     assert_close_networks(net, from_nir(tmp_path / "m.nir", dt=1e-4))
     assert_close_networks(net, from_nir(to_nir(net, dt=1e-3), dt=1e-3))
+
+
+def test_importing_with_another_dt_than_the_export_warns(rng):
+    graph = to_nir(recurrent_float_net(rng), dt=1e-3)
+    with pytest.warns(NirImportWarning, match="dt=0.001"):
+        from_nir(graph)
 
 
 def test_non_spiking_layers_round_trip_as_cuba_li_and_i(rng):

@@ -104,6 +104,14 @@ def from_nir(
         "warnings": [],
         "quantization": None,
     }
+    written_dt = (graph.metadata or {}).get("neurorecon.dt")
+    if written_dt is not None and not np.isclose(float(written_dt), dt, rtol=1e-9, atol=0):
+        message = (
+            f"the graph's metadata says neurorecon exported it with dt={float(written_dt):g}; importing with "
+            f"dt={dt:g} gives different decays (pass dt={float(written_dt):g} to get the exported network back)"
+        )
+        report["warnings"].append(message)
+        warnings.warn(message, NirImportWarning, stacklevel=2)
     if source_reset == "subtract":
         message = (
             "the source framework reset v by subtracting v_threshold; Lava resets v to 0, so the imported "
