@@ -96,8 +96,8 @@ def choose_scale(
     ``max_payload`` bounds the layer's input values (1 for spikes); ``quantized_du`` are the
     fixed-point du the layer will get (the current decays by ``(du+1)/4096``); ``u_peak`` and
     ``v_peak`` the peak float |u| and |v| measured on data, if any; ``weight_exp`` forces the
-    exponent of the feed-forward and the recurrent weights. Without data only the wrap of u is bounded (worst case): the clip of
-    a very negative v is benign and data-dependent.
+    exponent of the feed-forward and the recurrent weights. Without data only the wrap of u is
+    bounded (worst case): the clip of a very negative v is benign and data-dependent.
     """
     grid = weight_grid(layer.weights, precision.weight_bits)
     w_max = float(np.abs(layer.weights).max(initial=0.0))
