@@ -1,11 +1,14 @@
 """neurorecon: spiking networks trained by convex parameter reconstruction, exact on Loihi.
 
 Public API (see README): :class:`LIFLayer`, :class:`Dense`, :class:`Network`,
-:func:`simulate`, :func:`load_profile`.
+:func:`simulate`, :func:`load_profile`; interchange: :func:`to_nir`, :func:`from_nir`,
+:func:`quantize_network`, :func:`dequantize_network` (docs/interchange.md).
 """
 
 from neurorecon.errors import NeuroreconError
+from neurorecon.interchange import from_nir, to_nir
 from neurorecon.network import Dense, LIFLayer, Network
+from neurorecon.quantize import dequantize_network, quantize_network
 from neurorecon.simulate import readout_steps, simulate
 from neurorecon.simulate.result import SimulationResult
 
@@ -15,7 +18,11 @@ __all__ = [
     "Network",
     "NeuroreconError",
     "SimulationResult",
+    "dequantize_network",
+    "from_nir",
+    "quantize_network",
     "readout_steps",
     "simulate",
+    "to_nir",
 ]
 __version__ = "0.1.0"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -52,3 +53,34 @@ def ensure_output_dir(path: str | os.PathLike) -> Path:
     if not os.access(directory, os.W_OK):
         raise NeuroreconError(f"cannot write into {directory}: permission denied")
     return directory
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary directory beside ``path``; on success it replaces ``path``.
+
+    A failure leaves any previous ``path`` untouched. A previous directory is moved aside and
+    removed only after the new one is in place, so ``path`` is always either old or new, whole.
+    """
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.exists() and not target.is_dir():
+        raise NeuroreconError(f"cannot write directory {target}: a file of that name exists")
+    if not parent.is_dir():
+        raise NeuroreconError(f"cannot write {target}: directory {parent} does not exist")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    except OSError as exc:
+        raise NeuroreconError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
+            os.replace(target, old / target.name)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,19 @@
+"""Float <-> fixed-point mapping of a Network onto a hardware profile.
+
+Public API: :func:`quantize_network` (float -> profile integers, with a per-layer
+:class:`QuantizationReport`), :func:`dequantize_network` (integers -> float in fixed units),
+:class:`QuantizationWarning`. NIR import/export and post-training quantization share it.
+"""
+
+from neurorecon.quantize.mapping import dequantize_network, quantize_network
+from neurorecon.quantize.report import LayerReport, QuantizationReport, QuantizationWarning
+from neurorecon.quantize.scale import NON_SPIKING_VTH
+
+__all__ = [
+    "LayerReport",
+    "NON_SPIKING_VTH",
+    "QuantizationReport",
+    "QuantizationWarning",
+    "dequantize_network",
+    "quantize_network",
+]

@@ -1,0 +1,137 @@
+"""The standalone Lava script export: run as a subprocess, it reproduces the emulator."""
+
+import ast
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from clitools import Outcome
+
+import neurorecon as nr
+from neurorecon.interchange import write_lava_script
+from neurorecon.interchange.lava_script import PARAMS_NAME, SCRIPT_NAME
+
+ALL = ("spikes", "v", "u")
+
+
+def run_script(directory, *args, timeout=240) -> Outcome:
+    """Run the exported script in its own session so a hung Lava run can be killed whole."""
+    proc = subprocess.Popen([sys.executable, str(directory / SCRIPT_NAME), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return Outcome(proc.returncode, out, err)
+
+
+def fixed_net(rng):
+    """Graded 4-bit input, several (du, dv, vth) groups, recurrence, biases, a flooring readout."""
+    hidden = nr.LIFLayer(rng.integers(-120, 120, (12, 5)) * 2, du=rng.choice([409, 4095, 0], 12), dv=rng.choice([0, 300], 12),
+                         vth=rng.choice([200, 900], 12), bias_mant=rng.integers(-50, 50, 12), bias_exp=3, weight_exp=-1,
+                         num_message_bits=4, recurrent=nr.Dense(rng.integers(-60, 60, (12, 12)) * 2, weight_exp=1))
+    readout = nr.LIFLayer(rng.integers(-100, 100, (3, 12)) * 2, du=4095, dv=0, vth=2**17 - 1, weight_exp=-2)
+    return nr.Network([hidden, readout], metadata={"name": "script-test"})
+
+
+@pytest.fixture
+def exported(tmp_path, rng):
+    net = fixed_net(rng)
+    x = rng.integers(0, 16, (5, 9, 5)) * (rng.random((5, 9, 5)) < 0.6)
+    np.savez(tmp_path / "x.npz", X=x)
+    write_lava_script(net, tmp_path / "lava")
+    return net, x, tmp_path
+
+
+def test_script_is_standalone_python(exported):
+    net, _, tmp = exported
+    source = (tmp / "lava" / SCRIPT_NAME).read_text()
+    modules = {alias.name.split(".")[0] for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import) for alias in node.names}
+    modules |= {node.module.split(".")[0] for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
+    assert "neurorecon" not in modules and {"numpy", "lava"} & modules
+    assert "ByteEncoder" in source  # carries its own Python 3.11 fix for lava-nc
+    groups = len(net.layers[0].groups())
+    assert groups > 1 and f"layer 0: 5 -> 12 LIF, {groups} Lava LIF process(es), recurrent, weight_exp -1" in source
+    assert sorted(p.name for p in (tmp / "lava").iterdir()) == [PARAMS_NAME, SCRIPT_NAME]
+
+
+def test_fixed_pt_run_equals_the_emulator_bit_for_bit(exported, tmp_path):
+    net, x, tmp = exported
+    moved = tmp_path / "elsewhere"  # the directory works wherever it is copied
+    shutil.copytree(tmp / "lava", moved)
+    out = run_script(moved, "--input", tmp / "x.npz", "--out", tmp / "o.npz", "--steps", "readout", "--record", "spikes,v,u", "--batch", 3)
+    assert out.code == 0, out.err
+    assert "Loihi2SimCfg(fixed_pt)" in out.out
+    ref = nr.simulate(net, x, n_steps=nr.readout_steps(net, x.shape[1]), record=ALL)
+    with np.load(tmp / "o.npz") as f:
+        for i in range(net.n_layers):
+            for var in ALL:
+                np.testing.assert_array_equal(f[f"{var}_{i}"], getattr(ref, var)[i], err_msg=f"layer {i} {var}")
+            np.testing.assert_array_equal(f[f"final_v_{i}"], ref.final_v[i])
+    assert ref.spikes[0].any()
+
+
+def test_floating_pt_run_equals_the_dequantized_network(exported):
+    net, x, tmp = exported
+    out = run_script(tmp / "lava", "--input", tmp / "x.npz", "--out", tmp / "f.npz", "--tag", "floating_pt", "--steps", 11)
+    assert out.code == 0, out.err
+    ref = nr.simulate(nr.dequantize_network(net), x, n_steps=11)
+    with np.load(tmp / "f.npz") as f:
+        for i in range(net.n_layers):
+            np.testing.assert_array_equal(f[f"spikes_{i}"], ref.spikes[i])
+            np.testing.assert_allclose(f[f"v_{i}"], ref.v[i], rtol=1e-9, atol=1e-9)
+
+
+def test_float_network_runs_floating_pt_and_refuses_fixed_pt(tmp_path, rng):
+    net = nr.Network([nr.LIFLayer(rng.normal(size=(4, 3)), du=[0.5, 0.5, 1.0, 1.0], dv=0.2, vth=0.8, bias_mant=0.05)],
+                     arithmetic="float")
+    x = (rng.random((3, 12, 3)) < 0.5).astype(np.uint8)
+    np.savez(tmp_path / "x.npz", X=x)
+    write_lava_script(net, tmp_path / "lava")
+    out = run_script(tmp_path / "lava", "--input", tmp_path / "x.npz", "--out", tmp_path / "o.npz")
+    assert out.code == 0, out.err
+    ref = nr.simulate(net, x)
+    with np.load(tmp_path / "o.npz") as f:
+        np.testing.assert_array_equal(f["spikes_0"], ref.spikes[0])
+        np.testing.assert_allclose(f["v_0"], ref.v[0], rtol=1e-9, atol=1e-9)
+    bad = run_script(tmp_path / "lava", "--input", tmp_path / "x.npz", "--out", tmp_path / "b.npz", "--tag", "fixed_pt")
+    assert bad.code == 2 and "no fixed_pt parameters" in bad.err and "Traceback" not in bad.err
+
+
+def test_hardware_option_without_lava_loihi_is_one_clear_message(exported):
+    _, _, tmp = exported
+    out = run_script(tmp / "lava", "--input", tmp / "x.npz", "--out", tmp / "h.npz", "--hardware")
+    assert out.code == 2 and "Traceback" not in out.err
+    assert out.err.strip().splitlines() == [out.err.strip()] and "lava-loihi" in out.err
+    assert not (tmp / "h.npz").exists()
+
+
+def test_bad_input_is_one_clear_message(exported):
+    _, _, tmp = exported
+    np.savez(tmp / "wrong.npz", X=np.zeros((2, 4, 7)))
+    out = run_script(tmp / "lava", "--input", tmp / "wrong.npz", "--out", tmp / "w.npz")
+    assert out.code == 2 and "X must have shape (n_samples, T, 5)" in out.err and "Traceback" not in out.err
+
+
+def test_export_directory_is_replaced_atomically(tmp_path, rng, monkeypatch):
+    net = fixed_net(rng)
+    target = tmp_path / "lava"
+    write_lava_script(net, target)
+    before = (target / PARAMS_NAME).read_bytes()
+    write_lava_script(net, target)  # replacing a previous export works
+    assert (target / PARAMS_NAME).read_bytes() == before
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez_compressed", boom)
+    with pytest.raises(OSError):
+        write_lava_script(net, target)
+    assert (target / PARAMS_NAME).read_bytes() == before  # the old export is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lava"]  # no temporary left behind

@@ -1,0 +1,137 @@
+"""lava-dl netx export, read back with h5py against netx's documented schema (lava-dl 0.6.0:
+netx/hdf5.py, netx/utils.py, slayer's export_hdf5) and rebuilt the way netx builds Lava."""
+
+import re
+
+import h5py
+import numpy as np
+import pytest
+
+import neurorecon as nr
+from neurorecon.interchange import from_nir, write_netx
+from neurorecon.interchange.netx import netx_weight_mapping
+
+ALL = ("spikes", "v", "u")
+
+
+def netx_ready(rng):
+    """One (du, dv, vth) group per layer, integer per-spike weights, biases on netx's 64-grid."""
+    hidden = nr.LIFLayer(rng.integers(-127, 128, (10, 6)) * 2, du=1023, dv=409, vth=700,
+                         bias_mant=rng.integers(-8, 8, 10) * 16, bias_exp=2,
+                         recurrent=nr.Dense(rng.integers(-40, 40, (10, 10)) * 2))
+    exc = nr.LIFLayer(rng.integers(0, 100, (5, 10)), du=4095, dv=0, vth=300, weight_exp=1)
+    inh = nr.LIFLayer(-rng.integers(1, 255, (3, 5)), du=200, dv=100, vth=2**17 - 1)
+    return nr.Network([hidden, exc, inh])
+
+
+def read_as_netx(path) -> nr.Network:
+    """The network netx.hdf5.Network would build from the file (LIF + rescaled Dense per layer)."""
+    layers = []
+    with h5py.File(path, "r") as f:
+        group = f["layer"]
+        for key in sorted(group, key=int)[1:]:
+            g, n = group[key], group[key]["neuron"]
+            parts = [g["weight"][()].astype(int)] + ([g["weight_rec"][()].astype(int)] if "weight_rec" in g else [])
+            stored, bits, exp = netx_weight_mapping(np.hstack(parts))
+            ff, rec = stored[:, :parts[0].shape[1]], stored[:, parts[0].shape[1]:]
+            layers.append(nr.LIFLayer(
+                ff, du=int(n["iDecay"][()]) - 1, dv=int(n["vDecay"][()]), vth=int(n["vThMant"][()]),
+                bias_mant=g["bias"][()] if "bias" in g else 0, bias_exp=6, weight_exp=exp, num_weight_bits=bits,
+                recurrent=nr.Dense(rec, exp, bits) if len(parts) == 2 else None,
+            ))
+    return nr.Network(layers)
+
+
+def test_file_follows_the_netx_schema(tmp_path, rng):
+    net = netx_ready(rng)
+    write_netx(net, tmp_path / "m.net")
+    with h5py.File(tmp_path / "m.net", "r") as f:
+        assert "lava-dl 0.6.0" in f.attrs["neurorecon.netx_layout"]
+        layer = f["layer"]
+        assert sorted(layer) == ["0", "1", "2", "3"]
+        assert layer["0/type"].dtype == "S10" and layer["0/type"][0].decode("ascii") == "input"
+        assert layer["0/shape"][()].tolist() == [6] and "neuron" not in layer["0"]
+        types = [layer[f"{i}/type"][0].decode("ascii") for i in (1, 2, 3)]
+        assert types == ["dense_rec", "dense", "dense"]
+        for i, src in zip((1, 2, 3), net.layers):
+            g = layer[str(i)]
+            assert g["shape"][()].tolist() == [src.n_neurons]
+            assert (g["inFeatures"][()], g["outFeatures"][()]) == (src.n_inputs, src.n_neurons)
+            assert g["weight"].shape == (src.n_neurons, src.n_inputs) and g["weight"].dtype.kind == "i"
+            assert set(g["neuron"]) == {"type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike"}
+            assert g["neuron/type"][0].decode("ascii") == "CUBA"
+            assert g["neuron/iDecay"][()] == src.du[0] + 1  # netx: du = iDecay - 1
+            assert g["neuron/vDecay"][()] == src.dv[0] and g["neuron/vThMant"][()] == src.vth[0]
+            assert g["neuron/refDelay"][()] == 1 and not g["neuron/gradedSpike"][()]
+            np.testing.assert_array_equal(g["weight"][()], src.dense.effective_weights() << src.weight_exp)
+        np.testing.assert_array_equal(layer["1/weight_rec"][()], net.layers[0].recurrent.effective_weights())
+        bias = net.layers[0].bias_mant.astype(int) << net.layers[0].bias_exp.astype(int)
+        np.testing.assert_array_equal(layer["1/bias"][()] * 64, bias)  # netx: bias_exp = 6
+        assert "bias" not in layer["2"]
+
+
+def test_netx_builds_the_same_network(tmp_path, rng):
+    net = netx_ready(rng)
+    write_netx(net, tmp_path / "m.net")
+    rebuilt = read_as_netx(tmp_path / "m.net")
+    x = (rng.random((6, 30, 6)) < 0.4).astype(np.uint8)
+    a = nr.simulate(net, x, n_steps=33, record=ALL)
+    b = nr.simulate(rebuilt, x, n_steps=33, record=ALL)
+    assert a.spikes[0].any() and a.spikes[1].any()
+    for i in range(net.n_layers):
+        for var in ALL:
+            np.testing.assert_array_equal(getattr(a, var)[i], getattr(b, var)[i], err_msg=f"layer {i} {var}")
+
+
+def test_weight_rescaling_model_matches_netx_utils_by_hand():
+    # Cases worked by hand from netx/utils.py optimize_weight_bits.
+    w, bits, exp = netx_weight_mapping(np.array([[127, -128]]))  # mixed: scale 1, shift 1
+    assert (w.tolist(), bits, exp) == ([[254, -256]], 8, -1)
+    w, bits, exp = netx_weight_mapping(np.array([[4, 8]]))  # excitatory: scale 255/8, shift 4, 2 zero bits
+    assert (w.tolist(), bits, exp) == ([[64, 128]], 2, -4)
+    assert netx_weight_mapping(np.array([[300, 4]])) is None  # beyond 8 bits: netx would clip
+    assert netx_weight_mapping(np.zeros((2, 2), int)) is None  # netx divides by the largest weight
+
+
+def test_braille_imported_with_weight_exponent_zero_exports(shared_dir, tmp_path):
+    net = from_nir(shared_dir / "data" / "nir" / "braille_noDelay_noBias_subtract.nir", "loihi2", weight_exp=0)
+    write_netx(net, tmp_path / "braille.net")
+    rebuilt = read_as_netx(tmp_path / "braille.net")
+    x = (np.random.default_rng(0).random((4, 60, 12)) < 0.2).astype(np.uint8)
+    a, b = nr.simulate(net, x, n_steps=62), nr.simulate(rebuilt, x, n_steps=62)
+    for i in range(2):
+        np.testing.assert_array_equal(a.v[i], b.v[i])
+
+
+def _variant(net, **change):
+    """``net`` with its first layer's parameters changed."""
+    layer = net.layers[0]
+    params = dict(weights=layer.weights, du=layer.du, dv=layer.dv, vth=layer.vth, bias_mant=layer.bias_mant,
+                  bias_exp=layer.bias_exp, recurrent=layer.recurrent, sign_mode=layer.sign_mode)
+    params.update(change)
+    return nr.Network([nr.LIFLayer(**params)] + list(net.layers[1:]))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda net, rng: _variant(net, du=[1023] * 9 + [0]), "2 (du, dv, vth) groups"),
+        (lambda net, rng: _variant(net, weights=rng.integers(1, 100, (10, 6)) | 1, weight_exp=-1, recurrent=None),
+         "fractional per spike"),
+        (lambda net, rng: _variant(net, bias_mant=net.layers[0].bias_mant + 1), "multiple of 64"),
+        (lambda net, rng: _variant(net, weight_exp=3), "beyond what netx"),
+    ],
+)
+def test_what_netx_cannot_hold_is_refused(tmp_path, rng, change, message):
+    bad = change(netx_ready(rng), rng)
+    with pytest.raises(nr.NeuroreconError, match=re.escape(message)):
+        write_netx(bad, tmp_path / "bad.net")
+    assert not (tmp_path / "bad.net").exists()
+
+
+def test_float_and_all_zero_networks_are_refused(tmp_path):
+    with pytest.raises(nr.NeuroreconError, match="quantize the float network first"):
+        write_netx(nr.Network([nr.LIFLayer(np.ones((1, 1)), 0.5, 0.5, 1.0)], arithmetic="float"), tmp_path / "f.net")
+    with pytest.raises(nr.NeuroreconError, match="all-zero weight matrix"):
+        write_netx(nr.Network([nr.LIFLayer(np.zeros((2, 2), int), 0, 0, 1)]), tmp_path / "z.net")
+    assert list(tmp_path.iterdir()) == []
