@@ -1,0 +1,1 @@
+"""Training by parameter reconstruction: witnesses, dictionary, convex solve, reconstruction."""

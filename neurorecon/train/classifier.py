@@ -1,0 +1,361 @@
+"""``ReconstructionClassifier``: the CVX method end to end, with scikit-learn conventions.
+
+fit(X, y):
+  1. witnesses drawn and calibrated on the profile's grid (``witnesses.py``);
+  2. their exact spikes on the training set form the dictionary (``dictionary.py``);
+  3. a group-Lasso path on a training/validation split picks the readout kind and beta;
+  4. the convex problem is solved on all training data, with a primal-dual certificate;
+  5. column generation searches new witnesses that violate the dual constraint;
+  6. the selected witnesses and the readout become a Network on the chip's grid
+     (``reconstruct.py``), which is re-simulated to verify its training predictions.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from neurorecon.data.dataset import check_labels, check_sequences, payload_bits
+from neurorecon.errors import NeuroreconError
+from neurorecon.network import LIFLayer, Network
+from neurorecon.profiles import Profile, load_profile
+from neurorecon.simulate import readout_steps
+from neurorecon.simulate.emulator import emulate
+from neurorecon.train import solvers
+from neurorecon.train.dictionary import Dictionary
+from neurorecon.train.readout import READOUTS, Readout
+from neurorecon.train.reconstruct import build_network
+from neurorecon.train.witnesses import WitnessSampler, concat_layers, select_rows
+
+CALIBRATION_SAMPLES = 512
+
+
+@dataclass
+class RoundReport:
+    """One column-generation round."""
+
+    round: int
+    dictionary_size: int
+    max_violation: float  # largest ||d^T Lambda|| / beta found among the candidates
+    added: int
+    objective: float
+    gap: float
+    train_accuracy: float
+
+
+@dataclass
+class _Selection:
+    readout: str
+    beta: float
+    validation_accuracy: float
+    n_selected: int
+    warm_start: np.ndarray | None = None
+
+
+def _progress_to_stderr(message: str) -> None:
+    sys.stderr.write(f"[neurorecon] {message}\n")
+    sys.stderr.flush()
+
+
+class ReconstructionClassifier:
+    """Spiking classifier trained by convex parameter reconstruction, exact on the chip.
+
+    Hyperparameters (scikit-learn style; nothing is learned in ``__init__``):
+      profile: hardware profile name or :class:`~neurorecon.profiles.Profile`.
+      readout: ``"auto"`` (validated choice), ``"last"``, ``"count"`` or ``"step"``.
+      n_witnesses: candidate hidden neurons sampled before deduplication.
+      beta: group-Lasso weight, or ``"auto"`` (validation over a warm-started path).
+      penalty: ``"group"`` (a neuron serves all classes) or ``"l1"``.
+      column_generation_rounds / candidates_per_round: the dual-guided witness search.
+      depth: hidden layers (2 = the second layer's neurons are the witnesses).
+      first_layer_size: neurons of the fixed first layer when ``depth`` is 2.
+      validation_fraction, n_betas, tol, seed, progress (a callable taking a message, or None).
+
+    Learned: ``network_`` (the chip Network), ``report_`` (dict), ``classes_``, ``readout_``.
+    """
+
+    def __init__(self, profile: str | Profile = "loihi2", readout: str = "auto", n_witnesses: int = 2000,
+                 beta: float | str = "auto", penalty: str = "group", column_generation_rounds: int = 2,
+                 candidates_per_round: int = 1000, depth: int = 1, first_layer_size: int = 256,
+                 validation_fraction: float = 0.2, n_betas: int = 8, tol: float = 1e-6, seed: int = 0,
+                 progress: Callable[[str], None] | None = None):
+        self.profile = profile
+        self.readout = readout
+        self.n_witnesses = n_witnesses
+        self.beta = beta
+        self.penalty = penalty
+        self.column_generation_rounds = column_generation_rounds
+        self.candidates_per_round = candidates_per_round
+        self.depth = depth
+        self.first_layer_size = first_layer_size
+        self.validation_fraction = validation_fraction
+        self.n_betas = n_betas
+        self.tol = tol
+        self.seed = seed
+        self.progress = progress
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self, per_step: bool) -> list[str]:
+        if self.readout == "auto":
+            kinds = ["step"] if per_step else ["last", "count"]
+        elif self.readout not in READOUTS:
+            raise NeuroreconError(f"readout must be 'auto' or one of {READOUTS}; got {self.readout!r}")
+        else:
+            kinds = [self.readout]
+        if per_step != (kinds == ["step"]):
+            raise NeuroreconError(
+                "the 'step' readout needs one label per step (y of shape (n, T)); "
+                "'last' and 'count' need one label per sequence"
+            )
+        if not (isinstance(self.beta, str) and self.beta == "auto") and not (
+            isinstance(self.beta, (int, float)) and self.beta > 0
+        ):
+            raise NeuroreconError(f"beta must be 'auto' or a positive number; got {self.beta!r}")
+        if self.penalty not in ("group", "l1"):
+            raise NeuroreconError(f"penalty must be 'group' or 'l1'; got {self.penalty!r}")
+        for name in ("n_witnesses", "depth", "first_layer_size", "n_betas"):
+            if int(getattr(self, name)) < 1:
+                raise NeuroreconError(f"{name} must be at least 1")
+        if self.depth > 2:
+            raise NeuroreconError("depth must be 1 or 2")
+        if not 0 < self.validation_fraction < 1:
+            raise NeuroreconError("validation_fraction must be in (0, 1)")
+        return kinds
+
+    def _say(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(message)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y) -> "ReconstructionClassifier":
+        """Train on sequences ``X`` (n, T, d) and labels ``y`` (n,) or (n, T)."""
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        X = check_sequences(X, "X")
+        y = check_labels(y, X, "y")
+        kinds = self._check_params(y.ndim == 2)
+        profile = load_profile(self.profile)
+        arithmetic = profile.network_arithmetic
+        bits = payload_bits(int(X.max()))
+        allowed = profile.precision.input_payload_bits if profile.is_fixed else 24
+        if bits > allowed:
+            raise NeuroreconError(
+                f"X has payloads up to {int(X.max())} ({bits} bits) but profile {profile.name} "
+                f"takes {'binary spikes only' if allowed == 0 else f'{allowed}-bit payloads'}"
+            )
+        rng = np.random.default_rng(self.seed)
+        n, t_frames, _ = X.shape
+        self.classes_ = np.arange(int(y.max()) + 1)
+        n_classes = len(self.classes_)
+        fit_idx, val_idx = self._split(y, rng)
+        calib = np.sort(rng.permutation(fit_idx)[:CALIBRATION_SAMPLES])
+
+        # Hidden stack: fixed lower layers (depth 2), then the witness layer.
+        tick = time.perf_counter()
+        hidden: list[LIFLayer] = []
+        inputs = X
+        for h in range(self.depth - 1):
+            self._say(f"calibrating hidden layer {h + 1} ({self.first_layer_size} neurons)")
+            lower = WitnessSampler(profile, inputs[calib], t_frames, h, "rate", rng, num_message_bits=bits if h == 0 else 0)
+            layer = lower.sample(self.first_layer_size)
+            hidden.append(layer)
+            raster = emulate(Network([layer], arithmetic=arithmetic), inputs, inputs.shape[1] + 1, ("spikes",), [0])
+            inputs = raster.spikes[0].astype(np.uint8)
+        depth = self.depth - 1
+        statistic = "last" if kinds == ["last"] else "rate"
+        sampler = WitnessSampler(profile, inputs[calib], t_frames, depth, statistic, rng,
+                                 num_message_bits=bits if depth == 0 else 0)
+        self._say(f"sampling {self.n_witnesses} witnesses on the {profile.name} grid")
+        witnesses = sampler.sample(self.n_witnesses)
+        readouts = [Readout(k) for k in kinds]
+        dictionary = Dictionary(inputs, t_frames, depth, readouts, arithmetic)
+        self._say(f"building the dictionary on {n} sequences")
+        dictionary.add(witnesses)
+        timings["dictionary_s"] = time.perf_counter() - tick
+
+        # Model selection on the validation split.
+        tick = time.perf_counter()
+        choice = self._select(dictionary, y, n_classes, fit_idx, val_idx, t_frames)
+        readout = Readout(choice.readout)
+        columns = dictionary.columns[readout.kind]
+        Y = readout.targets(y, n_classes)
+        rows = self._rows(np.arange(n), t_frames, readout)
+        fit_rows = self._rows(fit_idx, t_frames, readout)
+        beta = choice.beta * len(rows) / len(fit_rows)
+        self._say(f"readout {readout.kind}, beta {beta:.4g}: solving on all {len(rows)} rows")
+        result = solvers.solve(columns.matrix, Y, beta, penalty=self.penalty, tol=self.tol, W0=choice.warm_start)
+        timings["solve_s"] = time.perf_counter() - tick
+
+        # Column generation.
+        tick = time.perf_counter()
+        rounds = [self._round_report(0, columns, 0.0, 0, result, y, readout)]
+        for k in range(1, self.column_generation_rounds + 1):
+            result, report = self._column_generation_round(k, sampler, dictionary, readout, result, Y, beta, y)
+            rounds.append(report)
+            if report.added == 0:
+                break
+        timings["column_generation_s"] = time.perf_counter() - tick
+
+        # Reconstruction and verification.
+        tick = time.perf_counter()
+        support = result.support
+        if support.size == 0:
+            raise NeuroreconError("the convex solve selected no neuron; lower beta")
+        witness_rows = columns.witness[support]
+        metadata = {
+            "profile": profile.name,
+            "readout": readout.kind,
+            "n_classes": n_classes,
+            "t_frames": int(t_frames),
+            "provenance": {"method": "cvx", "seed": self.seed, "n_witnesses": self.n_witnesses,
+                           "beta": beta, "penalty": self.penalty, "depth": self.depth},
+        }
+        self.network_, quant, order = build_network(
+            hidden + [dictionary.witnesses], witness_rows, result.W[support], result.intercept,
+            columns.matrix[:, support], readout, arithmetic, t_frames, metadata,
+        )
+        self.readout_ = readout.kind
+        solver_pred = (columns.matrix[:, support] @ result.W[support] + result.intercept).argmax(axis=1)
+        chip_pred = self.predict(X).reshape(-1)
+        timings["reconstruct_s"] = time.perf_counter() - tick
+        timings["total_s"] = time.perf_counter() - started
+        self.report_ = {
+            "profile": profile.name,
+            "readout": readout.kind,
+            "selection": {"readout": choice.readout, "beta": beta, "validation_accuracy": choice.validation_accuracy},
+            "dictionary_size": int(columns.size),
+            "n_witnesses_sampled": int(dictionary.n_witnesses),
+            "n_hidden": int(support.size),
+            "duality_gap": float(result.gap),
+            "objective": float(result.primal),
+            "converged": bool(result.converged),
+            "column_generation": [r.__dict__ for r in rounds],
+            "remaining_violation": float(rounds[-1].max_violation) if len(rounds) > 1 else None,
+            "solver_train_accuracy": float((solver_pred == y.reshape(-1)).mean()),
+            "train_accuracy": float((chip_pred == y.reshape(-1)).mean()),
+            "verification": {
+                "rows": int(solver_pred.size),
+                "prediction_differences": int((solver_pred != chip_pred).sum()),
+            },
+            "readout_quantization": None if quant is None else quant.__dict__,
+            "timings": timings,
+        }
+        return self
+
+    # ------------------------------------------------------------------ pieces
+    def _split(self, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Stratified (per-sequence labels) or plain (per-step labels) training/validation split."""
+        n = y.shape[0]
+        if y.ndim == 1:
+            val = []
+            for c in np.unique(y):
+                members = rng.permutation(np.flatnonzero(y == c))
+                val.extend(members[: int(round(len(members) * self.validation_fraction))])
+            val = np.sort(np.asarray(val, dtype=np.int64))
+        else:
+            val = np.sort(rng.permutation(n)[: int(round(n * self.validation_fraction))])
+        fit = np.setdiff1d(np.arange(n), val)
+        if len(val) == 0 or len(fit) == 0:
+            raise NeuroreconError("too few samples to hold out a validation split")
+        return fit, val
+
+    @staticmethod
+    def _rows(samples: np.ndarray, t_frames: int, readout: Readout) -> np.ndarray:
+        if not readout.per_step:
+            return samples
+        return (samples[:, None] * t_frames + np.arange(t_frames)[None, :]).reshape(-1)
+
+    def _select(self, dictionary: Dictionary, y, n_classes, fit_idx, val_idx, t_frames) -> _Selection:
+        best: _Selection | None = None
+        for readout in dictionary.readouts:
+            D = dictionary.columns[readout.kind].matrix
+            Y = readout.targets(y, n_classes)
+            fit_rows = self._rows(fit_idx, t_frames, readout)
+            val_rows = self._rows(val_idx, t_frames, readout)
+            D_fit, Y_fit = D[fit_rows], Y[fit_rows]
+            if isinstance(self.beta, str):
+                top = solvers.beta_max(D_fit, Y_fit, self.penalty)
+                betas = top * np.geomspace(0.3, 1e-3, self.n_betas)
+            else:
+                betas = np.array([float(self.beta) * len(fit_rows) / D.shape[0]])
+            self._say(f"readout {readout.kind}: solving a path of {len(betas)} betas on {len(fit_rows)} rows")
+            path = solvers.solve_path(D_fit, Y_fit, betas, penalty=self.penalty, tol=self.tol)
+            for beta, result in zip(betas, path):
+                pred = (D[val_rows] @ result.W + result.intercept).argmax(axis=1)
+                acc = float((pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]).mean())
+                self._say(f"  beta {beta:.4g}: {len(result.support)} neurons, validation accuracy {acc:.4f}")
+                better = best is None or acc > best.validation_accuracy + 1e-12 or (
+                    abs(acc - best.validation_accuracy) <= 1e-12 and len(result.support) < best.n_selected
+                )
+                if better:
+                    best = _Selection(readout.kind, float(beta), acc, len(result.support), result.W)
+        return best
+
+    def _round_report(self, k, columns, violation, added, result, y, readout) -> RoundReport:
+        pred = (columns.matrix @ result.W + result.intercept).argmax(axis=1)
+        return RoundReport(k, int(columns.size), float(violation), int(added), float(result.primal),
+                           float(result.gap), float((pred == y.reshape(-1)).mean()))
+
+    def _column_generation_round(self, k, sampler, dictionary, readout, result, Y, beta, y):
+        """Search witnesses whose columns violate ||d^T Lambda||_2 <= beta; add them; re-solve."""
+        columns = dictionary.columns[readout.kind]
+        selected = columns.witness[result.support]
+        half = self.candidates_per_round // 2
+        fresh = sampler.sample(self.candidates_per_round - min(half, len(selected)))
+        near = sampler.perturb(dictionary.witnesses, self._rng_choice(selected, half, k)) if len(selected) else None
+        candidates = fresh if near is None else concat_layers([fresh, near])
+        features = dictionary.features(candidates)
+        violation = solvers.dual_violation(features[readout.kind], result.dual_point, beta, self.penalty)
+        worst = float(violation.max(initial=0.0))
+        chosen = np.flatnonzero(violation > 1 + 1e-9)
+        chosen = chosen[np.argsort(-violation[chosen])]
+        if chosen.size == 0:
+            self._say(f"column generation round {k}: no violating witness among {candidates.n_neurons} (max {worst:.4f})")
+            return result, self._round_report(k, columns, worst, 0, result, y, readout)
+        added = dictionary.add(select_rows(candidates, chosen), {kind: f[:, chosen] for kind, f in features.items()})
+        columns = dictionary.columns[readout.kind]
+        W0 = np.vstack([result.W, np.zeros((len(added[readout.kind]), result.W.shape[1]))])
+        result = solvers.solve(columns.matrix, Y, beta, penalty=self.penalty, tol=self.tol, W0=W0,
+                               intercept0=result.intercept)
+        self._say(f"column generation round {k}: max violation {worst:.4f}, added {len(added[readout.kind])} columns, "
+                  f"{len(result.support)} neurons selected")
+        return result, self._round_report(k, columns, worst, len(added[readout.kind]), result, y, readout)
+
+    def _rng_choice(self, selected: np.ndarray, count: int, k: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, k])
+        return rng.choice(selected, size=min(count, len(selected)), replace=False)
+
+    # ------------------------------------------------------------------ predict
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            raise NeuroreconError("this classifier is not fitted yet; call fit(X, y) first")
+
+    def predict(self, X) -> np.ndarray:
+        """Class per sequence (n,), or per step (n, T) for the ``step`` readout: the chip's answer."""
+        self._check_fitted()
+        return predict_network(self.network_, X)
+
+    def score(self, X, y) -> float:
+        """Accuracy (token-wise for per-step labels)."""
+        pred = self.predict(X)
+        y = check_labels(y, check_sequences(X), "y", n_classes=len(self.classes_))
+        return float((pred == y).mean())
+
+
+def predict_network(net: Network, X, backend: str = "emulator") -> np.ndarray:
+    """Predictions of a classifier Network (metadata ``readout``) on ``X`` with a backend."""
+    from neurorecon.simulate import simulate
+
+    readout = Readout(net.metadata.get("readout", "last"))
+    X = check_sequences(X, "X")
+    steps = readout_steps(net, X.shape[1])
+    last = net.n_layers - 1
+    record = ("v",) if readout.per_step else ()
+    result = simulate(net, X, backend=backend, n_steps=steps, record=record, layers=[last])
+    if readout.per_step:
+        return readout.predictions_from_voltage(result.v[last], X.shape[1], net.n_layers)
+    return result.final_v[last].argmax(axis=1)

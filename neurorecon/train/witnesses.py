@@ -1,0 +1,194 @@
+"""Witnesses: candidate hidden LIF neurons, drawn on the profile's grid and calibrated on data.
+
+A witness is one hidden neuron: its input weights, time constants (du, dv), threshold and bias.
+They are drawn *on the chip's grid* (integers for fixed-point profiles), so the dictionary the
+solver sees is exactly what the chip computes.
+
+Calibration (so neurons are neither silent nor saturated at the readout):
+
+1. Time constants come from a small palette of (du, dv) pairs spanning fast to slow (one
+   group per pair: Lava shares du, dv, vth per process, and a core has few neuron configs).
+2. Weights use the full 8-bit mantissa range (mixed sign: even values in [-256, 254]) times
+   a random per-neuron gain. A probe simulation with thresholds out of reach measures each
+   group's membrane scale; the layer's ``weight_exp`` is lowered until the slowest group stays
+   clear of 24-bit saturation, and each group's ``vth`` is set to its typical scale.
+3. Each neuron's bias is bisected (exact emulator runs on a calibration subset) so that its
+   firing statistic at readout hits a random target in a useful range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from neurorecon.network import LIFLayer, Network
+from neurorecon.profiles import Profile
+from neurorecon.simulate.emulator import emulate
+
+VTH_MAX = 2**17 - 1
+SAFE_VOLTAGE = 2**21  # probe membrane scale kept below this (v saturates at 2**23)
+BIAS_MANT_MAX = 2**12 - 1
+BISECTION_STEPS = 12
+
+
+def default_palette(t_frames: int) -> list[tuple[float, float]]:
+    """Time constants (tau_u, tau_v) in steps; ``inf`` = no leak. Spans 1 step to ~T steps."""
+    slow = float(max(2, t_frames))
+    mid = float(max(2, round(np.sqrt(slow))))
+    return [
+        (1, 1), (1, mid), (1, slow), (2, 2), (mid, mid),
+        (mid, slow), (slow, slow), (1, np.inf), (mid, np.inf),
+    ]
+
+
+def decays(tau_u: float, tau_v: float, arithmetic: str) -> tuple[float, float]:
+    """(du, dv) for time constants in steps, on the arithmetic's grid (fixed: du+1 = 4096/tau)."""
+    if arithmetic == "fixed":
+        du = int(np.clip(round(4096 / tau_u) - 1, 0, 4095))
+        dv = 0 if np.isinf(tau_v) else int(np.clip(round(4096 / tau_v), 0, 4095))
+        return du, dv
+    return 1.0 / tau_u, (0.0 if np.isinf(tau_v) else 1.0 / tau_v)
+
+
+@dataclass
+class Calibration:
+    """Per-group constants shared by every witness of a layer."""
+
+    group_decays: list[tuple[float, float]]
+    group_vth: np.ndarray
+    weight_exp: int
+
+
+class WitnessSampler:
+    """Draws calibrated witness neurons for one hidden layer.
+
+    ``inputs`` is the calibration input raster (m, T_in, d) the layer sees (the data, or the
+    spikes of the layer below); ``depth`` is the layer's index in the hidden stack.
+    """
+
+    def __init__(self, profile: Profile, inputs: np.ndarray, t_frames: int, depth: int, statistic: str,
+                 rng: np.random.Generator, palette: list[tuple[float, float]] | None = None,
+                 num_message_bits: int = 0, connectivity: float = 1.0):
+        self.profile = profile
+        self.arithmetic = profile.network_arithmetic
+        self.inputs = inputs
+        self.t_frames = t_frames
+        self.depth = depth
+        self.statistic = statistic  # "last": spike at the readout step; "rate": mean firing over the sequence
+        self.rng = rng
+        self.num_message_bits = num_message_bits
+        self.connectivity = connectivity
+        self.n_steps = inputs.shape[1] + 1
+        palette = palette or default_palette(t_frames)
+        group_decays = list(dict.fromkeys(decays(tu, tv, self.arithmetic) for tu, tv in palette))
+        self.calibration = self._calibrate(group_decays)
+
+    # ------------------------------------------------------------------ drawing
+    def _directions(self, n: int) -> np.ndarray:
+        d = self.inputs.shape[2]
+        w = self.rng.standard_normal((n, d))
+        if self.connectivity < 1.0:
+            w *= self.rng.random((n, d)) < self.connectivity
+        w /= np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-12)
+        gain = self.rng.uniform(0.25, 1.0, (n, 1))
+        if self.arithmetic == "fixed":  # even mantissas keep every bit under Lava's mixed-sign truncation
+            return (2 * np.round(w * gain * 127)).astype(np.int64)
+        return w * gain
+
+    def _layer(self, weights, groups, vth, bias_mant, bias_exp, weight_exp) -> LIFLayer:
+        du = np.array([self.calibration.group_decays[g][0] for g in groups])
+        dv = np.array([self.calibration.group_decays[g][1] for g in groups])
+        return LIFLayer(weights, du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp,
+                        weight_exp=weight_exp, sign_mode="mixed" if self.arithmetic == "fixed" else None,
+                        num_message_bits=self.num_message_bits)
+
+    def _simulate(self, layer: LIFLayer, record: tuple[str, ...]):
+        net = Network([layer], arithmetic=self.arithmetic)
+        return emulate(net, self.inputs, self.n_steps, record, [0])
+
+    def _calibrate(self, group_decays: list[tuple[float, float]]) -> Calibration:
+        """Choose the layer's weight exponent and each group's threshold from a probe run."""
+        self.calibration = Calibration(group_decays, np.zeros(len(group_decays)), 0)
+        per_group = 48
+        groups = np.repeat(np.arange(len(group_decays)), per_group)
+        weights = self._directions(groups.size)
+        fixed = self.arithmetic == "fixed"
+        unreachable = VTH_MAX if fixed else 1e30
+        weight_exp = 0
+        lowest = self.profile.precision.weight_exp_min if fixed else 0
+        while True:
+            probe = self._layer(weights, groups, unreachable, 0, 0, weight_exp)
+            v = self._simulate(probe, ("v",)).v[0].astype(np.float64)
+            if not fixed or np.percentile(np.abs(v), 99) < SAFE_VOLTAGE or weight_exp <= lowest:
+                break
+            weight_exp -= 1
+        window = v[:, -1] if self.statistic == "last" else v.reshape(-1, v.shape[-1])
+        spread = window.std(axis=0)
+        vth = np.empty(len(group_decays))
+        for g in range(len(group_decays)):
+            scale = float(np.median(spread[groups == g]))
+            vth[g] = np.clip(round(scale / 64), 1, VTH_MAX) if fixed else max(scale, 1e-6)
+        return Calibration(group_decays, vth, weight_exp)
+
+    def _statistic(self, layer: LIFLayer) -> np.ndarray:
+        if self.statistic == "last":
+            return self._simulate(layer, ("final_spikes",)).final_spikes[0].mean(axis=0)
+        return self._simulate(layer, ("counts",)).spike_counts[0].mean(axis=0) / self.n_steps
+
+    def _quantize_bias(self, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.arithmetic != "fixed":
+            return bias, np.zeros_like(bias)
+        exponent = np.clip(np.ceil(np.log2(np.maximum(np.abs(bias), 1) / BIAS_MANT_MAX)), 0, 7).astype(np.int64)
+        mantissa = np.clip(np.round(bias / 2.0**exponent), -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
+        return mantissa, exponent
+
+    def calibrate_bias(self, weights: np.ndarray, groups: np.ndarray, targets: np.ndarray) -> LIFLayer:
+        """Bisect each neuron's bias so its firing statistic reaches ``targets``."""
+        cal = self.calibration
+        vth = cal.group_vth[groups]
+        span = vth * (64 if self.arithmetic == "fixed" else 1)
+        lo, hi = -2.0 * span, 1.0 * span
+        for _ in range(BISECTION_STEPS):
+            mid = (lo + hi) / 2
+            layer = self._layer(weights, groups, vth, *self._quantize_bias(mid), cal.weight_exp)
+            low = self._statistic(layer) < targets
+            lo = np.where(low, mid, lo)
+            hi = np.where(low, hi, mid)
+        return self._layer(weights, groups, vth, *self._quantize_bias((lo + hi) / 2), cal.weight_exp)
+
+    def _targets(self, n: int) -> np.ndarray:
+        if self.statistic == "last":
+            return self.rng.uniform(0.05, 0.95, n)
+        return self.rng.uniform(0.02, 0.5, n)
+
+    def sample(self, n: int) -> LIFLayer:
+        """``n`` new calibrated witnesses."""
+        groups = self.rng.integers(0, len(self.calibration.group_decays), n)
+        return self.calibrate_bias(self._directions(n), groups, self._targets(n))
+
+    def perturb(self, layer: LIFLayer, rows: np.ndarray, scale: float = 0.1) -> LIFLayer:
+        """New witnesses near ``layer``'s neurons ``rows``: jittered weights, re-calibrated bias."""
+        base = layer.weights[rows].astype(np.float64)
+        amplitude = np.maximum(np.abs(base).max(axis=1, keepdims=True), 1.0)
+        noisy = base + self.rng.standard_normal(base.shape) * amplitude * scale
+        if self.arithmetic == "fixed":
+            noisy = np.clip(2 * np.round(noisy / 2), -256, 254).astype(np.int64)
+        groups = np.array([self._group_of(layer, r) for r in rows])
+        return self.calibrate_bias(noisy, groups, self._targets(len(rows)))
+
+    def _group_of(self, layer: LIFLayer, row: int) -> int:
+        key = (layer.du[row], layer.dv[row])
+        return next(g for g, d in enumerate(self.calibration.group_decays) if tuple(d) == key)
+
+
+def concat_layers(layers: list[LIFLayer]) -> LIFLayer:
+    """Stack witness blocks (same inputs, weight exponent and sign mode) into one layer."""
+    first = layers[0]
+    cat = {name: np.concatenate([getattr(l, name) for l in layers]) for name in ("weights", "du", "dv", "vth", "bias_mant", "bias_exp")}
+    return replace(first, **cat)
+
+
+def select_rows(layer: LIFLayer, rows: np.ndarray) -> LIFLayer:
+    """The witnesses ``rows`` of a layer, in that order."""
+    return replace(layer, **{name: getattr(layer, name)[rows] for name in ("weights", "du", "dv", "vth", "bias_mant", "bias_exp")})
