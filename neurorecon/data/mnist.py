@@ -23,6 +23,9 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
     if len(data) < 8 or int.from_bytes(data[:4], "big") != magic:
         raise NeuroreconError(f"{path} is not an IDX file of the expected kind")
     n = int.from_bytes(data[4:8], "big")
+    header = 16 if magic == 2051 else 8
+    if len(data) < header:
+        raise NeuroreconError(f"{path} is truncated (header of {len(data)} bytes)")
     if magic == 2051:
         rows, cols = int.from_bytes(data[8:12], "big"), int.from_bytes(data[12:16], "big")
         array = np.frombuffer(data, np.uint8, offset=16)
