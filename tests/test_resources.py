@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from clitools import assert_clean_failure, cli
 
 import neurorecon as nr
 from neurorecon.profiles import load_profile
@@ -236,3 +237,48 @@ def test_bad_arguments():
         check_resources(nr.Network([layer(1, 1)]), "loihi9")
     with pytest.raises(nr.NeuroreconError, match="binary spikes"):
         check_resources(nr.Network([layer(1, 1)]), "loihi1", np.full((1, 2, 1), 3))
+
+
+# ------------------------------------------------------------------ command line
+@pytest.fixture
+def saved(tmp_path, rng):
+    net = small_net(rng)
+    net.save(tmp_path / "model.h5")
+    (tmp_path / "run").mkdir()
+    net.save(tmp_path / "run" / "network.h5")
+    np.savez(tmp_path / "x.npz", X=(rng.random((4, 5, 4)) < 0.5).astype(np.uint8))
+    return tmp_path
+
+
+def test_cli_good_path(capsys, saved):
+    out = cli(capsys, "resources", saved / "model.h5")  # profile from the metadata
+    assert out.code == 0 and "resources on loihi1" in out.out and "no violations" in out.out
+    out = cli(capsys, "resources", saved / "run", "--profile", "loihi2", "--data", saved / "x.npz", "--json")
+    assert out.code == 0, out.err
+    data = json.loads(out.out)
+    assert data["profile"] == "loihi2" and data["data_samples"] == 4 and data["layers"][0]["precision"]["measured"]
+    np.savez(saved / "ds.npz", X_train=np.zeros((3, 5, 4), np.uint8), X_test=np.zeros((2, 5, 4), np.uint8))
+    assert json.loads(cli(capsys, "resources", saved / "run", "--data", saved / "ds.npz", "--json").out)["data_samples"] == 5
+
+
+def test_cli_network_that_does_not_fit_exits_1(capsys, tmp_path):
+    nr.Network([layer(2, 5000)]).save(tmp_path / "wide.h5")
+    out = cli(capsys, "resources", tmp_path / "wide.h5", "--profile", "loihi1")
+    assert out.code == 1 and "error: layer 0: fan-in of 5000" in out.out and out.err == ""
+    assert json.loads(cli(capsys, "resources", tmp_path / "wide.h5", "--profile", "loihi1", "--json").out)["fits"] is False
+
+
+def test_cli_bad_inputs(capsys, saved):
+    np.savez(saved / "nokey.npz", Y=np.zeros(3))
+    (saved / "junk.npz").write_text("nope")
+    np.savez(saved / "wrong.npz", X=np.ones((2, 3, 7)))
+    nr.Network([layer(1, 1)]).save(saved / "anonymous.h5")
+    base = ["resources", saved / "model.h5"]
+    assert_clean_failure(cli(capsys, "resources", saved / "absent.h5"), "no Network file")
+    assert_clean_failure(cli(capsys, *base, "--profile", "loihi9"), "unknown profile")
+    assert_clean_failure(cli(capsys, *base, "--data", saved / "absent.npz"), "does not exist")
+    assert_clean_failure(cli(capsys, *base, "--data", saved / "junk.npz"), "not a readable .npz")
+    assert_clean_failure(cli(capsys, *base, "--data", saved / "nokey.npz"), "no array named X")
+    assert_clean_failure(cli(capsys, *base, "--data", saved / "wrong.npz"), "network expects 4")
+    assert_clean_failure(cli(capsys, "resources", saved / "anonymous.h5"), "no --profile")
+    assert "exit status" in cli(capsys, "resources", "--help").out
