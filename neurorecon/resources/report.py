@@ -108,7 +108,7 @@ class LayerUsage:
     synapses: int  # synapses stored (dense: every weight, zeros included)
     nonzero_synapses: int
     synapse_bits: int  # on the busiest core
-    weight_field_bits: int  # bits per stored synapse (Loihi's numWeightBits field, sign included)
+    weight_field_bits: int  # bits per stored feed-forward synapse (Loihi's numWeightBits field, sign included)
     precision: LayerPrecision | None = None
 
 
