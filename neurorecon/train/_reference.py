@@ -14,7 +14,6 @@ import time
 import numpy as np
 
 from neurorecon.errors import NeuroreconError
-from neurorecon.train.certificate import certify
 from neurorecon.train.operator import DictionaryOperator
 
 CVXPY_SOLVERS = ("CLARABEL", "SCS")
@@ -23,7 +22,7 @@ CVXPY_SOLVERS = ("CLARABEL", "SCS")
 def solve_cvxpy(op: DictionaryOperator, Y, beta, penalty, tol, cvxpy_solver, options):
     import cvxpy as cp
 
-    from neurorecon.train.solvers import SolveResult
+    from neurorecon.train.solvers import certificate_result
 
     name = str(cvxpy_solver).upper()
     if name not in CVXPY_SOLVERS:
@@ -47,28 +46,11 @@ def solve_cvxpy(op: DictionaryOperator, Y, beta, penalty, tol, cvxpy_solver, opt
     if W.value is None:
         raise NeuroreconError(f"CVXPY ({name}) returned no solution (status {problem.status})")
     Wv = np.asarray(W.value, dtype=np.float64)
-    ybar = Y.mean(axis=0) if op.fit_intercept else np.zeros(C)
-    Yc = Y - ybar
-    R = Yc - op.matvec(Wv, np.arange(P))
-    if op.fit_intercept:
-        R -= R.mean(axis=0)
-    cert = certify(R, Yc, op.correlations(R), Wv, beta, penalty)
     norms = np.sqrt((Wv**2).sum(axis=1))
-    support = np.flatnonzero(norms > 1e-9 * max(norms.max(), 1e-300))
     stats = problem.solver_stats
-    return SolveResult(
-        W=Wv,
-        intercept=ybar - op.col_means @ Wv,
-        primal=cert.primal,
-        dual=cert.dual,
-        gap=cert.gap,
-        dual_point=R * cert.scale,
+    result = certificate_result(
+        op, Y, Wv, beta, penalty, tol, start,
         iterations=int(stats.num_iters or 0),
-        seconds=time.perf_counter() - start,
-        converged=problem.status == cp.OPTIMAL,
-        support=support,
-        beta=beta,
-        penalty=penalty,
         solver=f"cvxpy-{name.lower()}",
         info={
             "status": problem.status,
@@ -77,3 +59,6 @@ def solve_cvxpy(op: DictionaryOperator, Y, beta, penalty, tol, cvxpy_solver, opt
             "solve_seconds": stats.solve_time,
         },
     )
+    result.converged = problem.status == cp.OPTIMAL
+    result.support = np.flatnonzero(norms > 1e-9 * max(norms.max(), 1e-300))
+    return result

@@ -61,15 +61,25 @@ def row_scores(Z: np.ndarray, penalty: str) -> np.ndarray:
     return np.abs(Z).max(axis=1)
 
 
-def dual_scale(Z: np.ndarray, beta: float, penalty: str) -> np.ndarray:
-    """The largest ``s`` (per class, C,) with ``s * Z`` inside the dual feasible set."""
+def dual_scale(Z: np.ndarray, beta: float, penalty: str, error: np.ndarray | None = None) -> np.ndarray:
+    """The largest ``s`` (per class, C,) with ``s * Z`` inside the dual feasible set.
+
+    ``error`` (P x C) bounds the absolute error of each entry of Z; the constraint values are
+    inflated by it, so the scaled point is feasible for the exact Z too.
+    """
     C = Z.shape[1]
     if Z.shape[0] == 0:
         return np.ones(C)
     if penalty == "group":
-        top = np.full(C, row_scores(Z, penalty).max())
+        scores = row_scores(Z, penalty)
+        if error is not None:
+            scores = scores + row_scores(error, penalty)
+        top = np.full(C, scores.max())
     else:
-        top = np.abs(Z).max(axis=0)
+        A = np.abs(Z)
+        if error is not None:
+            A = A + error
+        top = A.max(axis=0)
     with np.errstate(divide="ignore"):
         return np.where(top > beta, beta / np.maximum(top, 1e-300), 1.0)
 
@@ -82,8 +92,12 @@ def certify_parts(rr: np.ndarray, ry: np.ndarray, omega: float, scale: np.ndarra
     return Certificate(primal, dual, gap_abs, gap_abs / max(primal, np.finfo(float).tiny), scale)
 
 
-def certify(R: np.ndarray, Yc: np.ndarray, Z: np.ndarray, W: np.ndarray, beta: float, penalty: str) -> Certificate:
-    """The gap of ``W`` given its residual R (n x C), centred targets Yc and ``Z = D^T R`` (all columns)."""
+def certify(
+    R: np.ndarray, Yc: np.ndarray, Z: np.ndarray, W: np.ndarray, beta: float, penalty: str,
+    error: np.ndarray | None = None,
+) -> Certificate:
+    """The gap of ``W`` from its residual R (n x C), centred targets Yc, ``Z = D^T R`` (all
+    columns) and the error bound of Z's entries per column (see :func:`dual_scale`)."""
     rr = np.einsum("ic,ic->c", R, R)
     ry = np.einsum("ic,ic->c", R, Yc)
-    return certify_parts(rr, ry, penalty_value(W, penalty), dual_scale(Z, beta, penalty), beta)
+    return certify_parts(rr, ry, penalty_value(W, penalty), dual_scale(Z, beta, penalty, error), beta)

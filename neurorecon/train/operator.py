@@ -47,9 +47,10 @@ class DictionaryOperator:
         self.D = D
         self.n, self.P = n, P
         self.fit_intercept = bool(fit_intercept)
-        sums, sq_sums, integer, nonneg, max_abs = _column_stats(D)
+        sums, sq_sums, abs_sums, integer, nonneg, max_abs = _column_stats(D)
         self.integer = integer
         self.col_sums = sums
+        self.col_abs_sums = abs_sums  # ||d_p||_1: bounds the rounding error of d_p^T r
         self.col_means = sums / n if self.fit_intercept else np.zeros(P)
         # Squared norms of the (centred) columns: the coordinate-descent Lipschitz constants and
         # the screening radii. Clipped at 0 against rounding for (near-)constant columns.
@@ -60,10 +61,14 @@ class DictionaryOperator:
         self.col_norms = np.sqrt(self.col_sq_norms)
         self._digit_bits = 0
         if integer and D.dtype == np.float32:
-            l1_bound = float(sums.max()) if nonneg else n * max_abs
-            bits = int(np.floor(np.log2(_EXACT_LIMIT / max(l1_bound, 1.0)))) + 1
+            bits = int(np.floor(np.log2(_EXACT_LIMIT / max(float(abs_sums.max()), 1.0)))) + 1
             if bits >= _MIN_DIGIT_BITS:
                 self._digit_bits = bits
+        if self._digit_bits:  # R's digit truncation, plus the float64 recombination
+            digits = -(-_DIGIT_BITS_TOTAL // self._digit_bits)
+            self._error_factor = 2.0 ** (-self._digit_bits * digits) + 8 * 2.0**-53
+        else:  # the worst-case bound of a float64 dot product of length n (any summation order)
+            self._error_factor = (n + 2) * 2.0**-53
 
     @property
     def exact_float32(self) -> bool:
@@ -86,6 +91,15 @@ class DictionaryOperator:
         for j in range(0, D.shape[1], block):
             out[j:j + block] = D[:, j:j + block].T.astype(np.float64) @ R
         return out
+
+    def correlation_error(self, R: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
+        """A bound on ``|correlations(R) - D^T R|``, entry by entry (P x C or len(cols) x C).
+
+        ``||d_p||_1 max|R_c|`` times the relative error of the method: the certificate inflates
+        the dual constraint by it, so the dual point stays feasible despite rounding.
+        """
+        l1 = self.col_abs_sums if cols is None else self.col_abs_sums[cols]
+        return np.outer(l1, np.abs(R).max(axis=0, initial=0.0) * self._error_factor)
 
     def centred_columns(self, idx: np.ndarray) -> np.ndarray:
         """The centred columns ``Dc[:, idx]`` as a float64 (n x len(idx)) Fortran-ordered copy."""
@@ -133,8 +147,9 @@ def _as_matrix(D) -> np.ndarray:
     return D
 
 
-def _column_stats(D: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool, float]:
-    """Column sums and squared norms (float64), and whether D is finite, integer, non-negative.
+def _column_stats(D: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool, float]:
+    """Column sums, squared norms and absolute sums (float64); whether D is integer, non-negative;
+    max |D|.
 
     One blocked pass over rows; raises on NaN/inf. For integer dictionaries whose sums fit in
     float32 exactly, the sums come from exact float32 GEMVs (the fast path for spike data).
@@ -152,6 +167,7 @@ def _column_stats(D: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool, fl
     nonneg = lo >= 0
     sums = np.zeros(P)
     sq_sums = np.zeros(P)
+    abs_sums = sums if nonneg else np.zeros(P)
     exact32 = D.dtype == np.float32 and integer and rows * max_abs**2 < _EXACT_LIMIT
     for i in range(0, n, rows):
         x = D[i:i + rows]
@@ -160,19 +176,22 @@ def _column_stats(D: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool, fl
             s = (ones @ x).astype(np.float64)
             sums += s
             sq_sums += s if (nonneg and hi <= 1) else (ones @ (x * x)).astype(np.float64)
+            if not nonneg:
+                abs_sums += (ones @ np.abs(x)).astype(np.float64)
         else:
             x64 = x.astype(np.float64, copy=False)
             sums += x64.sum(axis=0)
             sq_sums += np.einsum("ij,ij->j", x64, x64)
-    return sums, sq_sums, integer, nonneg, max_abs
+            if not nonneg:
+                abs_sums += np.abs(x64).sum(axis=0)
+    return sums, sq_sums, abs_sums, integer, nonneg, max_abs
 
 
 def _exact_float32_product(D: np.ndarray, R: np.ndarray, bits: int) -> np.ndarray:
     """``D^T R`` for an integer float32 D, exact up to R's 2^-50 digit truncation (see module doc)."""
     n, C = R.shape
-    scale = float(np.abs(R).max())
-    if scale == 0.0:
-        return np.zeros((D.shape[1], C))
+    scale = np.abs(R).max(axis=0)  # one scale per class: each class keeps its own 2^-36
+    scale[scale == 0] = 1.0
     digits = -(-_DIGIT_BITS_TOTAL // bits)
     Q = np.empty((n, digits * C), dtype=np.float32)
     q = R * (2.0 ** (bits - 1) / scale)  # |q| <= 2^(bits-1)
@@ -184,5 +203,5 @@ def _exact_float32_product(D: np.ndarray, R: np.ndarray, bits: int) -> np.ndarra
     out = np.zeros((C, D.shape[1]))
     for j in reversed(range(digits)):  # smallest digits first
         out += prod[j * C:(j + 1) * C].astype(np.float64) * 2.0 ** (-bits * j)
-    out *= scale * 2.0 ** (1 - bits)
+    out *= (scale * 2.0 ** (1 - bits))[:, None]
     return out.T

@@ -123,6 +123,52 @@ def dual_violation(d_columns, dual_point, beta: float, penalty: str = "group") -
     return row_scores(d.T @ lam, penalty) / beta
 
 
+def evaluate(
+    D, Y, W, beta: float, *, penalty: str = "group", fit_intercept: bool = True, tol: float = 1e-6
+) -> SolveResult:
+    """The certificate of any readout ``W`` (P, C): objective, dual point, relative gap.
+
+    The intercept is the optimal one for W. ``converged`` says whether the gap is <= tol. Use it
+    to check a W from elsewhere (a quantized readout, another solver).
+    """
+    check_penalty(penalty)
+    beta = _check_beta(beta)
+    op = as_operator(D, fit_intercept)
+    Y = _check_targets(Y, op.n)
+    W = _check_warm_start(W, None, op.P, Y.shape[1])
+    if W is None:
+        raise NeuroreconError("W is required")
+    return certificate_result(op, Y, W, beta, penalty, tol, time.perf_counter())
+
+
+def certificate_result(op, Y, W, beta, penalty, tol, start, **fields) -> SolveResult:
+    """A :class:`SolveResult` for ``W`` with its certificate over every column of ``op``."""
+    ybar = Y.mean(axis=0) if op.fit_intercept else np.zeros(Y.shape[1])
+    Yc = Y - ybar
+    support = np.flatnonzero(np.any(W != 0, axis=1))
+    R = Yc - op.matvec(W[support], support)
+    if op.fit_intercept:
+        R -= R.mean(axis=0)
+    cert = certify(R, Yc, op.correlations(R), W, beta, penalty, op.correlation_error(R))
+    values = dict(
+        W=W,
+        intercept=ybar - op.col_means[support] @ W[support],
+        primal=cert.primal,
+        dual=cert.dual,
+        gap=cert.gap,
+        dual_point=R * cert.scale,
+        iterations=0,
+        seconds=time.perf_counter() - start,
+        converged=cert.gap <= tol,
+        support=support,
+        beta=beta,
+        penalty=penalty,
+        solver="given",
+    )
+    values.update(fields)
+    return SolveResult(**values)
+
+
 def solve(
     D,
     Y,
@@ -271,7 +317,8 @@ class _WorkingSet:
                 R -= R.mean(axis=0)
             full = bool(kept.all())
             Z = _correlations(op, R, kept)
-            cert = certify(R, Yc, Z, W, beta, penalty)
+            error = op.correlation_error(R)
+            cert = certify(R, Yc, Z, W, beta, penalty, error)
             history.append((time.perf_counter() - start, cert.gap, len(cache.idx)))
             if verbose:
                 print(f"[solver] it {outer:3d}  gap {cert.gap:.3e}  primal {cert.primal:.10g}  "
@@ -286,13 +333,13 @@ class _WorkingSet:
                 if not full:  # report a certificate valid for the whole dictionary
                     kept[:] = True
                     Z = _correlations(op, R, kept)
-                    cert = certify(R, Yc, Z, W, beta, penalty)
+                    cert = certify(R, Yc, Z, W, beta, penalty, error)
                 break
             outer += 1
             scores = _scaled_scores(Z, cert.scale, penalty)
             if screen:
                 radius = np.sqrt(2.0 * max(cert.gap_abs, 0.0))
-                drop = kept & (scores + radius * op.col_norms < beta)
+                drop = kept & (scores + _scaled_scores(error, cert.scale, penalty) + radius * op.col_norms < beta)
                 drop[support] = False
                 kept &= ~drop
                 screened = max(screened, int(P - kept.sum()))
