@@ -253,7 +253,7 @@ def test_correlations_are_float64_accurate(kind):
 def test_screening_is_safe():
     D, Y = spike_problem(n=120, P=400, seed=12)
     beta = 0.2 * beta_max(D, Y)
-    on, off = solve(D, Y, beta, tol=1e-9), solve(D, Y, beta, tol=1e-9, screen=False)
+    on, off = solve(D, Y, beta, tol=1e-9, screen=True), solve(D, Y, beta, tol=1e-9)
     assert on.info["screened"] > 0 and off.info["screened"] == 0
     assert abs(on.primal - off.primal) <= 1e-9 * off.primal
     assert np.array_equal(on.support, off.support)

@@ -19,7 +19,7 @@ from neurorecon.train.operator import DictionaryOperator
 CVXPY_SOLVERS = ("CLARABEL", "SCS")
 
 
-def solve_cvxpy(op: DictionaryOperator, Y, beta, penalty, tol, cvxpy_solver, options):
+def solve_cvxpy(op: DictionaryOperator, Y, beta, penalty, tol, cvxpy_solver, options, start):
     import cvxpy as cp
 
     from neurorecon.train.solvers import certificate_result
@@ -29,7 +29,6 @@ def solve_cvxpy(op: DictionaryOperator, Y, beta, penalty, tol, cvxpy_solver, opt
         raise NeuroreconError(f"cvxpy_solver must be one of {CVXPY_SOLVERS}; got {cvxpy_solver!r}")
     if name == "SCS":
         options = {"eps_abs": tol * 1e-3, "eps_rel": tol * 1e-3, "max_iters": 200_000, **options}
-    start = time.perf_counter()
     n, P, C = op.n, op.P, Y.shape[1]
     D = np.asarray(op.D, dtype=np.float64)
     W = cp.Variable((P, C))

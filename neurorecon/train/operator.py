@@ -81,7 +81,7 @@ class DictionaryOperator:
         ``R`` (n x C, float64). With an intercept, R's columns should sum to zero, so that this
         equals the centred product ``Dc^T R``.
         """
-        D = self.D if cols is None else self.D[:, cols]
+        D = self.D if cols is None else self.columns(cols)
         if self._digit_bits:
             return _exact_float32_product(D, R, self._digit_bits)
         if D.dtype == np.float64:
@@ -101,9 +101,15 @@ class DictionaryOperator:
         l1 = self.col_abs_sums if cols is None else self.col_abs_sums[cols]
         return np.outer(l1, np.abs(R).max(axis=0, initial=0.0) * self._error_factor)
 
+    def columns(self, idx: np.ndarray) -> np.ndarray:
+        """``D[:, idx]`` (a copy in D's dtype), gathered along the contiguous axis."""
+        if self.D.flags.f_contiguous and not self.D.flags.c_contiguous:
+            return self.D.T[idx].T  # whole columns: contiguous copies (10x faster than D[:, idx])
+        return self.D[:, idx]
+
     def centred_columns(self, idx: np.ndarray) -> np.ndarray:
         """The centred columns ``Dc[:, idx]`` as a float64 (n x len(idx)) Fortran-ordered copy."""
-        cols = np.asfortranarray(self.D[:, idx], dtype=np.float64)
+        cols = np.asfortranarray(self.columns(idx), dtype=np.float64)
         if self.fit_intercept:
             cols -= self.col_means[idx]
         return cols
@@ -147,43 +153,54 @@ def _as_matrix(D) -> np.ndarray:
     return D
 
 
+def _column_blocks(D: np.ndarray):
+    """Blocks of about 4 MB along D's contiguous axis: (row-slice, col-slice, block)."""
+    n, P = D.shape
+    if D.flags.f_contiguous and not D.flags.c_contiguous:
+        step = max(1, (4 << 20) // (D.itemsize * n))
+        for j in range(0, P, step):
+            yield slice(None), slice(j, j + step), D[:, j:j + step]
+    else:
+        step = max(1, (4 << 20) // (D.itemsize * P))
+        for i in range(0, n, step):
+            yield slice(i, i + step), slice(None), D[i:i + step]
+
+
 def _column_stats(D: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool, float]:
     """Column sums, squared norms and absolute sums (float64); whether D is integer, non-negative;
     max |D|.
 
-    One blocked pass over rows; raises on NaN/inf. For integer dictionaries whose sums fit in
-    float32 exactly, the sums come from exact float32 GEMVs (the fast path for spike data).
+    Two blocked passes along the contiguous axis; raises on NaN/inf. For integer float32
+    dictionaries whose block sums stay below 2^24 the sums are exact in float32 (the fast path
+    for spike data).
     """
     n, P = D.shape
-    rows = max(1, (4 << 20) // (D.itemsize * P))
     lo, hi, integer = np.inf, -np.inf, True
-    for i in range(0, n, rows):
-        x = D[i:i + rows]
+    for _, _, x in _column_blocks(D):
         lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))  # NaN propagates through min/max
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise NeuroreconError("D contains NaN or infinite values")
         integer = integer and bool(np.array_equal(x, np.rint(x)))
     max_abs = max(abs(lo), abs(hi))
     nonneg = lo >= 0
+    binary = integer and nonneg and hi <= 1
     sums = np.zeros(P)
-    sq_sums = np.zeros(P)
+    sq_sums = sums if binary else np.zeros(P)
     abs_sums = sums if nonneg else np.zeros(P)
-    exact32 = D.dtype == np.float32 and integer and rows * max_abs**2 < _EXACT_LIMIT
-    for i in range(0, n, rows):
-        x = D[i:i + rows]
-        if exact32:
-            ones = np.ones(x.shape[0], dtype=np.float32)
-            s = (ones @ x).astype(np.float64)
-            sums += s
-            sq_sums += s if (nonneg and hi <= 1) else (ones @ (x * x)).astype(np.float64)
+    for _, cols, x in _column_blocks(D):
+        if D.dtype == np.float32 and integer and x.shape[0] * max_abs**2 < _EXACT_LIMIT:
+            sums[cols] += x.sum(axis=0, dtype=np.float32)
+            if not binary:
+                sq_sums[cols] += np.square(x).sum(axis=0, dtype=np.float32)
             if not nonneg:
-                abs_sums += (ones @ np.abs(x)).astype(np.float64)
+                abs_sums[cols] += np.abs(x).sum(axis=0, dtype=np.float32)
         else:
             x64 = x.astype(np.float64, copy=False)
-            sums += x64.sum(axis=0)
-            sq_sums += np.einsum("ij,ij->j", x64, x64)
+            sums[cols] += x64.sum(axis=0)
+            if not binary:
+                sq_sums[cols] += np.einsum("ij,ij->j", x64, x64)
             if not nonneg:
-                abs_sums += np.abs(x64).sum(axis=0)
+                abs_sums[cols] += np.abs(x64).sum(axis=0)
     return sums, sq_sums, abs_sums, integer, nonneg, max_abs
 
 
