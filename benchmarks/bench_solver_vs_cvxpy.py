@@ -112,7 +112,8 @@ def run() -> dict:
         native = runs[0]
         seconds = statistics.median(r.seconds for r in runs)
         row = {"n": n, "P": P, "penalty": penalty, "beta_fraction": BETA_FRACTION, "support": len(native.support),
-               "native_s": seconds, "native_gap": native.gap, "native_primal": native.primal,
+               "native_s": seconds, "native_runs_s": [r.seconds for r in runs], "native_gap": native.gap,
+               "native_primal": native.primal,
                "native_outer": native.outer_iterations, "native_epochs": native.iterations,
                "native_converged": native.converged}
         print(f"  {n}x{P} {penalty}: native {seconds:.3f} s, gap {native.gap:.2e}, support {len(native.support)}",

@@ -17,6 +17,8 @@ O(m C) and ends the solve.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from neurorecon.train.certificate import certify_parts, dual_scale, penalty_value
@@ -54,7 +56,7 @@ def _epoch(W, H, G, inv_diag, beta, group, nonzero):
             z = wj + Hb[k] * inv
             thr = beta * inv
             if group:
-                norm = np.sqrt(z @ z)
+                norm = math.sqrt(z @ z)
                 if norm <= thr:
                     if not nonzero[j]:
                         continue
@@ -64,11 +66,10 @@ def _epoch(W, H, G, inv_diag, beta, group, nonzero):
                     new = z * (1.0 - thr / norm)
                     nonzero[j] = True
             else:
-                new = np.sign(z) * np.maximum(np.abs(z) - thr, 0.0)
-                is_nz = bool(new.any())
-                if not is_nz and not nonzero[j]:
+                if not nonzero[j] and np.abs(z).max() <= thr:  # the common case: stays zero
                     continue
-                nonzero[j] = is_nz
+                new = np.sign(z) * np.maximum(np.abs(z) - thr, 0.0)
+                nonzero[j] = bool(new.any())
             delta = new - wj
             W[j] = new
             Hb -= np.outer(Gbb[k], delta)

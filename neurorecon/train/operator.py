@@ -36,9 +36,10 @@ _BLOCK_BYTES = 32 << 20  # temporary float64 blocks stay below this
 class DictionaryOperator:
     """A validated dictionary D (n x P) with its column statistics and accurate products.
 
-    ``D`` is used in place when it is float32 or float64 (no copy); other numeric dtypes (bool,
-    uint8, int) are converted once to float32. Build it once and pass it to :func:`solve`,
-    :func:`solve_path` and :func:`beta_max` to skip the validation pass on every call.
+    ``D`` is used in place when it is a contiguous float32 or float64 array (no copy); other
+    numeric dtypes (bool, uint8, int) are converted once to float32. Column-major float32 is the
+    fastest layout. Build it once and pass it to :func:`solve`, :func:`solve_path` and
+    :func:`beta_max` to skip the validation pass on every call.
     """
 
     def __init__(self, D, fit_intercept: bool = True):
