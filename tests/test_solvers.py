@@ -112,7 +112,7 @@ def closed_form(D, Y, beta, penalty, centred):
         W = Z * np.maximum(1 - t / np.maximum(norm, 1e-300), 0)
     else:
         W = np.sign(Z) * np.maximum(np.abs(Z) - t, 0)
-    b = Yc.mean(axis=0) * 0 + (Y.mean(axis=0) - D.mean(axis=0) @ W if centred else 0)
+    b = Y.mean(axis=0) - D.mean(axis=0) @ W if centred else np.zeros(Y.shape[1])
     return W, b
 
 

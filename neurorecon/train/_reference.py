@@ -9,8 +9,6 @@ from the same code as the native solver's. The reported intercept is the optimal
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from neurorecon.errors import NeuroreconError

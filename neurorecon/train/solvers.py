@@ -54,7 +54,7 @@ import numpy as np
 
 from neurorecon.errors import NeuroreconError
 from neurorecon.train._bcd import bcd
-from neurorecon.train.certificate import check_penalty, certify, dual_scale, row_scores
+from neurorecon.train.certificate import check_penalty, certify, row_scores
 from neurorecon.train.operator import DictionaryOperator, as_operator
 
 SOLVERS = ("native", "cvxpy")
@@ -200,7 +200,8 @@ def solve(
     iterations. ``W0`` warm-starts; ``intercept0`` is accepted for symmetry but not needed: the
     intercept is eliminated exactly, so it is a function of W. ``fit_intercept=False`` drops b.
     ``solver="cvxpy"`` uses CVXPY with ``cvxpy_solver`` ("CLARABEL" or "SCS") and
-    ``solver_options``. ``screen`` turns on gap-safe screening (see the module docstring).
+    ``solver_options`` (it ignores W0, max_iter and screen; meant for small problems).
+    ``screen`` turns on gap-safe screening (see the module docstring).
     """
     start = time.perf_counter()
     check_penalty(penalty)
