@@ -1,0 +1,459 @@
+"""Certified solvers for the convex readout: group Lasso (default) or per-class Lasso.
+
+Problem (C classes, targets Y (n, C), dictionary D (n, P), unpenalised intercept b)::
+
+    min_{W, b}  0.5 ||D W + 1 b^T - Y||_F^2 + beta * Omega(W)
+    Omega(W) = sum_p ||W_p,:||_2   ("group": a selected neuron serves every class)
+             = sum_{p,c} |W_pc|    ("l1": C independent Lassos)
+
+The intercept is eliminated in closed form (``b = ybar - W^T dbar``), which turns the problem into
+the same problem on centred Y and centred D; D is never centred in memory (see
+:mod:`neurorecon.train.operator`). Every result carries the relative primal–dual gap of
+:mod:`neurorecon.train.certificate`, computed over *all* P columns from the float64 residual.
+
+Native algorithm (``solver="native"``): a working-set method with gap-based column selection, as
+in celer / skglm / BLITZ, because the solution is sparse (a few hundred of tens of thousands of
+columns) and full-dictionary passes are the expensive part:
+
+1. From the current W: residual R (float64, from the working-set columns only), one exact pass
+   ``Z = D^T R`` over the whole dictionary, the dual point ``Lambda = s R`` and the gap. Stop when
+   gap <= tol.
+2. Gap-safe screening (``screen=True``; off by default): the dual optimum lies within
+   ``sqrt(2 gap_abs)`` of Lambda (the dual is 1-strongly concave), so a column with
+   ``s ||Z_p|| + sqrt(2 gap_abs) ||Dc_p|| < beta`` is zero at every optimum and is dropped for
+   the rest of this solve; once fewer than a quarter of the columns remain, passes gather only
+   those. When the screened problem reaches the tolerance, one full pass recomputes the
+   certificate over every column, so the reported dual point is feasible for the whole
+   dictionary. Off by default because on spike dictionaries the rule bites only in the last
+   iteration or two, where that extra full pass costs more than it saves (measured).
+3. Working set: the support plus the columns whose dual constraint is closest to violated,
+   ranked by ``(beta - s ||Z_p||) / ||Dc_p||`` (the distance from Lambda to the constraint);
+   size ``max(250, 2 |support|)``, doubled when an iteration did not halve the gap.
+4. Solve the sub-problem on the working set to a gap of 0.01x the outer gap by block coordinate
+   descent in Gram form with Anderson acceleration (:mod:`neurorecon.train._bcd`); the centred
+   float64 columns and their Gram matrix are cached and extended across iterations (and across
+   the betas of :func:`solve_path`). Go to 1. Sub-problems are cheap next to a pass over D, so
+   they are solved accurately and a solve typically takes 4-6 passes.
+
+Certified to rounding: the correlations are exact up to a known bound (see
+:mod:`neurorecon.train.operator`), and the dual constraints are inflated by that bound, so the
+dual point is feasible for the exact products.
+
+``solver="cvxpy"`` solves the same problem with CVXPY (Clarabel by default, SCS as an option):
+the reference the native solver is tested against; its certificate is computed by the same code
+from the W it returns.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from neurorecon.errors import NeuroreconError
+from neurorecon.train._bcd import bcd
+from neurorecon.train.certificate import check_penalty, certify, row_scores
+from neurorecon.train.operator import DictionaryOperator, as_operator
+
+SOLVERS = ("native", "cvxpy")
+WS_MIN = 250  # smallest working set (passes over D cost more than sub-problems: start big)
+INNER_RHO = 0.01  # sub-problem gap target, relative to the outer gap (sub-problems are cheap, passes are not)
+MAX_EPOCHS = 20_000  # per sub-problem
+WS_MAX = 8192  # largest working set beyond twice the support (memory: its Gram matrix is m x m float64)
+
+
+@dataclass
+class SolveResult:
+    """A readout W (P, C) with its intercept and optimality certificate.
+
+    ``gap`` is the relative primal–dual gap ``(primal - dual) / primal`` at ``dual_point``
+    (Λ, n x C), which is feasible for every column: ``||D_p^T Λ||_2 <= beta`` (group) or
+    ``|D_p^T Λ_c| <= beta`` (l1), and ``Λ`` sums to zero over samples when an intercept is fit.
+    ``iterations`` counts coordinate-descent epochs (native) or solver iterations (cvxpy).
+    """
+
+    W: np.ndarray
+    intercept: np.ndarray
+    primal: float
+    dual: float
+    gap: float
+    dual_point: np.ndarray
+    iterations: int
+    seconds: float
+    converged: bool
+    support: np.ndarray
+    beta: float = 0.0
+    penalty: str = "group"
+    solver: str = "native"
+    outer_iterations: int = 0
+    history: list = field(default_factory=list)  # (seconds, relative gap, working-set size) per outer iteration
+    info: dict = field(default_factory=dict)
+
+    def predict(self, D) -> np.ndarray:
+        """Scores ``D W + b`` (n, C) for a dictionary with the same columns."""
+        D = np.asarray(D)
+        return D[:, self.support].astype(np.float64) @ self.W[self.support] + self.intercept
+
+
+def beta_max(D, Y, penalty: str = "group", *, fit_intercept: bool = True) -> float:
+    """The smallest beta for which W = 0 is optimal: ``max_p ||Dc_p^T Yc||`` (or the max |.| for l1)."""
+    check_penalty(penalty)
+    op = as_operator(D, fit_intercept)
+    Y = _check_targets(Y, op.n)
+    Yc = Y - Y.mean(axis=0) if op.fit_intercept else Y
+    return float(row_scores(op.correlations(Yc), penalty).max())
+
+
+def dual_violation(d_columns, dual_point, beta: float, penalty: str = "group") -> np.ndarray:
+    """``||d^T Λ||_2 / beta`` (group) or ``max_c |d^T Λ_c| / beta`` (l1) for each new column d.
+
+    ``d_columns`` (n, k). Values above 1 violate the dual constraint: adding that column can lower
+    the objective (column generation). With an intercept Λ sums to zero, so raw and centred
+    columns give the same value.
+    """
+    check_penalty(penalty)
+    beta = _check_beta(beta)
+    lam = np.asarray(dual_point, dtype=np.float64)
+    if lam.ndim != 2 or not np.all(np.isfinite(lam)):
+        raise NeuroreconError(f"dual_point must be a finite (n, C) array; got shape {lam.shape}")
+    d = np.asarray(d_columns)
+    if d.ndim == 1:
+        d = d[:, None]
+    if d.ndim != 2 or d.shape[0] != lam.shape[0]:
+        raise NeuroreconError(f"d_columns must have shape ({lam.shape[0]}, k); got {d.shape}")
+    d = d.astype(np.float64)
+    if not np.all(np.isfinite(d)):
+        raise NeuroreconError("d_columns contains NaN or infinite values")
+    return row_scores(d.T @ lam, penalty) / beta
+
+
+def evaluate(
+    D, Y, W, beta: float, *, penalty: str = "group", fit_intercept: bool = True, tol: float = 1e-6
+) -> SolveResult:
+    """The certificate of any readout ``W`` (P, C): objective, dual point, relative gap.
+
+    The intercept is the optimal one for W. ``converged`` says whether the gap is <= tol. Use it
+    to check a W from elsewhere (a quantized readout, another solver).
+    """
+    start = time.perf_counter()
+    check_penalty(penalty)
+    beta = _check_beta(beta)
+    op = as_operator(D, fit_intercept)
+    Y = _check_targets(Y, op.n)
+    W = _check_warm_start(W, None, op.P, Y.shape[1])
+    if W is None:
+        raise NeuroreconError("W is required")
+    return certificate_result(op, Y, W, beta, penalty, tol, start)
+
+
+def certificate_result(op, Y, W, beta, penalty, tol, start, **fields) -> SolveResult:
+    """A :class:`SolveResult` for ``W`` with its certificate over every column of ``op``."""
+    ybar = Y.mean(axis=0) if op.fit_intercept else np.zeros(Y.shape[1])
+    Yc = Y - ybar
+    support = np.flatnonzero(np.any(W != 0, axis=1))
+    R = Yc - op.matvec(W[support], support)
+    if op.fit_intercept:
+        R -= R.mean(axis=0)
+    cert = certify(R, Yc, op.correlations(R), W, beta, penalty, op.correlation_error(R))
+    values = dict(
+        W=W,
+        intercept=ybar - op.col_means[support] @ W[support],
+        primal=cert.primal,
+        dual=cert.dual,
+        gap=cert.gap,
+        dual_point=R * cert.scale,
+        iterations=0,
+        seconds=time.perf_counter() - start,
+        converged=cert.gap <= tol,
+        support=support,
+        beta=beta,
+        penalty=penalty,
+        solver="given",
+    )
+    values.update(fields)
+    return SolveResult(**values)
+
+
+def solve(
+    D,
+    Y,
+    beta: float,
+    *,
+    penalty: str = "group",
+    tol: float = 1e-6,
+    max_iter: int = 200,
+    W0=None,
+    intercept0=None,
+    solver: str = "native",
+    fit_intercept: bool = True,
+    screen: bool = False,
+    cvxpy_solver: str = "CLARABEL",
+    solver_options: dict | None = None,
+    verbose: bool = False,
+) -> SolveResult:
+    """Minimise ``0.5 ||D W + 1 b^T - Y||^2 + beta Omega(W)``; stop at relative gap <= tol.
+
+    ``D`` (n, P): array (float32 used in place; bool/int converted to float32) or a
+    :class:`DictionaryOperator`. ``Y`` (n, C) or (n,). ``max_iter`` bounds the outer (working-set)
+    iterations. ``W0`` warm-starts; ``intercept0`` is accepted for symmetry but not needed: the
+    intercept is eliminated exactly, so it is a function of W. ``fit_intercept=False`` drops b.
+    ``solver="cvxpy"`` uses CVXPY with ``cvxpy_solver`` ("CLARABEL" or "SCS") and
+    ``solver_options`` (it ignores W0, max_iter and screen; meant for small problems).
+    ``screen`` turns on gap-safe screening (see the module docstring).
+    """
+    start = time.perf_counter()
+    check_penalty(penalty)
+    beta = _check_beta(beta)
+    if solver not in SOLVERS:
+        raise NeuroreconError(f"solver must be one of {SOLVERS}; got {solver!r}")
+    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
+        raise NeuroreconError(f"tol must be in (0, 1); got {tol!r}")
+    if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
+        raise NeuroreconError(f"max_iter must be a positive integer; got {max_iter!r}")
+    op = as_operator(D, fit_intercept)
+    Y = _check_targets(Y, op.n)
+    W0 = _check_warm_start(W0, intercept0, op.P, Y.shape[1])
+    if solver == "cvxpy":
+        from neurorecon.train._reference import solve_cvxpy
+
+        return solve_cvxpy(op, Y, beta, penalty, tol, cvxpy_solver, solver_options or {}, start)
+    return _WorkingSet(op, penalty).solve(Y, beta, tol, max_iter, W0, screen, verbose, start)
+
+
+def solve_path(
+    D,
+    Y,
+    betas: Sequence[float],
+    *,
+    penalty: str = "group",
+    tol: float = 1e-6,
+    max_iter: int = 200,
+    fit_intercept: bool = True,
+    screen: bool = False,
+    verbose: bool = False,
+) -> list[SolveResult]:
+    """Solve for each beta (non-increasing), each warm-started from the previous solution.
+
+    One dictionary pass validates D; the cached working-set columns and Gram matrix carry over
+    from one beta to the next.
+    """
+    check_penalty(penalty)
+    betas = [_check_beta(b) for b in betas]
+    if not betas:
+        raise NeuroreconError("betas is empty")
+    if any(b2 > b1 for b1, b2 in zip(betas, betas[1:])):
+        raise NeuroreconError("betas must be non-increasing (the path is warm-started from large beta down)")
+    op = as_operator(D, fit_intercept)
+    Y = _check_targets(Y, op.n)
+    engine = _WorkingSet(op, penalty)
+    results, W = [], None
+    for beta in betas:
+        res = engine.solve(Y, beta, tol, max_iter, W, screen, verbose)
+        results.append(res)
+        W = res.W
+    return results
+
+
+class _ColumnCache:
+    """Centred float64 columns X (n x m) of the working set and their Gram ``X^T X``, kept across
+    working-set changes: only columns new to the set are gathered and multiplied.
+
+    Order: the columns that stay keep their order, new ones are appended (sorted), so the Gram
+    matrix is extended by blocks instead of being re-indexed.
+    """
+
+    def __init__(self, op: DictionaryOperator):
+        self.op = op
+        self.idx = np.zeros(0, dtype=np.intp)
+        self.X = np.zeros((op.n, 0))
+        self.G = np.zeros((0, 0))
+
+    def update(self, cols: np.ndarray) -> None:
+        """Make the cache hold exactly the columns ``cols`` (in the cache's own order)."""
+        kept = np.flatnonzero(np.isin(self.idx, cols))
+        fresh = np.setdiff1d(cols, self.idx)
+        if len(fresh) == 0 and len(kept) == len(self.idx):
+            return
+        X, G = self.X, self.G
+        if len(kept) < len(self.idx):
+            X, G = X[:, kept], G.take(kept, axis=0).take(kept, axis=1)
+        if len(fresh):
+            Xf = self.op.centred_columns(fresh)
+            cross = Xf.T @ X
+            G = np.block([[G, cross.T], [cross, Xf.T @ Xf]])
+            X = np.concatenate([X, Xf], axis=1)
+        self.idx = np.concatenate([self.idx[kept], fresh]).astype(np.intp)
+        self.X, self.G = X, G
+
+    def positions(self, cols: np.ndarray) -> np.ndarray:
+        """Where the columns ``cols`` (all in the cache) sit in it."""
+        order = np.argsort(self.idx, kind="stable")
+        return order[np.searchsorted(self.idx, cols, sorter=order)]
+
+
+class _WorkingSet:
+    """The native working-set solver on one dictionary (its column cache outlives one solve)."""
+
+    def __init__(self, op: DictionaryOperator, penalty: str):
+        self.op = op
+        self.penalty = penalty
+        self.cache = _ColumnCache(op)
+
+    def solve(self, Y, beta, tol, max_iter, W0, screen, verbose, start=None) -> SolveResult:
+        """``start``: the caller's clock start, so that ``seconds`` includes validating D."""
+        start = time.perf_counter() if start is None else start
+        op, penalty, cache = self.op, self.penalty, self.cache
+        P, C = op.P, Y.shape[1]
+        ybar = Y.mean(axis=0) if op.fit_intercept else np.zeros(C)
+        Yc = Y - ybar
+        yy = np.einsum("ic,ic->c", Yc, Yc)
+        W = np.zeros((P, C)) if W0 is None else W0.copy()
+        W[op.col_norms == 0] = 0.0  # constant columns do nothing (intercept) or are zero columns
+        kept = np.ones(P, dtype=bool)  # not screened out
+        usable = op.col_norms > 0
+        ws_size = min(WS_MIN, int(usable.sum()))
+        epochs, history, last_gap, screened = 0, [], np.inf, 0
+        converged, cert, R, Z = False, None, None, None
+        outer = 0
+        while True:
+            support = np.flatnonzero(np.any(W != 0, axis=1))
+            if not np.all(np.isin(support, cache.idx)):
+                cache.update(np.union1d(cache.idx, support))
+            pos = cache.positions(support)
+            R = Yc - cache.X[:, pos] @ W[support]
+            if op.fit_intercept:
+                R -= R.mean(axis=0)
+            full = bool(kept.all())
+            Z = _correlations(op, R, kept)
+            error = op.correlation_error(R)
+            cert = certify(R, Yc, Z, W, beta, penalty, error)
+            history.append((time.perf_counter() - start, cert.gap, len(cache.idx)))
+            if verbose:
+                print(f"[solver] it {outer:3d}  gap {cert.gap:.3e}  primal {cert.primal:.10g}  "
+                      f"support {len(support)}  ws {len(cache.idx)}  kept {int(kept.sum())}  epochs {epochs}")
+            if cert.gap <= tol:
+                if full:
+                    converged = True
+                    break
+                kept[:] = True  # certify over every column before stopping
+                continue
+            if outer >= max_iter:
+                if not full:  # report a certificate valid for the whole dictionary
+                    kept[:] = True
+                    Z = _correlations(op, R, kept)
+                    cert = certify(R, Yc, Z, W, beta, penalty, error)
+                break
+            outer += 1
+            scores = _scaled_scores(Z, cert.scale, penalty)
+            if screen:
+                radius = np.sqrt(2.0 * max(cert.gap_abs, 0.0))
+                drop = kept & (scores + _scaled_scores(error, cert.scale, penalty) + radius * op.col_norms < beta)
+                drop[support] = False
+                kept &= ~drop
+                screened = max(screened, int(P - kept.sum()))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                priority = (beta - scores) / op.col_norms
+            priority[~(kept & usable)] = np.inf
+            priority[support] = -np.inf
+            if cert.gap > 0.5 * last_gap:  # the last working set did not halve the gap: grow it
+                ws_size *= 2
+            ws_size = min(max(ws_size, WS_MIN), WS_MAX)
+            ws_size = min(max(ws_size, 2 * len(support)), P)
+            candidates = int(np.sum(priority < np.inf))
+            last_gap = cert.gap
+            cache.update(np.argsort(priority, kind="stable")[:min(ws_size, candidates)])
+            ws = cache.idx
+            B = cache.X.T @ Yc
+            tol_in = max(INNER_RHO * cert.gap_abs, 0.2 * tol * cert.primal)
+            W_ws, used, _ = bcd(cache.G, B, W[ws], yy, beta, penalty, tol_in, MAX_EPOCHS)
+            epochs += used
+            W[:] = 0.0
+            W[ws] = W_ws
+        support = np.flatnonzero(np.any(W != 0, axis=1))
+        intercept = ybar - op.col_means[support] @ W[support]
+        return SolveResult(
+            W=W,
+            intercept=intercept,
+            primal=cert.primal,
+            dual=cert.dual,
+            gap=cert.gap,
+            dual_point=R * cert.scale,
+            iterations=epochs,
+            seconds=time.perf_counter() - start,
+            converged=converged,
+            support=support,
+            beta=beta,
+            penalty=penalty,
+            solver="native",
+            outer_iterations=outer,
+            history=history,
+            info={"screened": screened, "working_set": len(cache.idx), "exact_float32": op.exact_float32},
+        )
+
+
+def _scaled_scores(Z: np.ndarray, scale: np.ndarray, penalty: str) -> np.ndarray:
+    """Per column, the dual-constraint value at the scaled dual point ``scale * R``."""
+    if penalty == "group":
+        return row_scores(Z, penalty) * scale[0]
+    return np.abs(Z * scale).max(axis=1)
+
+
+def _correlations(op: DictionaryOperator, R: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """``D^T R`` over the kept columns (zeros elsewhere); a gathered pass only when it pays."""
+    if kept.all() or kept.mean() > 0.25:
+        Z = op.correlations(R)
+        Z[~kept] = 0.0
+        return Z
+    Z = np.zeros((op.P, R.shape[1]))
+    cols = np.flatnonzero(kept)
+    if len(cols):
+        Z[cols] = op.correlations(R, cols)
+    return Z
+
+
+def _check_beta(beta) -> float:
+    try:
+        beta = float(beta)
+    except (TypeError, ValueError):
+        raise NeuroreconError(f"beta must be a number; got {beta!r}") from None
+    if not np.isfinite(beta) or beta <= 0:
+        raise NeuroreconError(
+            f"beta must be finite and > 0; got {beta!r} (beta = 0 is unregularised least squares, "
+            "which has no certificate here)"
+        )
+    return beta
+
+
+def _check_targets(Y, n: int) -> np.ndarray:
+    try:
+        Y = np.array(Y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise NeuroreconError(f"Y is not an array of numbers: {exc}") from None
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.ndim != 2 or Y.shape[1] == 0:
+        raise NeuroreconError(f"Y must have shape (n_samples, n_classes) or (n_samples,); got {Y.shape}")
+    if Y.shape[0] != n:
+        raise NeuroreconError(f"Y has {Y.shape[0]} samples but D has {n} rows")
+    if not np.all(np.isfinite(Y)):
+        raise NeuroreconError("Y contains NaN or infinite values")
+    return Y
+
+
+def _check_warm_start(W0, intercept0, P: int, C: int):
+    if intercept0 is not None:
+        b = np.asarray(intercept0, dtype=np.float64)
+        if b.shape != (C,) or not np.all(np.isfinite(b)):
+            raise NeuroreconError(f"intercept0 must be a finite array of shape ({C},); got shape {b.shape}")
+    if W0 is None:
+        return None
+    W0 = np.array(W0, dtype=np.float64)
+    if W0.ndim == 1 and C == 1:
+        W0 = W0[:, None]
+    if W0.shape != (P, C):
+        raise NeuroreconError(f"W0 must have shape ({P}, {C}); got {W0.shape}")
+    if not np.all(np.isfinite(W0)):
+        raise NeuroreconError("W0 contains NaN or infinite values")
+    return W0

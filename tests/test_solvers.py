@@ -1,0 +1,353 @@
+"""The readout solvers: optimality against CVXPY, KKT, the gap certificate, paths, bad input.
+
+Problems are small (CVXPY/Clarabel is the oracle); speed is measured in
+benchmarks/bench_solver_vs_cvxpy.py, never here.
+"""
+
+import numpy as np
+import pytest
+
+from neurorecon.errors import NeuroreconError
+from neurorecon.train import DictionaryOperator, beta_max, dual_violation, evaluate, solve, solve_path
+
+
+def spike_problem(n=80, P=150, C=3, seed=0, offset=0.0, counts=False, density=(0.2, 0.5)):
+    """A spike-like dictionary: thresholded projections of latent inputs, one-hot targets."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 8))
+    A = X @ rng.standard_normal((8, P)) + 0.5 * rng.standard_normal((n, P))
+    dens = rng.uniform(*density, P)
+    thr = np.sort(A, axis=0)[((1 - dens) * (n - 1)).astype(int), np.arange(P)]
+    D = (A > thr).astype(np.float32)
+    if counts:
+        D = D * rng.integers(1, 4, (n, P)).astype(np.float32)
+    labels = (D[:, :10] @ rng.standard_normal((10, C)) + 0.5 * rng.standard_normal((n, C))).argmax(axis=1)
+    Y = np.eye(C)[labels] + offset
+    return D, Y
+
+
+def objective(D, Y, W, b, beta, penalty):
+    R = D.astype(np.float64) @ W + b - Y
+    reg = np.sqrt((W**2).sum(axis=1)).sum() if penalty == "group" else np.abs(W).sum()
+    return 0.5 * (R**2).sum() + beta * reg
+
+
+# ---------------------------------------------------------------- optimality against CVXPY
+
+
+@pytest.mark.parametrize("penalty", ["group", "l1"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_native_objective_equals_cvxpy(penalty, fit_intercept):
+    D, Y = spike_problem(seed=1)
+    beta = 0.15 * beta_max(D, Y, penalty, fit_intercept=fit_intercept)
+    nat = solve(D, Y, beta, penalty=penalty, fit_intercept=fit_intercept)
+    ref = solve(D, Y, beta, penalty=penalty, fit_intercept=fit_intercept, solver="cvxpy")
+    assert nat.converged and nat.gap <= 1e-6
+    assert ref.converged
+    assert abs(nat.primal - ref.primal) <= 1e-6 * ref.primal
+    assert abs(ref.primal - ref.info["cvxpy_objective"]) <= 1e-7 * ref.primal  # same objective, two codes
+    assert np.isclose(nat.primal, objective(D, Y, nat.W, nat.intercept, beta, penalty), rtol=1e-12)
+    assert 0 < len(nat.support) < D.shape[1]
+    if not fit_intercept:
+        assert np.all(nat.intercept == 0)
+
+
+@pytest.mark.parametrize("penalty", ["group", "l1"])
+def test_intercept_matters_offset_targets_and_count_features(penalty):
+    """Targets far from zero mean and count-valued columns: the unpenalised intercept absorbs the
+    offset; fitting without one is a different (worse) problem."""
+    D, Y = spike_problem(seed=2, offset=3.0, counts=True)
+    beta = 0.2 * beta_max(D, Y, penalty)
+    nat = solve(D, Y, beta, penalty=penalty)
+    ref = solve(D, Y, beta, penalty=penalty, solver="cvxpy")
+    assert nat.gap <= 1e-6
+    assert abs(nat.primal - ref.primal) <= 1e-6 * ref.primal
+    assert np.allclose(nat.intercept, ref.info["cvxpy_intercept"], atol=1e-3)
+    no_b = solve(D, Y, beta, penalty=penalty, fit_intercept=False)
+    assert no_b.primal > nat.primal * 1.05
+
+
+# ---------------------------------------------------------------- KKT and the certificate
+
+
+@pytest.mark.parametrize("penalty", ["group", "l1"])
+def test_kkt_conditions_hold_at_the_native_solution(penalty):
+    D, Y = spike_problem(seed=3)
+    beta = 0.1 * beta_max(D, Y, penalty)
+    res = solve(D, Y, beta, penalty=penalty, tol=1e-12)
+    R = Y - D.astype(np.float64) @ res.W - res.intercept  # the residual, Y - fit
+    assert np.allclose(R.sum(axis=0), 0, atol=1e-9)  # intercept optimality
+    Z = D.astype(np.float64).T @ R
+    nz = np.any(res.W != 0, axis=1)
+    assert nz.sum() > 5
+    if penalty == "group":
+        norms = np.linalg.norm(res.W[nz], axis=1, keepdims=True)
+        assert np.allclose(Z[nz], beta * res.W[nz] / norms, atol=1e-5 * beta)
+        assert np.all(np.linalg.norm(Z[~nz], axis=1) <= beta * (1 + 1e-6))
+    else:
+        on = res.W != 0
+        assert np.allclose(Z[on], beta * np.sign(res.W[on]), atol=1e-5 * beta)
+        assert np.all(np.abs(Z[~on]) <= beta * (1 + 1e-6))
+
+
+def orthogonal_problem(n=40, P=12, C=3, seed=4, centred=True):
+    """Orthogonal columns (orthogonal to 1 as well when centred), where the group Lasso has a
+    closed form: group soft-thresholding of D_p^T Y / ||D_p||^2."""
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((n, P + 1))
+    M[:, 0] = 1.0
+    Q = np.linalg.qr(M)[0][:, 1:] if centred else np.linalg.qr(M[:, 1:])[0]
+    D = Q * rng.uniform(1.0, 3.0, P)
+    Y = rng.standard_normal((n, C)) + 2.0
+    return D, Y
+
+
+def closed_form(D, Y, beta, penalty, centred):
+    Yc = Y - Y.mean(axis=0) if centred else Y
+    sq = (D**2).sum(axis=0)[:, None]
+    Z = D.T @ Yc / sq
+    t = beta / sq
+    if penalty == "group":
+        norm = np.linalg.norm(Z, axis=1, keepdims=True)
+        W = Z * np.maximum(1 - t / np.maximum(norm, 1e-300), 0)
+    else:
+        W = np.sign(Z) * np.maximum(np.abs(Z) - t, 0)
+    b = Y.mean(axis=0) - D.mean(axis=0) @ W if centred else np.zeros(Y.shape[1])
+    return W, b
+
+
+@pytest.mark.parametrize("penalty", ["group", "l1"])
+@pytest.mark.parametrize("centred", [True, False])
+def test_gap_is_exact_on_orthogonal_dictionary(penalty, centred):
+    D, Y = orthogonal_problem(centred=centred)
+    beta = 0.4 * beta_max(D, Y, penalty, fit_intercept=centred)
+    W_star, b_star = closed_form(D, Y, beta, penalty, centred)
+    p_star = objective(D, Y, W_star, b_star, beta, penalty)
+    assert np.any(W_star != 0) and np.any(np.all(W_star == 0, axis=1))
+
+    # At the closed-form optimum the certificate is zero and the dual point is the residual.
+    at_opt = evaluate(D, Y, W_star, beta, penalty=penalty, fit_intercept=centred)
+    assert np.isclose(at_opt.primal, p_star, rtol=1e-12)
+    assert abs(at_opt.gap) <= 1e-12
+    assert np.allclose(at_opt.dual_point, Y - D @ W_star - b_star, atol=1e-10)
+
+    # Away from it: the gap is primal - dual computed by hand, and it bounds the suboptimality.
+    rng = np.random.default_rng(5)
+    W = W_star + 0.05 * rng.standard_normal(W_star.shape)
+    res = evaluate(D, Y, W, beta, penalty=penalty, fit_intercept=centred)
+    b = Y.mean(axis=0) - D.mean(axis=0) @ W if centred else np.zeros(Y.shape[1])
+    R = Y - D @ W - b
+    Z = D.T @ R
+    if penalty == "group":
+        s = np.full(Y.shape[1], min(1.0, beta / np.linalg.norm(Z, axis=1).max()))
+    else:
+        s = np.minimum(1.0, beta / np.abs(Z).max(axis=0))
+    lam = R * s
+    dual = (lam * Y).sum() - 0.5 * (lam**2).sum()
+    primal = objective(D, Y, W, b, beta, penalty)
+    assert np.isclose(res.primal, primal, rtol=1e-12)
+    assert np.isclose(res.dual, dual, rtol=1e-12)
+    assert np.isclose(res.gap, (primal - dual) / primal, rtol=1e-9)
+    assert primal - p_star <= primal - dual + 1e-12  # weak duality: the gap bounds the suboptimality
+
+    # And the native solver finds the closed form.
+    nat = solve(D, Y, beta, penalty=penalty, fit_intercept=centred, tol=1e-12)
+    assert np.allclose(nat.W, W_star, atol=1e-9)
+    assert np.allclose(nat.intercept, b_star, atol=1e-9)
+
+
+@pytest.mark.parametrize("penalty", ["group", "l1"])
+def test_dual_point_is_feasible_and_centred(penalty):
+    D, Y = spike_problem(seed=6, offset=1.0)
+    beta = 0.2 * beta_max(D, Y, penalty)
+    for res in (solve(D, Y, beta, penalty=penalty), solve(D, Y, beta, penalty=penalty, max_iter=1)):
+        lam = res.dual_point
+        assert np.allclose(lam.sum(axis=0), 0, atol=1e-10 * np.abs(lam).max())
+        assert np.all(dual_violation(D, lam, beta, penalty) <= 1 + 1e-12)
+        assert res.dual <= res.primal
+    assert not solve(D, Y, beta, penalty=penalty, max_iter=1).converged
+
+
+# ---------------------------------------------------------------- beta_max, paths, warm starts
+
+
+@pytest.mark.parametrize("penalty", ["group", "l1"])
+def test_beta_max_gives_zero(penalty):
+    D, Y = spike_problem(seed=7)
+    bmax = beta_max(D, Y, penalty)
+    for beta in (bmax, 2 * bmax):
+        res = solve(D, Y, beta, penalty=penalty)
+        assert res.converged and res.gap <= 1e-10 and res.iterations == 0  # 0 up to the rounding margin
+        assert len(res.support) == 0 and not np.any(res.W)
+        assert np.allclose(res.intercept, Y.mean(axis=0))
+    assert len(solve(D, Y, 0.99 * bmax, penalty=penalty).support) >= 1
+
+
+def test_path_is_warm_started_and_grows_support():
+    D, Y = spike_problem(n=100, P=300, seed=8)
+    betas = beta_max(D, Y) * np.geomspace(0.9, 0.05, 8)
+    path = solve_path(D, Y, betas)
+    sizes = [len(r.support) for r in path]
+    assert all(r.converged and r.gap <= 1e-6 for r in path)
+    assert sizes[-1] > 3 * sizes[0]
+    assert sum(b < a for a, b in zip(sizes, sizes[1:])) <= 1  # roughly monotone
+    cold = [solve(D, Y, beta) for beta in betas]
+    for warm, c in zip(path, cold):
+        assert abs(warm.primal - c.primal) <= 1e-6 * c.primal
+    assert sum(r.iterations for r in path[1:]) < sum(r.iterations for r in cold[1:])
+    again = solve(D, Y, betas[-1], W0=path[-1].W)  # warm start at the solution: nothing to do
+    assert again.converged and again.iterations == 0
+
+
+def test_solve_path_rejects_increasing_betas():
+    D, Y = spike_problem()
+    with pytest.raises(NeuroreconError, match="non-increasing"):
+        solve_path(D, Y, [1.0, 2.0])
+    with pytest.raises(NeuroreconError, match="empty"):
+        solve_path(D, Y, [])
+
+
+# ---------------------------------------------------------------- determinism, dtypes, options
+
+
+def test_same_inputs_same_bits():
+    D, Y = spike_problem(seed=9)
+    beta = 0.1 * beta_max(D, Y)
+    a, b = solve(D, Y, beta), solve(D, Y, beta)
+    assert np.array_equal(a.W, b.W) and np.array_equal(a.dual_point, b.dual_point)
+    assert a.primal == b.primal and a.gap == b.gap and np.array_equal(a.support, b.support)
+
+
+def test_dictionary_dtypes_and_layouts_agree():
+    D, Y = spike_problem(seed=10)
+    beta = 0.1 * beta_max(D, Y)
+    ref = solve(D, Y, beta)
+    for variant in (D.astype(bool), D.astype(np.uint8), D.astype(np.float64), np.asfortranarray(D),
+                    DictionaryOperator(D)):
+        res = solve(variant, Y, beta)
+        assert abs(res.primal - ref.primal) <= 1e-9 * ref.primal
+
+
+@pytest.mark.parametrize("kind", ["binary", "counts", "float32", "float64"])
+def test_correlations_are_float64_accurate(kind):
+    rng = np.random.default_rng(11)
+    D = (rng.random((500, 300)) < 0.3).astype(np.float32)
+    if kind == "counts":
+        D *= rng.integers(0, 20, D.shape)
+    elif kind == "float32":
+        D *= rng.random(D.shape, dtype=np.float32)
+    elif kind == "float64":
+        D = D * rng.random(D.shape)
+    op = DictionaryOperator(D)
+    assert op.exact_float32 == (kind in ("binary", "counts"))
+    R = rng.standard_normal((500, 4)) * np.array([1e-3, 1.0, 1e3, 1e-9])
+    exact = D.astype(np.float64).T @ R
+    Z = op.correlations(R)
+    assert np.all(np.abs(Z - exact) <= op.correlation_error(R))  # the bound the certificate uses
+    assert np.all(np.abs(Z - exact) <= 1e-10 * np.abs(exact).max(axis=0))  # each class to 1e-10
+    cols = np.array([5, 1, 299])
+    assert np.all(np.abs(op.correlations(R, cols) - exact[cols]) <= op.correlation_error(R, cols))
+    assert np.all(op.correlation_error(R) <= 1e-9 * np.abs(R).max(axis=0) * op.col_abs_sums[:, None])
+
+
+def test_screening_is_safe():
+    D, Y = spike_problem(n=120, P=400, seed=12)
+    beta = 0.2 * beta_max(D, Y)
+    on, off = solve(D, Y, beta, tol=1e-9, screen=True), solve(D, Y, beta, tol=1e-9)
+    assert on.info["screened"] > 0 and off.info["screened"] == 0
+    assert abs(on.primal - off.primal) <= 1e-9 * off.primal
+    assert np.array_equal(on.support, off.support)
+
+
+def test_constant_and_duplicate_columns():
+    D, Y = spike_problem(seed=13)
+    D = np.hstack([np.ones((D.shape[0], 1), np.float32), D, D[:, :5]])
+    beta = 0.1 * beta_max(D, Y)
+    res = solve(D, Y, beta)
+    ref = solve(D, Y, beta, solver="cvxpy")
+    assert not np.any(res.W[0])  # the all-ones column is the intercept's job
+    assert abs(res.primal - ref.primal) <= 1e-6 * ref.primal
+
+
+def test_single_output_and_predict():
+    D, Y = spike_problem(seed=14)
+    y = Y[:, 0] * 2 - 1  # +-1 targets, one output
+    res = solve(D, y, 0.1 * beta_max(D, y))
+    assert res.W.shape == (D.shape[1], 1) and res.intercept.shape == (1,)
+    pred = res.predict(D)
+    assert np.allclose(pred, D.astype(np.float64) @ res.W + res.intercept)
+
+
+def test_scs_reference_runs():
+    D, Y = spike_problem(n=40, P=30, seed=15)
+    beta = 0.2 * beta_max(D, Y)
+    scs = solve(D, Y, beta, solver="cvxpy", cvxpy_solver="SCS")
+    nat = solve(D, Y, beta)
+    assert scs.solver == "cvxpy-scs"
+    assert abs(scs.primal - nat.primal) <= 1e-4 * nat.primal
+
+
+# ---------------------------------------------------------------- column generation
+
+
+def test_dual_violation_finds_columns_that_help():
+    D, Y = spike_problem(n=100, P=200, seed=16)
+    base, extra = D[:, :100], D[:, 100:]
+    beta = 0.1 * beta_max(D, Y)
+    res = solve(base, Y, beta)
+    assert np.all(dual_violation(base, res.dual_point, beta) <= 1 + 1e-12)
+    v = dual_violation(extra, res.dual_point, beta)
+    manual = np.linalg.norm(extra.astype(np.float64).T @ res.dual_point, axis=1) / beta
+    assert np.allclose(v, manual)
+    assert v.max() > 1  # some new columns violate the dual constraint ...
+    best = extra[:, np.argsort(-v)[:10]]
+    grown = solve(np.hstack([base, best]), Y, beta)
+    assert grown.primal < res.primal  # ... and adding them lowers the objective
+    assert dual_violation(extra[:, 0], res.dual_point, beta).shape == (1,)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda D, Y: (np.where(np.arange(D.size).reshape(D.shape) == 7, np.nan, D), Y, 1.0), "NaN or infinite"),
+        (lambda D, Y: (np.where(np.arange(D.size).reshape(D.shape) == 7, np.inf, D), Y, 1.0), "NaN or infinite"),
+        (lambda D, Y: (D, np.where(np.arange(Y.size).reshape(Y.shape) == 3, np.nan, Y), 1.0), "Y contains NaN"),
+        (lambda D, Y: (D, Y[:-1], 1.0), "samples but D has"),
+        (lambda D, Y: (D, Y[:, :, None], 1.0), "Y must have shape"),
+        (lambda D, Y: (D, Y, -1.0), "beta must be finite and > 0"),
+        (lambda D, Y: (D, Y, 0.0), "beta must be finite and > 0"),
+        (lambda D, Y: (D, Y, float("nan")), "beta must be finite and > 0"),
+        (lambda D, Y: (D, Y, "big"), "beta must be a number"),
+        (lambda D, Y: (D[:, :0], Y, 1.0), "D is empty"),
+        (lambda D, Y: (D[:0], Y[:0], 1.0), "D is empty"),
+        (lambda D, Y: (D[0], Y, 1.0), "D must be a matrix"),
+        (lambda D, Y: (np.array([["a"] * 3] * 3), Y[:3], 1.0), "D must be numeric"),
+    ],
+)
+def test_bad_input_raises(change, match):
+    D, Y = spike_problem(n=20, P=10)
+    D2, Y2, beta = change(D, Y)
+    with pytest.raises(NeuroreconError, match=match):
+        solve(D2, Y2, beta)
+
+
+def test_bad_options_raise():
+    D, Y = spike_problem(n=20, P=10)
+    for kwargs, match in [
+        ({"penalty": "l2"}, "penalty must be one of"),
+        ({"solver": "mosek"}, "solver must be one of"),
+        ({"tol": 0}, "tol must be in"),
+        ({"max_iter": 0}, "max_iter must be"),
+        ({"W0": np.zeros((3, 3))}, "W0 must have shape"),
+        ({"intercept0": np.zeros(7)}, "intercept0 must be"),
+        ({"solver": "cvxpy", "cvxpy_solver": "GUROBI"}, "cvxpy_solver must be one of"),
+    ]:
+        with pytest.raises(NeuroreconError, match=match):
+            solve(D, Y, 1.0, **kwargs)
+    with pytest.raises(NeuroreconError, match="built with fit_intercept=True"):
+        solve(DictionaryOperator(D), Y, 1.0, fit_intercept=False)
+    with pytest.raises(NeuroreconError, match="d_columns must have shape"):
+        dual_violation(D[:5], np.zeros((20, 3)), 1.0)
