@@ -72,7 +72,7 @@ def _addition(base: int, n_digits: int, n: int, rng: np.random.Generator):
 
 
 def addition(base: int, n_digits: int = 5, n_train: int = 4000, n_test: int = 1000,
-             ood_digits: tuple[int, ...] = (10, 25, 50), seed: int = 0) -> Dataset:
+             ood_digits: int | tuple[int, ...] = (10, 25, 50), seed: int = 0) -> Dataset:
     """Digit-wise addition in ``base``: one label per step (token-wise accuracy).
 
     Inputs (2*base channels): the two operands' digits one-hot at each step; the last step has
@@ -81,6 +81,7 @@ def addition(base: int, n_digits: int = 5, n_train: int = 4000, n_test: int = 10
     """
     if base < 2:
         raise NeuroreconError("addition needs base >= 2")
+    ood_digits = (ood_digits,) if isinstance(ood_digits, int) else tuple(ood_digits)
     rng = np.random.default_rng(seed)
     X_train, y_train = _addition(base, n_digits, n_train, rng)
     X_test, y_test = _addition(base, n_digits, n_test, rng)
@@ -89,7 +90,7 @@ def addition(base: int, n_digits: int = 5, n_train: int = 4000, n_test: int = 10
     return make_dataset(
         f"addition-base{base}", X_train, y_train, X_test, y_test, extra=extra,
         description=f"addition in base {base}, {n_digits}-digit operands (OOD: {', '.join(map(str, ood_digits))} digits)",
-        options=dict(base=base, n_digits=n_digits, n_train=n_train, n_test=n_test, ood_digits=list(ood_digits), seed=seed),
+        options=dict(n_digits=n_digits, n_train=n_train, n_test=n_test, ood_digits=list(ood_digits), seed=seed),
     )
 
 

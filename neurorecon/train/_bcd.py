@@ -17,14 +17,12 @@ O(m C) and ends the solve.
 
 from __future__ import annotations
 
-import math
-
+import numba
 import numpy as np
 
 from neurorecon.train.certificate import certify_parts, dual_scale, penalty_value
 
 ANDERSON_K = 5
-BLOCK = 32  # rows per block of the coordinate-descent epoch
 
 
 def subproblem_gap(W, H, B, yy, beta, penalty):
@@ -34,50 +32,63 @@ def subproblem_gap(W, H, B, yy, beta, penalty):
     return certify_parts(rr, yy - wb, penalty_value(W, penalty), dual_scale(H, beta, penalty), beta)
 
 
+@numba.njit(cache=True, nogil=True)
 def _epoch(W, H, G, inv_diag, beta, group, nonzero):
-    """One cyclic pass over all rows, in blocks of ``BLOCK`` consecutive rows.
+    """One cyclic pass of exact sequential coordinate descent over all rows (compiled).
 
-    Inside a block the rows are updated one by one against a local copy of the block's H (kept
-    exact with the block's small Gram); the block's changes reach the rest of H in one GEMM.
-    This is exactly sequential coordinate descent, with the O(m C) update per row batched.
+    Row j: z = W_j + H_j / G_jj, proximal step, then H -= G[:, j] (W_j_new - W_j_old)^T, which
+    keeps ``H = B - G W`` exact. Costs O(m C) per moved row.
     """
-    m = W.shape[0]
-    for start in range(0, m, BLOCK):
-        stop = min(start + BLOCK, m)
-        Hb = H[start:stop].copy()
-        Gbb = G[start:stop, start:stop]
-        Delta = None
-        for k in range(stop - start):
-            j = start + k
-            inv = inv_diag[j]
-            if inv == 0.0:
-                continue
-            wj = W[j]
-            z = wj + Hb[k] * inv
-            thr = beta * inv
-            if group:
-                norm = math.sqrt(z @ z)
-                if norm <= thr:
-                    if not nonzero[j]:
-                        continue
-                    new = np.zeros_like(z)
-                    nonzero[j] = False
-                else:
-                    new = z * (1.0 - thr / norm)
-                    nonzero[j] = True
-            else:
-                if not nonzero[j] and np.abs(z).max() <= thr:  # the common case: stays zero
+    m, C = W.shape
+    z = np.empty(C)
+    delta = np.empty(C)
+    for j in range(m):
+        inv = inv_diag[j]
+        if inv == 0.0:
+            continue
+        thr = beta * inv
+        norm2 = 0.0
+        peak = 0.0
+        for c in range(C):
+            z[c] = W[j, c] + H[j, c] * inv
+            norm2 += z[c] * z[c]
+            peak = max(peak, abs(z[c]))
+        moved = False
+        if group:
+            norm = np.sqrt(norm2)
+            if norm <= thr:
+                if not nonzero[j]:
                     continue
-                new = np.sign(z) * np.maximum(np.abs(z) - thr, 0.0)
-                nonzero[j] = bool(new.any())
-            delta = new - wj
-            W[j] = new
-            Hb -= np.outer(Gbb[k], delta)
-            if Delta is None:
-                Delta = np.zeros((stop - start, W.shape[1]))
-            Delta[k] += delta
-        if Delta is not None:
-            H -= G[start:stop].T @ Delta  # G is symmetric: G[:, block] = G[block].T
+                for c in range(C):
+                    delta[c] = -W[j, c]
+                    W[j, c] = 0.0
+                nonzero[j] = False
+            else:
+                shrink = 1.0 - thr / norm
+                for c in range(C):
+                    new = z[c] * shrink
+                    delta[c] = new - W[j, c]
+                    W[j, c] = new
+                nonzero[j] = True
+            moved = True
+        else:
+            if not nonzero[j] and peak <= thr:  # the common case: stays zero
+                continue
+            any_nonzero = False
+            for c in range(C):
+                magnitude = abs(z[c]) - thr
+                new = np.sign(z[c]) * magnitude if magnitude > 0.0 else 0.0
+                delta[c] = new - W[j, c]
+                W[j, c] = new
+                any_nonzero = any_nonzero or new != 0.0
+            nonzero[j] = any_nonzero
+            moved = True
+        if moved:
+            for i in range(m):
+                g = G[i, j]
+                if g != 0.0:
+                    for c in range(C):
+                        H[i, c] -= g * delta[c]
 
 
 def bcd(G, B, W, yy, beta, penalty, tol_abs, max_epochs):
@@ -88,9 +99,9 @@ def bcd(G, B, W, yy, beta, penalty, tol_abs, max_epochs):
     group = penalty == "group"
     diag = np.diag(G).copy()
     usable = diag > 0
-    inv_diag = np.where(usable, 1.0 / np.where(usable, diag, 1.0), 0.0).tolist()
+    inv_diag = np.where(usable, 1.0 / np.where(usable, diag, 1.0), 0.0)
     W[~usable] = 0.0
-    nonzero = np.any(W != 0, axis=1).tolist()
+    nonzero = np.any(W != 0, axis=1)
     H = B - G @ W
     cert = subproblem_gap(W, H, B, yy, beta, penalty)
     if cert.gap_abs <= tol_abs:
@@ -114,7 +125,7 @@ def bcd(G, B, W, yy, beta, penalty, tol_abs, max_epochs):
             if cert_acc.primal < cert.primal:
                 W[...] = W_acc
                 H, cert = H_acc, cert_acc
-                nonzero = np.any(W != 0, axis=1).tolist()
+                nonzero = np.any(W != 0, axis=1)
                 history = [W.copy()]
         if cert.gap_abs <= tol_abs:
             break

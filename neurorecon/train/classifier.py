@@ -28,10 +28,14 @@ from neurorecon.simulate.emulator import emulate
 from neurorecon.train import solvers
 from neurorecon.train.dictionary import Dictionary
 from neurorecon.train.readout import READOUTS, Readout
-from neurorecon.train.reconstruct import build_network
+from neurorecon.train.integer_readout import fit_integer_readout, output_steps
+from neurorecon.train.reconstruct import float_readout_layer, hidden_raster, pack
 from neurorecon.train.witnesses import WitnessSampler, concat_layers, select_rows
 
 CALIBRATION_SAMPLES = 512
+PATH_PATIENCE = 2  # betas without a validation gain before the path stops
+PATH_TOL = 1e-4  # the path only ranks betas by validation accuracy; the final solve is certified
+MAX_SUPPORT_FRACTION = 0.5  # the path stops once a readout would use more neurons than half the rows
 
 
 @dataclass
@@ -40,7 +44,7 @@ class RoundReport:
 
     round: int
     dictionary_size: int
-    max_violation: float  # largest ||d^T Lambda|| / beta found among the candidates
+    max_violation: float | None  # largest ||d^T Lambda|| / beta among the candidates (None: initial solve)
     added: int
     objective: float
     gap: float
@@ -73,6 +77,7 @@ class ReconstructionClassifier:
       column_generation_rounds / candidates_per_round: the dual-guided witness search.
       depth: hidden layers (2 = the second layer's neurons are the witnesses).
       first_layer_size: neurons of the fixed first layer when ``depth`` is 2.
+      weight_bits: Dense weight precision of every layer (1-8; Lava truncates to it).
       validation_fraction, n_betas, tol, seed, progress (a callable taking a message, or None).
 
     Learned: ``network_`` (the chip Network), ``report_`` (dict), ``classes_``, ``readout_``.
@@ -81,8 +86,8 @@ class ReconstructionClassifier:
     def __init__(self, profile: str | Profile = "loihi2", readout: str = "auto", n_witnesses: int = 2000,
                  beta: float | str = "auto", penalty: str = "group", column_generation_rounds: int = 2,
                  candidates_per_round: int = 1000, depth: int = 1, first_layer_size: int = 256,
-                 validation_fraction: float = 0.2, n_betas: int = 8, tol: float = 1e-6, seed: int = 0,
-                 progress: Callable[[str], None] | None = None):
+                 validation_fraction: float = 0.2, n_betas: int = 8, tol: float = 1e-6, weight_bits: int = 8,
+                 seed: int = 0, progress: Callable[[str], None] | None = None):
         self.profile = profile
         self.readout = readout
         self.n_witnesses = n_witnesses
@@ -95,6 +100,7 @@ class ReconstructionClassifier:
         self.validation_fraction = validation_fraction
         self.n_betas = n_betas
         self.tol = tol
+        self.weight_bits = weight_bits
         self.seed = seed
         self.progress = progress
 
@@ -122,6 +128,8 @@ class ReconstructionClassifier:
                 raise NeuroreconError(f"{name} must be at least 1")
         if self.depth > 2:
             raise NeuroreconError("depth must be 1 or 2")
+        if not 1 <= int(self.weight_bits) <= 8:
+            raise NeuroreconError(f"weight_bits must be in 1..8; got {self.weight_bits}")
         if not 0 < self.validation_fraction < 1:
             raise NeuroreconError("validation_fraction must be in (0, 1)")
         return kinds
@@ -160,7 +168,8 @@ class ReconstructionClassifier:
         inputs = X
         for h in range(self.depth - 1):
             self._say(f"calibrating hidden layer {h + 1} ({self.first_layer_size} neurons)")
-            lower = WitnessSampler(profile, inputs[calib], t_frames, h, "rate", rng, num_message_bits=bits if h == 0 else 0)
+            lower = WitnessSampler(profile, inputs[calib], t_frames, h, "rate", rng,
+                                   num_message_bits=bits if h == 0 else 0, weight_bits=self.weight_bits)
             layer = lower.sample(self.first_layer_size)
             hidden.append(layer)
             raster = emulate(Network([layer], arithmetic=arithmetic), inputs, inputs.shape[1] + 1, ("spikes",), [0])
@@ -168,7 +177,7 @@ class ReconstructionClassifier:
         depth = self.depth - 1
         statistic = "last" if kinds == ["last"] else "rate"
         sampler = WitnessSampler(profile, inputs[calib], t_frames, depth, statistic, rng,
-                                 num_message_bits=bits if depth == 0 else 0)
+                                 num_message_bits=bits if depth == 0 else 0, weight_bits=self.weight_bits)
         self._say(f"sampling {self.n_witnesses} witnesses on the {profile.name} grid")
         witnesses = sampler.sample(self.n_witnesses)
         readouts = [Readout(k) for k in kinds]
@@ -192,7 +201,7 @@ class ReconstructionClassifier:
 
         # Column generation.
         tick = time.perf_counter()
-        rounds = [self._round_report(0, columns, 0.0, 0, result, y, readout)]
+        rounds = [self._round_report(0, columns, None, 0, result, y, readout)]
         for k in range(1, self.column_generation_rounds + 1):
             result, report = self._column_generation_round(k, sampler, dictionary, readout, result, Y, beta, y)
             rounds.append(report)
@@ -200,27 +209,35 @@ class ReconstructionClassifier:
                 break
         timings["column_generation_s"] = time.perf_counter() - tick
 
-        # Reconstruction and verification.
+        # Reconstruction on the chip's grid, then verification.
         tick = time.perf_counter()
         support = result.support
         if support.size == 0:
             raise NeuroreconError("the convex solve selected no neuron; lower beta")
-        witness_rows = columns.witness[support]
+        layers, order = pack(hidden + [dictionary.witnesses], columns.witness[support])
+        W, intercept = result.W[support][order], result.intercept
+        float_pred = (columns.matrix[:, support] @ result.W[support] + intercept).argmax(axis=1)
+        quant, integer_pred = None, float_pred
+        if arithmetic == "fixed":
+            raster = hidden_raster(layers, X, arithmetic)
+            out, quant, scores = fit_integer_readout(W, intercept, raster, Y, beta, self.penalty, readout, profile,
+                                                     t_frames, depth, weight_bits=self.weight_bits)
+            integer_pred = scores.argmax(axis=1)
+        else:
+            out = float_readout_layer(W, intercept, readout, output_steps(t_frames, depth))
         metadata = {
             "profile": profile.name,
             "readout": readout.kind,
             "n_classes": n_classes,
             "t_frames": int(t_frames),
             "provenance": {"method": "cvx", "seed": self.seed, "n_witnesses": self.n_witnesses,
-                           "beta": beta, "penalty": self.penalty, "depth": self.depth},
+                           "beta": beta, "penalty": self.penalty, "depth": self.depth,
+                           "weight_bits": self.weight_bits},
         }
-        self.network_, quant, order = build_network(
-            hidden + [dictionary.witnesses], witness_rows, result.W[support], result.intercept,
-            columns.matrix[:, support], readout, arithmetic, t_frames, metadata,
-        )
+        self.network_ = Network(layers + [out], arithmetic=arithmetic, metadata=metadata)
         self.readout_ = readout.kind
-        solver_pred = (columns.matrix[:, support] @ result.W[support] + result.intercept).argmax(axis=1)
         chip_pred = self.predict(X).reshape(-1)
+        labels = y.reshape(-1)
         timings["reconstruct_s"] = time.perf_counter() - tick
         timings["total_s"] = time.perf_counter() - started
         self.report_ = {
@@ -235,13 +252,16 @@ class ReconstructionClassifier:
             "converged": bool(result.converged),
             "column_generation": [r.__dict__ for r in rounds],
             "remaining_violation": float(rounds[-1].max_violation) if len(rounds) > 1 else None,
-            "solver_train_accuracy": float((solver_pred == y.reshape(-1)).mean()),
-            "train_accuracy": float((chip_pred == y.reshape(-1)).mean()),
+            "float_train_accuracy": float((float_pred == labels).mean()),
+            "train_accuracy": float((chip_pred == labels).mean()),
             "verification": {
-                "rows": int(solver_pred.size),
-                "prediction_differences": int((solver_pred != chip_pred).sum()),
+                "rows": int(labels.size),
+                # the integer readout optimised on the hidden raster vs the whole network re-simulated
+                "solver_vs_chip_differences": int((integer_pred != chip_pred).sum()),
+                # the real-valued convex solution vs the chip network (the cost of quantization)
+                "float_vs_chip_differences": int((float_pred != chip_pred).sum()),
             },
-            "readout_quantization": None if quant is None else quant.__dict__,
+            "integer_readout": None if quant is None else quant.__dict__,
             "timings": timings,
         }
         return self
@@ -282,9 +302,11 @@ class ReconstructionClassifier:
                 betas = top * np.geomspace(0.3, 1e-3, self.n_betas)
             else:
                 betas = np.array([float(self.beta) * len(fit_rows) / D.shape[0]])
-            self._say(f"readout {readout.kind}: solving a path of {len(betas)} betas on {len(fit_rows)} rows")
-            path = solvers.solve_path(D_fit, Y_fit, betas, penalty=self.penalty, tol=self.tol)
-            for beta, result in zip(betas, path):
+            self._say(f"readout {readout.kind}: solving a path of up to {len(betas)} betas on {len(fit_rows)} rows")
+            warm, best_here, stale = None, -1.0, 0
+            for beta in betas:  # descending, warm-started; stop once validation stops improving
+                result = solvers.solve(D_fit, Y_fit, beta, penalty=self.penalty, tol=max(self.tol, PATH_TOL), W0=warm)
+                warm = result.W
                 pred = (D[val_rows] @ result.W + result.intercept).argmax(axis=1)
                 acc = float((pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]).mean())
                 self._say(f"  beta {beta:.4g}: {len(result.support)} neurons, validation accuracy {acc:.4f}")
@@ -293,11 +315,15 @@ class ReconstructionClassifier:
                 )
                 if better:
                     best = _Selection(readout.kind, float(beta), acc, len(result.support), result.W)
+                stale = 0 if acc > best_here + 1e-12 else stale + 1
+                best_here = max(best_here, acc)
+                if stale >= PATH_PATIENCE or len(result.support) > MAX_SUPPORT_FRACTION * len(fit_rows):
+                    break
         return best
 
     def _round_report(self, k, columns, violation, added, result, y, readout) -> RoundReport:
         pred = (columns.matrix @ result.W + result.intercept).argmax(axis=1)
-        return RoundReport(k, int(columns.size), float(violation), int(added), float(result.primal),
+        return RoundReport(k, int(columns.size), violation, int(added), float(result.primal),
                            float(result.gap), float((pred == y.reshape(-1)).mean()))
 
     def _column_generation_round(self, k, sampler, dictionary, readout, result, Y, beta, y):
@@ -319,8 +345,7 @@ class ReconstructionClassifier:
         added = dictionary.add(select_rows(candidates, chosen), {kind: f[:, chosen] for kind, f in features.items()})
         columns = dictionary.columns[readout.kind]
         W0 = np.vstack([result.W, np.zeros((len(added[readout.kind]), result.W.shape[1]))])
-        result = solvers.solve(columns.matrix, Y, beta, penalty=self.penalty, tol=self.tol, W0=W0,
-                               intercept0=result.intercept)
+        result = solvers.solve(columns.matrix, Y, beta, penalty=self.penalty, tol=self.tol, W0=W0)
         self._say(f"column generation round {k}: max violation {worst:.4f}, added {len(added[readout.kind])} columns, "
                   f"{len(result.support)} neurons selected")
         return result, self._round_report(k, columns, worst, len(added[readout.kind]), result, y, readout)

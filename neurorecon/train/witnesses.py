@@ -8,8 +8,8 @@ Calibration (so neurons are neither silent nor saturated at the readout):
 
 1. Time constants come from a small palette of (du, dv) pairs spanning fast to slow (one
    group per pair: Lava shares du, dv, vth per process, and a core has few neuron configs).
-2. Weights use the full 8-bit mantissa range (mixed sign: even values in [-256, 254]) times
-   a random per-neuron gain. A probe simulation with thresholds out of reach measures each
+2. Weights lie on the Dense grid of ``weight_bits`` (8 bits, mixed sign: even values in
+   [-256, 254]), spanning it times a random per-neuron gain. A probe simulation with thresholds out of reach measures each
    group's membrane scale; the layer's ``weight_exp`` is lowered until the slowest group stays
    clear of 24-bit saturation, and each group's ``vth`` is set to its typical scale.
 3. Each neuron's bias is bisected (exact emulator runs on a calibration subset) so that its
@@ -24,11 +24,12 @@ import numpy as np
 
 from neurorecon.network import LIFLayer, Network
 from neurorecon.profiles import Profile
+from neurorecon.quantize.mapping import quantize_bias
+from neurorecon.quantize.scale import weight_grid
 from neurorecon.simulate.emulator import emulate
 
 VTH_MAX = 2**17 - 1
 SAFE_VOLTAGE = 2**21  # probe membrane scale kept below this (v saturates at 2**23)
-BIAS_MANT_MAX = 2**12 - 1
 BISECTION_STEPS = 12
 
 
@@ -69,7 +70,7 @@ class WitnessSampler:
 
     def __init__(self, profile: Profile, inputs: np.ndarray, t_frames: int, depth: int, statistic: str,
                  rng: np.random.Generator, palette: list[tuple[float, float]] | None = None,
-                 num_message_bits: int = 0, connectivity: float = 1.0):
+                 num_message_bits: int = 0, connectivity: float = 1.0, weight_bits: int = 8):
         self.profile = profile
         self.arithmetic = profile.network_arithmetic
         self.inputs = inputs
@@ -79,6 +80,8 @@ class WitnessSampler:
         self.rng = rng
         self.num_message_bits = num_message_bits
         self.connectivity = connectivity
+        self.weight_bits = weight_bits
+        self.grid = weight_grid(np.array([-1.0, 1.0]), weight_bits)
         self.n_steps = inputs.shape[1] + 1
         palette = palette or default_palette(t_frames)
         group_decays = list(dict.fromkeys(decays(tu, tv, self.arithmetic) for tu, tv in palette))
@@ -92,15 +95,16 @@ class WitnessSampler:
             w *= self.rng.random((n, d)) < self.connectivity
         w /= np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-12)
         gain = self.rng.uniform(0.25, 1.0, (n, 1))
-        if self.arithmetic == "fixed":  # even mantissas keep every bit under Lava's mixed-sign truncation
-            return (2 * np.round(w * gain * 127)).astype(np.int64)
+        if self.arithmetic == "fixed":  # on the grid, so Lava's truncation keeps every weight as drawn
+            return self.grid.snap(w * gain * self.grid.magnitude)
         return w * gain
 
     def _layer(self, weights, groups, vth, bias_mant, bias_exp, weight_exp) -> LIFLayer:
         du = np.array([self.calibration.group_decays[g][0] for g in groups])
         dv = np.array([self.calibration.group_decays[g][1] for g in groups])
         return LIFLayer(weights, du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp,
-                        weight_exp=weight_exp, sign_mode="mixed" if self.arithmetic == "fixed" else None,
+                        weight_exp=weight_exp, num_weight_bits=self.weight_bits,
+                        sign_mode="mixed" if self.arithmetic == "fixed" else None,
                         num_message_bits=self.num_message_bits)
 
     def _simulate(self, layer: LIFLayer, record: tuple[str, ...]):
@@ -139,9 +143,7 @@ class WitnessSampler:
     def _quantize_bias(self, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.arithmetic != "fixed":
             return bias, np.zeros_like(bias)
-        exponent = np.clip(np.ceil(np.log2(np.maximum(np.abs(bias), 1) / BIAS_MANT_MAX)), 0, 7).astype(np.int64)
-        mantissa = np.clip(np.round(bias / 2.0**exponent), -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
-        return mantissa, exponent
+        return quantize_bias(bias, 1.0, self.profile.precision)
 
     def calibrate_bias(self, weights: np.ndarray, groups: np.ndarray, targets: np.ndarray) -> LIFLayer:
         """Bisect each neuron's bias so its firing statistic reaches ``targets``."""
@@ -173,7 +175,7 @@ class WitnessSampler:
         amplitude = np.maximum(np.abs(base).max(axis=1, keepdims=True), 1.0)
         noisy = base + self.rng.standard_normal(base.shape) * amplitude * scale
         if self.arithmetic == "fixed":
-            noisy = np.clip(2 * np.round(noisy / 2), -256, 254).astype(np.int64)
+            noisy = self.grid.snap(noisy)
         groups = np.array([self._group_of(layer, r) for r in rows])
         return self.calibrate_bias(noisy, groups, self._targets(len(rows)))
 

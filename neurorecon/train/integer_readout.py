@@ -1,0 +1,196 @@
+"""Quantization-aware readout: the convex readout on the chip's integer grid, refined there.
+
+The hidden layers are already on the grid (witnesses are drawn there), so the only thing left
+to quantize is the readout. Given the exact spike raster ``H`` of the selected hidden neurons on
+the training data, the chip's readout is a known integer function of (mantissas M, weight
+exponent e, bias): :func:`chip_scores` computes it exactly by running the readout layer alone in
+the emulator on ``H``. Steps:
+
+1. Scale: mantissas ``M ~ q * W``. For each exponent e from 0 down, q is the largest value with
+   the weights on the grid, the 16-bit accumulator ``|2**e * (M h_t)| < 2**15`` and the output
+   voltage clear of the spiking threshold (peaks measured on ``H``, with a margin). The exponent
+   whose rounded readout has the lowest convex objective under the *exact* chip scores wins.
+2. Round, then refine the integers by coordinate descent (one grid step per move) on the same
+   convex objective, ``0.5 ||Z/kappa - Y||^2 + beta * sum_p ||M_p / q||``, with the scores
+   ``Z`` the chip produces (linear in M up to the flooring of negative exponents and the
+   1/4096 voltage carry of ``last``), keeping only moves that lower it.
+3. Re-check: exact chip scores, predictions, margins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurorecon.network import LIFLayer, Network
+from neurorecon.profiles import Profile
+from neurorecon.quantize.mapping import quantize_bias
+from neurorecon.quantize.scale import weight_grid
+from neurorecon.simulate.arithmetic import STATE_SHIFT
+from neurorecon.simulate.emulator import emulate
+from neurorecon.train.readout import Readout
+
+VTH_MAX = 2**17 - 1
+VOLTAGE_CEILING = VTH_MAX << STATE_SHIFT  # the readout never spikes while v <= this
+VOLTAGE_MARGIN = 0.9
+MAX_SWEEPS = 8
+
+
+@dataclass(frozen=True)
+class IntegerReadoutReport:
+    """How the readout was put on the grid; objectives are the convex one, in solution units."""
+
+    weight_bits: int
+    weight_exp: int
+    scale: float  # mantissa units per unit of the convex solution
+    objective_float: float
+    objective_rounded: float
+    objective_refined: float
+    moves: int
+    voltage_peak: float  # max |v| of the output layer on the training data (exact)
+    voltage_margin: float  # 1 - peak / (vth << 6)
+    accumulator_peak: float  # max |a_in| (16-bit on the chip)
+    accumulator_bits: int
+
+
+def output_steps(t_frames: int, depth: int) -> int:
+    """Steps the output layer runs: the whole sequence plus one per hidden layer, plus its own."""
+    return t_frames + depth + 2
+
+
+def read_indices(readout: Readout, t_frames: int, depth: int) -> np.ndarray:
+    """Output-layer step indices read as scores (the last one, or one per input frame)."""
+    if readout.per_step:
+        return np.arange(t_frames) + depth + 2
+    return np.array([output_steps(t_frames, depth) - 1])
+
+
+def make_layer(mantissa: np.ndarray, bias_mant, bias_exp, weight_exp: int, weight_bits: int,
+               readout: Readout) -> LIFLayer:
+    du, dv = readout.output_decays("fixed")
+    return LIFLayer(mantissa.T.copy(), du=du, dv=dv, vth=VTH_MAX, bias_mant=bias_mant, bias_exp=bias_exp,
+                    weight_exp=weight_exp, num_weight_bits=weight_bits, sign_mode="mixed")
+
+
+def chip_scores(layer: LIFLayer, raster: np.ndarray, readout: Readout, t_frames: int, depth: int):
+    """Exact output voltages at the read steps, (rows, C), and the peak |v| and |a_in| seen."""
+    steps = raster.shape[1] + 1
+    result = emulate(Network([layer], arithmetic="fixed"), raster, steps, ("v", "u"), [0])
+    v = result.v[0].astype(np.float64)
+    scores = v[:, read_indices(readout, t_frames, depth)].reshape(-1, layer.n_neurons)
+    accumulator = np.abs(result.u[0]).max(initial=0) / 2**STATE_SHIFT  # du=4095: u = a_in << 6
+    return scores, float(np.abs(v).max(initial=0)), float(accumulator)
+
+
+def _objective(Z: np.ndarray, Y: np.ndarray, mantissa: np.ndarray, kappa: float, q: float, beta: float,
+               penalty: str) -> float:
+    residual = Z / kappa - Y
+    rows = np.linalg.norm(mantissa, axis=1) if penalty == "group" else np.abs(mantissa).sum(axis=1)
+    return float(0.5 * (residual**2).sum() + beta * rows.sum() / q)
+
+
+def _row_features(raster: np.ndarray, readout: Readout, t_frames: int, depth: int) -> np.ndarray:
+    """The linear features the chip's scores are (almost) linear in: F with Z ~ kappa * F M / q."""
+    if readout.kind == "count":
+        return raster.sum(axis=1, dtype=np.float64)
+    index = read_indices(readout, t_frames, depth) - 1  # the output reads the raster one step later
+    return raster[:, index].reshape(-1, raster.shape[-1]).astype(np.float64)
+
+
+def _refine(F, Y, mantissa, bias_units, q, beta, penalty, step, lo, hi) -> tuple[np.ndarray, int]:
+    """Integer coordinate descent on 0.5||F M/q + bias - Y||^2 + beta * pen(M)/q, one step per move."""
+    M = mantissa.astype(np.float64).copy()
+    R = F @ M / q + bias_units - Y
+    col_sq = (F**2).sum(axis=0)
+    moves = 0
+    for _ in range(MAX_SWEEPS):
+        improved = 0
+        for p in np.flatnonzero(col_sq > 0):
+            g = F[:, p] @ R  # (C,)
+            for c in range(M.shape[1]):
+                row_before = np.linalg.norm(M[p]) if penalty == "group" else abs(M[p, c])
+                best, best_delta = 0.0, 0.0
+                for delta in (-step, step):
+                    new = M[p, c] + delta
+                    if new < lo or new > hi:
+                        continue
+                    d = delta / q
+                    loss = d * g[c] + 0.5 * d * d * col_sq[p]
+                    if penalty == "group":
+                        row_after = np.sqrt(max(row_before**2 - M[p, c] ** 2 + new**2, 0.0))
+                    else:
+                        row_after = abs(new)
+                    change = loss + beta * (row_after - row_before) / q
+                    if change < best - 1e-12:
+                        best, best_delta = change, delta
+                if best_delta:
+                    M[p, c] += best_delta
+                    R[:, c] += F[:, p] * (best_delta / q)
+                    g[c] = F[:, p] @ R[:, c]
+                    improved += 1
+        moves += improved
+        if not improved:
+            break
+    return M.astype(np.int64), moves
+
+
+def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray, Y: np.ndarray, beta: float,
+                        penalty: str, readout: Readout, profile: Profile, t_frames: int, depth: int,
+                        weight_bits: int = 8, refine: bool = True) -> tuple[LIFLayer, IntegerReadoutReport, np.ndarray]:
+    """The readout layer on ``profile``'s grid for hidden ``raster`` (n, steps, S), its report, and
+    the exact chip scores (rows, C) it produces on the training data."""
+    precision = profile.precision
+    grid = weight_grid(np.array([-1.0, 1.0]), weight_bits)  # readouts are mixed sign
+    F = _row_features(raster, readout, t_frames, depth)
+    bias_share = output_steps(t_frames, depth) if readout.kind == "count" else 1
+    Z_float = F @ W + intercept
+    per_step = raster.astype(np.float64) @ W  # (n, steps, C): the readout's input at every step
+    if readout.kind == "count":
+        trajectory = np.cumsum(per_step, axis=1) + intercept * (np.arange(1, per_step.shape[1] + 1) / bias_share)[:, None]
+    else:
+        trajectory = per_step + intercept
+    voltage_peak = float(np.abs(trajectory).max(initial=0.0))
+    input_peak = float(np.abs(per_step).max(initial=0.0))
+    accumulator_limit = 2 ** (precision.accumulator_bits - 1) - 1
+    objective_float = _objective(Z_float, Y, W, 1.0, 1.0, beta, penalty)
+
+    best = None
+    for exponent in range(0, precision.weight_exp_min - 1, -1):
+        limits = [grid.magnitude / max(np.abs(W).max(initial=0.0), 1e-300)]
+        if voltage_peak > 0:
+            limits.append(VOLTAGE_MARGIN * VOLTAGE_CEILING / (2**STATE_SHIFT * 2.0**exponent * voltage_peak))
+        if input_peak > 0:
+            limits.append(accumulator_limit / (2.0**exponent * input_peak))
+        q = min(limits)
+        kappa = 2**STATE_SHIFT * 2.0**exponent * q  # chip voltage units per solution unit
+        mantissa = grid.snap(q * W)
+        bias_mant, bias_exp = quantize_bias(kappa * intercept / bias_share, 1.0, precision)
+        layer = make_layer(mantissa, bias_mant, bias_exp, exponent, weight_bits, readout)
+        Z, v_peak, a_peak = chip_scores(layer, raster, readout, t_frames, depth)
+        objective = _objective(Z, Y, mantissa, kappa, q, beta, penalty)
+        if best is None or objective < best[0]:
+            best = (objective, exponent, q, kappa, mantissa, bias_mant, bias_exp)
+        if q == limits[0]:  # weights already fill the grid: a lower exponent only adds flooring
+            break
+    objective_rounded, exponent, q, kappa, mantissa, bias_mant, bias_exp = best
+    moves = 0
+    if refine:
+        bias_units = (bias_mant.astype(np.float64) * 2.0**bias_exp) * bias_share / kappa
+        refined, moves = _refine(F, Y, mantissa, bias_units, q, beta, penalty, grid.step, grid.lo, grid.hi)
+        candidate = make_layer(refined, bias_mant, bias_exp, exponent, weight_bits, readout)
+        Z, v_peak, a_peak = chip_scores(candidate, raster, readout, t_frames, depth)
+        objective = _objective(Z, Y, refined, kappa, q, beta, penalty)
+        if objective <= objective_rounded and v_peak <= VOLTAGE_CEILING and a_peak <= accumulator_limit:
+            mantissa = refined
+        else:
+            moves = 0
+    layer = make_layer(mantissa, bias_mant, bias_exp, exponent, weight_bits, readout)
+    Z, v_peak, a_peak = chip_scores(layer, raster, readout, t_frames, depth)
+    report = IntegerReadoutReport(
+        weight_bits=weight_bits, weight_exp=exponent, scale=q, objective_float=objective_float,
+        objective_rounded=objective_rounded, objective_refined=_objective(Z, Y, mantissa, kappa, q, beta, penalty),
+        moves=moves, voltage_peak=v_peak, voltage_margin=1 - v_peak / VOLTAGE_CEILING,
+        accumulator_peak=a_peak, accumulator_bits=int(np.ceil(np.log2(a_peak + 1))) + 1,
+    )
+    return layer, report, Z
