@@ -18,6 +18,7 @@ EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
   neurorecon train seq-mnist --mnist-dir ../shared/data/mnist --out runs/mnist --witnesses 8000
   neurorecon train addition-base3 --out runs/add3 --json
   neurorecon train my_data.npz --profile loihi1 --out runs/mine --seed 3
+  neurorecon train seq-digits --out runs/small --max-neurons 64 --weight-bits 4
 
 DATA is a built-in task (first-last-xor, addition-base2|3|5, seq-mnist, seq-digits) or an .npz
 with X_train (n, T, d) non-negative integers, y_train (n,) or (n, T), optional X_test, y_test.
@@ -39,6 +40,9 @@ def add_parser(sub) -> None:
     p.add_argument("--penalty", default="group", choices=("group", "l1"))
     p.add_argument("--rounds", type=int, default=2, help="column-generation rounds (default 2)")
     p.add_argument("--depth", type=int, default=1, choices=(1, 2), help="hidden layers (default 1)")
+    p.add_argument("--weight-bits", type=int, default=8, help="Dense weight bits of every layer, 1-8 (default 8)")
+    p.add_argument("--max-neurons", type=int, default=None, help="budget: at most this many hidden neurons")
+    p.add_argument("--max-cores", type=int, default=None, help="budget: at most this many chip cores")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=run)
@@ -75,7 +79,8 @@ def run(args) -> int:
         dataset, method=args.method, profile=args.profile, seed=args.seed,
         progress=None if (args.quiet or args.json) else _progress_to_stderr,
         readout=args.readout, n_witnesses=args.witnesses, beta=_beta(args.beta), penalty=args.penalty,
-        column_generation_rounds=args.rounds, depth=args.depth,
+        column_generation_rounds=args.rounds, depth=args.depth, weight_bits=args.weight_bits,
+        max_neurons=args.max_neurons, max_cores=args.max_cores,
     )
     run_dir = save_run(args.out, net, metrics)
     if args.json:

@@ -23,6 +23,7 @@ from neurorecon.data.dataset import check_labels, check_sequences, payload_bits
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import LIFLayer, Network
 from neurorecon.profiles import Profile, load_profile
+from neurorecon.resources import check_resources
 from neurorecon.simulate import readout_steps
 from neurorecon.simulate.emulator import emulate
 from neurorecon.train import solvers
@@ -36,6 +37,7 @@ CALIBRATION_SAMPLES = 512
 PATH_PATIENCE = 2  # betas without a validation gain before the path stops
 PATH_TOL = 1e-4  # the path only ranks betas by validation accuracy; the final solve is certified
 MAX_SUPPORT_FRACTION = 0.5  # the path stops once a readout would use more neurons than half the rows
+BUDGET_BISECTIONS = 12
 
 
 @dataclass
@@ -78,6 +80,8 @@ class ReconstructionClassifier:
       depth: hidden layers (2 = the second layer's neurons are the witnesses).
       first_layer_size: neurons of the fixed first layer when ``depth`` is 2.
       weight_bits: Dense weight precision of every layer (1-8; Lava truncates to it).
+      max_neurons / max_cores: a budget for the hidden neurons / the chip cores (resource
+        check); beta is then raised until the network fits.
       validation_fraction, n_betas, tol, seed, progress (a callable taking a message, or None).
 
     Learned: ``network_`` (the chip Network), ``report_`` (dict), ``classes_``, ``readout_``.
@@ -87,7 +91,8 @@ class ReconstructionClassifier:
                  beta: float | str = "auto", penalty: str = "group", column_generation_rounds: int = 2,
                  candidates_per_round: int = 1000, depth: int = 1, first_layer_size: int = 256,
                  validation_fraction: float = 0.2, n_betas: int = 8, tol: float = 1e-6, weight_bits: int = 8,
-                 seed: int = 0, progress: Callable[[str], None] | None = None):
+                 max_neurons: int | None = None, max_cores: int | None = None, seed: int = 0,
+                 progress: Callable[[str], None] | None = None):
         self.profile = profile
         self.readout = readout
         self.n_witnesses = n_witnesses
@@ -101,6 +106,8 @@ class ReconstructionClassifier:
         self.n_betas = n_betas
         self.tol = tol
         self.weight_bits = weight_bits
+        self.max_neurons = max_neurons
+        self.max_cores = max_cores
         self.seed = seed
         self.progress = progress
 
@@ -130,6 +137,13 @@ class ReconstructionClassifier:
             raise NeuroreconError("depth must be 1 or 2")
         if not 1 <= int(self.weight_bits) <= 8:
             raise NeuroreconError(f"weight_bits must be in 1..8; got {self.weight_bits}")
+        if self.max_neurons is not None and int(self.max_neurons) < 1:
+            raise NeuroreconError(f"the budget cannot be met: max_neurons={self.max_neurons} leaves no hidden neuron")
+        if self.max_cores is not None and int(self.max_cores) < self.depth + 1:
+            raise NeuroreconError(
+                f"the budget cannot be met: max_cores={self.max_cores}, but every layer needs a core of its own "
+                f"({self.depth + 1} layers)"
+            )
         if not 0 < self.validation_fraction < 1:
             raise NeuroreconError("validation_fraction must be in (0, 1)")
         return kinds
@@ -207,6 +221,9 @@ class ReconstructionClassifier:
             rounds.append(report)
             if report.added == 0:
                 break
+        if self.max_neurons is not None or self.max_cores is not None:
+            fits = self._budget_check(hidden, dictionary, readout, profile, n_classes)
+            result, beta = self._meet_budget(columns, Y, beta, result, fits)
         timings["column_generation_s"] = time.perf_counter() - tick
 
         # Reconstruction on the chip's grid, then verification.
@@ -313,8 +330,11 @@ class ReconstructionClassifier:
                 better = best is None or acc > best.validation_accuracy + 1e-12 or (
                     abs(acc - best.validation_accuracy) <= 1e-12 and len(result.support) < best.n_selected
                 )
-                if better:
+                over_budget = self.max_neurons is not None and len(result.support) > self.max_neurons
+                if better and not over_budget:
                     best = _Selection(readout.kind, float(beta), acc, len(result.support), result.W)
+                if over_budget:
+                    break
                 stale = 0 if acc > best_here + 1e-12 else stale + 1
                 best_here = max(best_here, acc)
                 if stale >= PATH_PATIENCE or len(result.support) > MAX_SUPPORT_FRACTION * len(fit_rows):
@@ -349,6 +369,44 @@ class ReconstructionClassifier:
         self._say(f"column generation round {k}: max violation {worst:.4f}, added {len(added[readout.kind])} columns, "
                   f"{len(result.support)} neurons selected")
         return result, self._round_report(k, columns, worst, len(added[readout.kind]), result, y, readout)
+
+    def _budget_check(self, hidden, dictionary, readout, profile, n_classes) -> Callable:
+        """A predicate on solve results: does the network they give fit the budget?"""
+
+        def fits(result) -> bool:
+            size = len(result.support)
+            if self.max_neurons is not None and size > self.max_neurons:
+                return False
+            if self.max_cores is None or size == 0:
+                return True
+            layers, _ = pack(hidden + [dictionary.witnesses], dictionary.columns[readout.kind].witness[result.support])
+            placeholder = LIFLayer(np.zeros((n_classes, size), np.int64), *readout.output_decays(profile.network_arithmetic), vth=1)
+            net = Network(layers + [placeholder], arithmetic=profile.network_arithmetic)
+            return len(check_resources(net, profile).cores) <= self.max_cores
+
+        return fits
+
+    def _meet_budget(self, columns, Y, beta, result, fits):
+        """Raise beta (bisection in log scale) until the selected network fits the budget."""
+        if fits(result):
+            return result, beta
+        low, high = beta, solvers.beta_max(columns.matrix, Y, self.penalty)
+        best = None
+        for _ in range(BUDGET_BISECTIONS):
+            mid = float(np.sqrt(low * high))
+            trial = solvers.solve(columns.matrix, Y, mid, penalty=self.penalty, tol=self.tol,
+                                  W0=(best or (result,))[0].W)
+            if len(trial.support) and fits(trial):
+                best, high = (trial, mid), mid
+            else:
+                low = mid
+        if best is None:
+            raise NeuroreconError(
+                f"the budget cannot be met (max_neurons={self.max_neurons}, max_cores={self.max_cores}): "
+                "even the sparsest readout does not fit"
+            )
+        self._say(f"budget: beta raised to {best[1]:.4g}, {len(best[0].support)} neurons")
+        return best
 
     def _rng_choice(self, selected: np.ndarray, count: int, k: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, k])
