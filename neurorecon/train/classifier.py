@@ -38,6 +38,8 @@ PATH_PATIENCE = 2  # betas without a validation gain before the path stops
 PATH_TOL = 1e-4  # the path only ranks betas by validation accuracy; the final solve is certified
 MAX_SUPPORT_FRACTION = 0.5  # the path stops once a readout would use more neurons than half the rows
 BUDGET_BISECTIONS = 12
+AUTO_DENSE_INPUTS = 16  # "auto" connectivity: witnesses see every input up to this many...
+AUTO_CONNECTIVITY = 0.25  # ...and a random quarter of wider inputs
 
 
 @dataclass
@@ -80,18 +82,22 @@ class ReconstructionClassifier:
       depth: hidden layers (2 = the second layer's neurons are the witnesses).
       first_layer_size: neurons of the fixed first layer when ``depth`` is 2.
       weight_bits: Dense weight precision of every layer (1-8; Lava truncates to it).
+      connectivity: fraction of the inputs each witness sees, or "auto" (all inputs up to
+        16, a quarter of them beyond).
       max_neurons / max_cores: a budget for the hidden neurons / the chip cores (resource
         check); beta is then raised until the network fits.
       validation_fraction, n_betas, tol, seed, progress (a callable taking a message, or None).
 
-    Learned: ``network_`` (the chip Network), ``report_`` (dict), ``classes_``, ``readout_``.
+    Learned: ``network_`` (the chip Network), ``report_`` (dict), ``classes_``, ``readout_``,
+    ``readout_solution_`` (the real-valued convex readout behind the integer one).
     """
 
     def __init__(self, profile: str | Profile = "loihi2", readout: str = "auto", n_witnesses: int = 2000,
                  beta: float | str = "auto", penalty: str = "group", column_generation_rounds: int = 2,
                  candidates_per_round: int = 1000, depth: int = 1, first_layer_size: int = 256,
                  validation_fraction: float = 0.2, n_betas: int = 8, tol: float = 1e-6, weight_bits: int = 8,
-                 max_neurons: int | None = None, max_cores: int | None = None, seed: int = 0,
+                 max_neurons: int | None = None, max_cores: int | None = None,
+                 connectivity: float | str = "auto", seed: int = 0,
                  progress: Callable[[str], None] | None = None):
         self.profile = profile
         self.readout = readout
@@ -108,6 +114,7 @@ class ReconstructionClassifier:
         self.weight_bits = weight_bits
         self.max_neurons = max_neurons
         self.max_cores = max_cores
+        self.connectivity = connectivity
         self.seed = seed
         self.progress = progress
 
@@ -144,6 +151,8 @@ class ReconstructionClassifier:
                 f"the budget cannot be met: max_cores={self.max_cores}, but every layer needs a core of its own "
                 f"({self.depth + 1} layers)"
             )
+        if not (self.connectivity == "auto" or (isinstance(self.connectivity, (int, float)) and 0 < self.connectivity <= 1)):
+            raise NeuroreconError(f"connectivity must be 'auto' or in (0, 1]; got {self.connectivity!r}")
         if not 0 < self.validation_fraction < 1:
             raise NeuroreconError("validation_fraction must be in (0, 1)")
         return kinds
@@ -182,8 +191,8 @@ class ReconstructionClassifier:
         inputs = X
         for h in range(self.depth - 1):
             self._say(f"calibrating hidden layer {h + 1} ({self.first_layer_size} neurons)")
-            lower = WitnessSampler(profile, inputs[calib], t_frames, h, "rate", rng,
-                                   num_message_bits=bits if h == 0 else 0, weight_bits=self.weight_bits)
+            lower = WitnessSampler(profile, inputs[calib], t_frames, h, "rate", rng, num_message_bits=bits if h == 0 else 0,
+                                   weight_bits=self.weight_bits, connectivity=self._connectivity(inputs.shape[2]))
             layer = lower.sample(self.first_layer_size)
             hidden.append(layer)
             raster = emulate(Network([layer], arithmetic=arithmetic), inputs, inputs.shape[1] + 1, ("spikes",), [0])
@@ -191,7 +200,8 @@ class ReconstructionClassifier:
         depth = self.depth - 1
         statistic = "last" if kinds == ["last"] else "rate"
         sampler = WitnessSampler(profile, inputs[calib], t_frames, depth, statistic, rng,
-                                 num_message_bits=bits if depth == 0 else 0, weight_bits=self.weight_bits)
+                                 num_message_bits=bits if depth == 0 else 0, weight_bits=self.weight_bits,
+                                 connectivity=self._connectivity(inputs.shape[2]))
         self._say(f"sampling {self.n_witnesses} witnesses on the {profile.name} grid")
         witnesses = sampler.sample(self.n_witnesses)
         readouts = [Readout(k) for k in kinds]
@@ -252,6 +262,7 @@ class ReconstructionClassifier:
                            "weight_bits": self.weight_bits},
         }
         self.network_ = Network(layers + [out], arithmetic=arithmetic, metadata=metadata)
+        self.readout_solution_ = {"W": W, "intercept": intercept, "beta": beta, "penalty": self.penalty}
         self.readout_ = readout.kind
         chip_pred = self.predict(X).reshape(-1)
         labels = y.reshape(-1)
@@ -260,7 +271,8 @@ class ReconstructionClassifier:
         self.report_ = {
             "profile": profile.name,
             "readout": readout.kind,
-            "selection": {"readout": choice.readout, "beta": beta, "validation_accuracy": choice.validation_accuracy},
+            "selection": {"readout": choice.readout, "beta": beta, "validation_accuracy": choice.validation_accuracy,
+                          "path": self._path},
             "dictionary_size": int(columns.size),
             "n_witnesses_sampled": int(dictionary.n_witnesses),
             "n_hidden": int(support.size),
@@ -284,6 +296,11 @@ class ReconstructionClassifier:
         return self
 
     # ------------------------------------------------------------------ pieces
+    def _connectivity(self, n_inputs: int) -> float:
+        if self.connectivity == "auto":
+            return 1.0 if n_inputs <= AUTO_DENSE_INPUTS else AUTO_CONNECTIVITY
+        return float(self.connectivity)
+
     def _split(self, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Stratified (per-sequence labels) or plain (per-step labels) training/validation split."""
         n = y.shape[0]
@@ -308,6 +325,7 @@ class ReconstructionClassifier:
 
     def _select(self, dictionary: Dictionary, y, n_classes, fit_idx, val_idx, t_frames) -> _Selection:
         best: _Selection | None = None
+        self._path: list[dict] = []
         for readout in dictionary.readouts:
             D = dictionary.columns[readout.kind].matrix
             Y = readout.targets(y, n_classes)
@@ -327,6 +345,8 @@ class ReconstructionClassifier:
                 pred = (D[val_rows] @ result.W + result.intercept).argmax(axis=1)
                 acc = float((pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]).mean())
                 self._say(f"  beta {beta:.4g}: {len(result.support)} neurons, validation accuracy {acc:.4f}")
+                self._path.append({"readout": readout.kind, "beta": float(beta), "neurons": len(result.support),
+                                   "validation_accuracy": acc, "gap": float(result.gap)})
                 better = best is None or acc > best.validation_accuracy + 1e-12 or (
                     abs(acc - best.validation_accuracy) <= 1e-12 and len(result.support) < best.n_selected
                 )

@@ -8,8 +8,10 @@ Calibration (so neurons are neither silent nor saturated at the readout):
 
 1. Time constants come from a small palette of (du, dv) pairs spanning fast to slow (one
    group per pair: Lava shares du, dv, vth per process, and a core has few neuron configs).
-2. Weights lie on the Dense grid of ``weight_bits`` (8 bits, mixed sign: even values in
-   [-256, 254]), spanning it times a random per-neuron gain. A probe simulation with thresholds out of reach measures each
+2. Each neuron sees a random subset of the inputs (``connectivity``; sparse random
+   projections make better features on wide inputs such as image rows). Weights lie on the
+   Dense grid of ``weight_bits`` (8 bits, mixed sign: even values in [-256, 254]), spanning
+   it times a random per-neuron gain. A probe simulation with thresholds out of reach measures each
    group's membrane scale; the layer's ``weight_exp`` is lowered until the slowest group stays
    clear of 24-bit saturation, and each group's ``vth`` is set to its typical scale.
 3. Each neuron's bias is bisected (exact emulator runs on a calibration subset) so that its
@@ -34,13 +36,15 @@ BISECTION_STEPS = 12
 
 
 def default_palette(t_frames: int) -> list[tuple[float, float]]:
-    """Time constants (tau_u, tau_v) in steps; ``inf`` = no leak. Spans 1 step to ~T steps."""
-    slow = float(max(2, t_frames))
-    mid = float(max(2, round(np.sqrt(slow))))
-    return [
-        (1, 1), (1, mid), (1, slow), (2, 2), (mid, mid),
-        (mid, slow), (slow, slow), (1, np.inf), (mid, np.inf),
-    ]
+    """Time constants (tau_u, tau_v) in steps; ``inf`` = no leak.
+
+    Current time constants double from 1 step to the sequence length; each is paired with a
+    fast, a medium and a slow voltage leak and with a perfect integrator. Mixed time constants
+    beat any single pair clearly; the number of pairs (Lava processes, chip neuron
+    configurations) stays small: 4 * (1 + ceil(log2 T)).
+    """
+    currents = [2.0**k for k in range(int(np.ceil(np.log2(max(t_frames, 2)))) + 1)]
+    return [(tu, tv) for tu in currents for tv in (1.0, 4.0, 16.0, np.inf)]
 
 
 def decays(tau_u: float, tau_v: float, arithmetic: str) -> tuple[float, float]:
@@ -91,8 +95,12 @@ class WitnessSampler:
     def _directions(self, n: int) -> np.ndarray:
         d = self.inputs.shape[2]
         w = self.rng.standard_normal((n, d))
-        if self.connectivity < 1.0:
-            w *= self.rng.random((n, d)) < self.connectivity
+        if self.connectivity < 1.0:  # each neuron sees exactly k random inputs
+            k = max(1, int(round(self.connectivity * d)))
+            keep = np.argsort(self.rng.random((n, d)), axis=1)[:, :k]
+            mask = np.zeros((n, d), dtype=bool)
+            np.put_along_axis(mask, keep, True, axis=1)
+            w *= mask
         w /= np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-12)
         gain = self.rng.uniform(0.25, 1.0, (n, 1))
         if self.arithmetic == "fixed":  # on the grid, so Lava's truncation keeps every weight as drawn
