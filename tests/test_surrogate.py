@@ -125,7 +125,8 @@ def test_step_readout_trains_on_per_step_labels():
 def test_fine_tuning_a_fixed_network(xor, trained):
     net, _ = trained
     fixed, _ = sg_ptq(net, "loihi2", xor.X_train)
-    start = threshold_units(nr.dequantize_network(fixed), xor.X_train, Readout("last"), np.random.default_rng(0))
+    start = threshold_units(nr.dequantize_network(fixed), xor.X_train, xor.y_train, Readout("last"),
+                            np.random.default_rng(0))
     assert all(np.all(layer.vth == 1) for layer in start.layers[:-1])
     agree = predict(start, xor.X_test)[0] == predict(nr.dequantize_network(fixed), xor.X_test)[0]
     assert agree.mean() >= 0.99

@@ -112,16 +112,30 @@ def initial_network(X: np.ndarray, n_classes: int, hidden: Sequence[int], readou
     return Network(layers, arithmetic="float")
 
 
-def threshold_units(net: Network, X: np.ndarray, readout: Readout, rng: np.random.Generator) -> Network:
+def best_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The power of two ``c`` minimising the cross-entropy of ``scores / c`` (rows x classes)
+    against ``labels``: the readout scale at which fine-tuning starts without a loss shock."""
+    def loss(c: float) -> float:
+        z = scores / c
+        z = z - z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-log_p[np.arange(len(labels)), labels].mean())
+
+    candidates = 2.0 ** np.arange(-30, 31)
+    return float(min(candidates, key=loss))
+
+
+def threshold_units(net: Network, X: np.ndarray, y: np.ndarray, readout: Readout,
+                    rng: np.random.Generator) -> Network:
     """``net`` rescaled for training from where it is: hidden layers in threshold units, readout
-    scores of unit spread.
+    at its best temperature.
 
     A network already in threshold units (every hidden ``vth = 1``, e.g. one SG trained) is
     returned unchanged. Otherwise (a dequantized fixed network has thresholds in the hundreds)
     each hidden neuron's weights, bias and threshold are divided by its threshold (the same
-    spikes, up to float rounding), and the readout by a power of two (exact) bringing the spread
-    of its scores on ``X`` to about ``READOUT_GAIN``, as for a fresh network; the argmax, hence
-    every prediction, is unchanged.
+    spikes, up to float rounding), and the readout by the power of two (exact) that minimises
+    the cross-entropy on (``X``, ``y``) (:func:`best_temperature`); the argmax, hence every
+    prediction, is unchanged.
     """
     hidden = net.layers[:-1]
     if all(np.all(layer.vth == VTH) for layer in hidden):
@@ -134,11 +148,11 @@ def threshold_units(net: Network, X: np.ndarray, readout: Readout, rng: np.rando
                               vth=layer.vth / unit, recurrent=recurrent))
     out = replace(net.layers[-1], vth=NON_SPIKING_VTH)
     probe = Network(layers + [out], arithmetic="float", metadata=net.metadata)
-    x = X[np.sort(rng.permutation(X.shape[0])[:CALIBRATION_SAMPLES])]
+    rows = np.sort(rng.permutation(X.shape[0])[:CALIBRATION_SAMPLES])
+    x = X[rows]
     steps = x.shape[1] + probe.n_layers
     v = emulate(probe, x, steps, ("v",), [probe.n_layers - 1]).v[-1]
     scores = v[:, probe.n_layers: probe.n_layers + x.shape[1]] if readout.per_step else v[:, -1]
-    spread = float(np.std(scores))
-    scale = 2.0 ** np.round(np.log2(spread / READOUT_GAIN)) if spread > 0 else 1.0
+    scale = best_temperature(scores.reshape(-1, scores.shape[-1]), y[rows].reshape(-1))
     out = replace(out, weights=out.weights / scale, bias_mant=out.bias_mant / scale)
     return Network(layers + [out], arithmetic="float", metadata=net.metadata)

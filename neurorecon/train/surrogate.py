@@ -9,7 +9,8 @@ spike. Cross-entropy on the readout's scores, as the chip reads them:
 * ``count``: readout voltage at the final step of an integrator (du = 1, dv = 0);
 * ``step``: readout voltage when each frame's response reaches it (step k + L for frame k).
 
-Adam with a cosine learning-rate schedule (per batch, down to 1 % of ``lr``). The result is a
+Adam with a cosine learning-rate schedule (per batch, down to 1 % of ``lr``) and gradient-norm
+clipping. The result is a
 float Network: quantize it with :func:`neurorecon.train.sg_ptq.sg_ptq` for a chip, feed its hidden
 layers to the convex trainer, or pass it back as ``init`` to fine-tune.
 """
@@ -223,35 +224,36 @@ class _Trainer:
         elif loss > self.loss_limit:
             raise self._diverged(k, f"loss {loss:.3g}, over {BLOW_UP:g} times the first batch's")
 
+    def _batch(self, k: int, x: torch.Tensor, labels: torch.Tensor) -> tuple[float, int, np.ndarray]:
+        """One optimiser step on a batch; returns (summed loss, correct rows, summed hidden rates)."""
+        v_out, batch_rates, _ = self.model(x)
+        scores = readout_scores(v_out, self.readout, self.model.t_frames, len(self.model.layers))
+        loss = torch.nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]), labels.reshape(-1))
+        self._check_loss(k, loss.item(), scores.shape[-1])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if GRAD_CLIP:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
+        try:
+            self.optimizer.step()
+        except RuntimeError as exc:  # Adam's step overflows float32 at absurd learning rates
+            if "overflow" not in str(exc):
+                raise
+            raise self._diverged(k, f"the optimiser step overflows: {exc}") from None
+        self.scheduler.step()
+        correct = int((scores.argmax(dim=-1) == labels).sum())
+        return loss.item() * labels.numel(), correct, np.array([float(r) for r in batch_rates]) * len(x)
+
     def epoch(self, k: int, X: torch.Tensor, y: torch.Tensor) -> None:
+        """One pass over the data in a fresh random order; appends to the history."""
         started = time.perf_counter()
         order = torch.as_tensor(self.rng.permutation(X.shape[0]), device=self.device)
-        n_layers = len(self.model.layers)
-        total_loss, correct, rows = 0.0, 0, 0
-        rates = np.zeros(n_layers - 1)
+        total_loss, correct, rates = 0.0, 0, np.zeros(len(self.model.layers) - 1)
         for start in range(0, X.shape[0], self.batch_size):
             idx = order[start:start + self.batch_size]
-            v_out, batch_rates, _ = self.model(X[idx])
-            scores = readout_scores(v_out, self.readout, self.model.t_frames, n_layers)
-            labels = y[idx]
-            loss = torch.nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]), labels.reshape(-1))
-            self._check_loss(k, loss.item(), scores.shape[-1])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if GRAD_CLIP:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
-            try:
-                self.optimizer.step()
-            except RuntimeError as exc:  # Adam's step overflows float32 at absurd learning rates
-                if "overflow" not in str(exc):
-                    raise
-                raise self._diverged(k, f"the optimiser step overflows: {exc}") from None
-            self.scheduler.step()
-            n = labels.numel()
-            total_loss += loss.item() * n
-            correct += int((scores.argmax(dim=-1) == labels).sum())
-            rows += n
-            rates += np.array([float(r) for r in batch_rates]) * len(idx)
+            batch_loss, batch_correct, batch_rates = self._batch(k, X[idx], y[idx])
+            total_loss, correct, rates = total_loss + batch_loss, correct + batch_correct, rates + batch_rates
+        rows = y.numel()
         if not _parameters_finite(self.model):
             raise self._diverged(k, "non-finite parameters")
         h = self.history
@@ -315,7 +317,7 @@ def train_surrogate(
         y = _check_labels(y, X, readout_kind, start.n_outputs)
         n_classes = start.n_outputs
         origin = start.metadata.get("provenance")
-        start = threshold_units(start, X, readout_kind, rng)
+        start = threshold_units(start, X, y, readout_kind, rng)
     else:
         y = _check_labels(y, X, readout_kind)
         n_classes = int(y.max()) + 1
