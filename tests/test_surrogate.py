@@ -16,7 +16,7 @@ from neurorecon.network import Dense
 from neurorecon.quantize import NON_SPIKING_VTH
 from neurorecon.train import sg_ptq as ptq_module
 from neurorecon.train.readout import Readout
-from neurorecon.train.sg_init import initial_network, threshold_units
+from neurorecon.train.sg_init import MAX_SCORE_SPREAD, best_temperature, initial_network, threshold_units
 from neurorecon.train.sg_model import SurrogateNetwork
 from neurorecon.train.sg_ptq import predict, sg_ptq
 from neurorecon.train.surrogate import train_surrogate
@@ -135,6 +135,15 @@ def test_fine_tuning_a_fixed_network(xor, trained):
     assert tuned.metadata["provenance"]["fine_tuned_from"]["method"] == "sg"
     chip = (predict(fixed, xor.X_train)[0] == xor.y_train).mean()
     assert chip >= 0.7 and min(history.train_accuracy) >= chip - 0.1  # starts where the chip network is
+
+
+def test_fine_tuning_temperature_is_bounded_for_separable_scores(rng):
+    labels = rng.integers(0, 3, 500)
+    separable = np.eye(3)[labels] * 1000.0  # every sample right with a huge margin
+    c = best_temperature(separable, labels)
+    assert np.std(separable / c) <= MAX_SCORE_SPREAD and np.std(separable / c) > MAX_SCORE_SPREAD / 2
+    noisy = np.eye(3)[labels] + rng.normal(0, 2.0, (500, 3))  # overlapping classes: a finite optimum
+    assert 2 ** -4 <= best_temperature(noisy * 64, labels) / 64 <= 2 ** 4
 
 
 # ------------------------------------------------------------------ divergence and bad input

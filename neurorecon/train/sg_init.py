@@ -35,6 +35,7 @@ CALIBRATION_SAMPLES = 512
 HIDDEN_RATE_GUESS = 0.1  # second moment assumed for a hidden layer's spikes at initialisation
 RECURRENT_GAIN = 0.5  # recurrent drive relative to the feed-forward drive at initialisation
 READOUT_GAIN = 1.0  # initial class scores' standard deviation (about)
+MAX_SCORE_SPREAD = 16.0  # largest score standard deviation a fine-tuning start is rescaled to
 VTH = 1.0
 
 
@@ -114,14 +115,18 @@ def initial_network(X: np.ndarray, n_classes: int, hidden: Sequence[int], readou
 
 def best_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
     """The power of two ``c`` minimising the cross-entropy of ``scores / c`` (rows x classes)
-    against ``labels``: the readout scale at which fine-tuning starts without a loss shock."""
+    against ``labels``, with the spread of ``scores / c`` at most ``MAX_SCORE_SPREAD``: the
+    readout scale at which fine-tuning starts without a loss shock. (Without the cap, a network
+    that separates its data perfectly would take ever larger scores, and one misclassified
+    sample a huge loss.)"""
     def loss(c: float) -> float:
         z = scores / c
         z = z - z.max(axis=1, keepdims=True)
         log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         return float(-log_p[np.arange(len(labels)), labels].mean())
 
-    candidates = 2.0 ** np.arange(-30, 31)
+    spread = float(np.std(scores))
+    candidates = [c for c in 2.0 ** np.arange(-30, 31) if spread / c <= MAX_SCORE_SPREAD]
     return float(min(candidates, key=loss))
 
 
