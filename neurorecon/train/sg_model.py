@@ -7,7 +7,8 @@ one step, ``readout_steps`` steps in all). Spikes come from a Norse surrogate
 (``norse.torch.functional.threshold.threshold``): the forward value is Norse's Heaviside,
 ``x > 0``, which on ``x = (v - vth) / vth`` is exactly Lava's strict ``v > vth``; only the
 backward pass differs. So, without gradients, the module computes what the emulator computes on
-the same float Network (tests: identical spikes, voltages equal to ~1e-15 in float64).
+the same float Network (measured: identical in float64; in float32, the same spikes and
+voltages within ~3e-7 relative).
 
 The trainable parameters are the Network's own weights and biases (float32 by default; float64
 on request), so converting back (:meth:`SurrogateNetwork.to_network`) is exact. Decays and
@@ -36,7 +37,7 @@ from neurorecon.simulate.arithmetic import LIFConstants, float_lif_update
 SURROGATES = ("tanh", "super", "triangle", "circ", "heavi_erfc")  # Norse's deterministic surrogates
 # Norse's HeaviTanh: backward 1 - tanh(alpha x)^2 on x = (v - vth) / vth, so a width of vth / alpha
 # and a peak of 1. Norse 1.1.0's SuperSpike ignores alpha (1 / (|x| + 1)^2: width vth), which
-# trained markedly worse here (seq-MNIST, 5 epochs: 64 % against 88-93 %).
+# trained markedly worse here (seq-MNIST, 5 epochs, same setup: 64 % against 88 %).
 DEFAULT_SURROGATE = ("tanh", 5.0)
 
 

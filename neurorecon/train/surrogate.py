@@ -127,9 +127,13 @@ def _check_surrogate(surrogate) -> tuple[str, float]:
         method, alpha = surrogate
         alpha = float(alpha)
     except (TypeError, ValueError):
-        raise NeuroreconError(f"surrogate must be a (method, alpha) pair, e.g. {DEFAULT_SURROGATE}; got {surrogate!r}") from None
+        raise NeuroreconError(
+            f"surrogate must be a (method, alpha) pair, e.g. {DEFAULT_SURROGATE}; got {surrogate!r}"
+        ) from None
     if method not in SURROGATES or not (0 < alpha < math.inf):
-        raise NeuroreconError(f"surrogate method must be one of {SURROGATES} with a positive alpha; got {surrogate!r}")
+        raise NeuroreconError(
+            f"surrogate method must be one of {SURROGATES} with a positive alpha; got {surrogate!r}"
+        )
     return str(method), alpha
 
 
