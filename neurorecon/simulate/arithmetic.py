@@ -104,16 +104,18 @@ def fixed_lif_update(u: np.ndarray, v: np.ndarray, a_shifted: np.ndarray, c: LIF
     return spikes
 
 
-def float_lif_update(u, v, a_in, c: LIFConstants, spike_fn=None):
+def float_lif_update(u, v, a_in, c: LIFConstants, spike_fn=None, reset_fn=None):
     """One float LIF step (Lava's ``PyLifModelFloat`` order of operations); returns (u, v, s).
 
     Written with array operators only, so it runs on numpy arrays and on torch tensors; a
-    surrogate-gradient model passes its own differentiable ``spike_fn(v - vth)``.
+    surrogate-gradient model passes its own differentiable ``spike_fn(v - vth)`` and, to keep
+    the gradient out of the reset (as Norse does), ``reset_fn`` (e.g. ``torch.Tensor.detach``),
+    which must return the spikes' values unchanged.
     """
     u = u * c.current_keep + a_in
     v = v * c.voltage_keep + u + c.bias
     s = (v > c.threshold) * 1.0 if spike_fn is None else spike_fn(v - c.threshold)
-    v = v * (1 - s)
+    v = v * (1 - (s if reset_fn is None else reset_fn(s)))
     return u, v, s
 
 
