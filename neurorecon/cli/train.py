@@ -9,6 +9,7 @@ from neurorecon.cli import add_command
 from neurorecon.cli._common import add_data_arguments, emit_json, task_options
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
+from neurorecon.report import save_solution
 from neurorecon.run import save_run
 from neurorecon.train.classifier import _progress_to_stderr
 from neurorecon.train.pipeline import METHODS, train_dataset
@@ -43,6 +44,13 @@ def add_parser(sub) -> None:
     p.add_argument("--weight-bits", type=int, default=8, help="Dense weight bits of every layer, 1-8 (default 8)")
     p.add_argument("--max-neurons", type=int, default=None, help="budget: at most this many hidden neurons")
     p.add_argument("--max-cores", type=int, default=None, help="budget: at most this many chip cores")
+    p.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS",
+                   help="cvx/sg-cvx: SG fine-tuning epochs after reconstruction, then a convex re-fit")
+    sg = p.add_argument_group("surrogate-gradient options (sg, sg-cvx)")
+    sg.add_argument("--sg-hidden", type=int, default=256, help="hidden neurons (default 256)")
+    sg.add_argument("--sg-epochs", type=int, default=30, help="training epochs (default 30)")
+    sg.add_argument("--sg-recurrent", action="store_true", help="a recurrent hidden layer")
+    sg.add_argument("--sg-lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=run)
@@ -75,22 +83,33 @@ def _beta(value: str) -> float | str:
 def run(args) -> int:
     _check_writable(args.out)
     dataset = load_data(args.data, **task_options(args))
-    net, metrics = train_dataset(
-        dataset, method=args.method, profile=args.profile, seed=args.seed,
-        progress=None if (args.quiet or args.json) else _progress_to_stderr,
-        readout=args.readout, n_witnesses=args.witnesses, beta=_beta(args.beta), penalty=args.penalty,
-        column_generation_rounds=args.rounds, depth=args.depth, weight_bits=args.weight_bits,
-        max_neurons=args.max_neurons, max_cores=args.max_cores,
+    sg = dict(sg_hidden=args.sg_hidden, sg_epochs=args.sg_epochs, sg_recurrent=args.sg_recurrent, sg_lr=args.sg_lr)
+    if args.method == "sg":
+        params = dict(readout=args.readout, **sg)
+    else:
+        params = dict(readout=args.readout, n_witnesses=args.witnesses, beta=_beta(args.beta), penalty=args.penalty,
+                      column_generation_rounds=args.rounds, depth=args.depth, weight_bits=args.weight_bits,
+                      max_neurons=args.max_neurons, max_cores=args.max_cores, **sg)
+    if args.fine_tune < 0 or (args.fine_tune and args.method == "sg"):
+        raise NeuroreconError("--fine-tune takes a positive number of epochs, with --method cvx or sg-cvx")
+    net, metrics, model = train_dataset(
+        dataset, method=args.method, profile=args.profile, seed=args.seed, fine_tune=args.fine_tune,
+        progress=None if (args.quiet or args.json) else _progress_to_stderr, **params,
     )
     run_dir = save_run(args.out, net, metrics)
+    if model is not None:
+        save_solution(run_dir, model.readout_solution_)
     if args.json:
         emit_json(dict(metrics, out=str(run_dir)))
         return 0
     test = metrics.get("test_accuracy")
+    gap = f", duality gap {metrics['duality_gap']:.1e}" if "duality_gap" in metrics else ""
     print(f"trained {dataset.name} with {args.method} on {metrics['profile']}: {metrics['n_hidden']} hidden neurons, "
-          f"readout {metrics['readout']}, duality gap {metrics['duality_gap']:.1e}")
+          f"readout {metrics['readout']}{gap}")
     print(f"train accuracy {metrics['train_accuracy']:.4f}" + (f", test accuracy {test:.4f}" if test is not None else "")
           + " (chip arithmetic, bit-exact emulator)")
+    if test is not None:
+        print(f"float model test accuracy {metrics['float_test_accuracy']:.4f}")
     for name, split in metrics["splits"].items():
         if name != "test":
             print(f"  {name}: accuracy {split['accuracy']:.4f} on {split['n_samples']} sequences")

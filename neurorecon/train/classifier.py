@@ -31,7 +31,8 @@ from neurorecon.train.dictionary import Dictionary
 from neurorecon.train.readout import READOUTS, Readout
 from neurorecon.train.integer_readout import fit_integer_readout, output_steps
 from neurorecon.train.reconstruct import float_readout_layer, hidden_raster, pack
-from neurorecon.train.witnesses import WitnessSampler, concat_layers, select_rows
+from neurorecon.train.sources import RandomWitnesses, SurrogateWitnesses
+from neurorecon.train.witnesses import WitnessSampler, select_rows
 
 CALIBRATION_SAMPLES = 512
 PATH_PATIENCE = 2  # betas without a validation gain before the path stops
@@ -84,6 +85,11 @@ class ReconstructionClassifier:
       weight_bits: Dense weight precision of every layer (1-8; Lava truncates to it).
       connectivity: fraction of the inputs each witness sees, or "auto" (all inputs up to
         16, a quarter of them beyond).
+      witness_source: "random" (the CVX method) or "sg" (SG-CVX: the hidden layer of a
+        surrogate-gradient network trained with Norse, quantized to the profile, plus jittered
+        copies; sg_hidden, sg_epochs, sg_recurrent, sg_lr configure it; sg_init fine-tunes a
+        trained one-hidden-layer Network instead of training from scratch).
+      recurrent_module_size: random witnesses in recurrent modules of this many neurons.
       max_neurons / max_cores: a budget for the hidden neurons / the chip cores (resource
         check); beta is then raised until the network fits.
       validation_fraction, n_betas, tol, seed, progress (a callable taking a message, or None).
@@ -97,7 +103,9 @@ class ReconstructionClassifier:
                  candidates_per_round: int = 1000, depth: int = 1, first_layer_size: int = 256,
                  validation_fraction: float = 0.2, n_betas: int = 8, tol: float = 1e-6, weight_bits: int = 8,
                  max_neurons: int | None = None, max_cores: int | None = None,
-                 connectivity: float | str = "auto", seed: int = 0,
+                 connectivity: float | str = "auto", witness_source: str = "random",
+                 recurrent_module_size: int | None = None, sg_hidden: int = 256, sg_epochs: int = 30,
+                 sg_recurrent: bool = False, sg_lr: float = 3e-3, sg_init: Network | None = None, seed: int = 0,
                  progress: Callable[[str], None] | None = None):
         self.profile = profile
         self.readout = readout
@@ -115,6 +123,13 @@ class ReconstructionClassifier:
         self.max_neurons = max_neurons
         self.max_cores = max_cores
         self.connectivity = connectivity
+        self.witness_source = witness_source
+        self.recurrent_module_size = recurrent_module_size
+        self.sg_hidden = sg_hidden
+        self.sg_epochs = sg_epochs
+        self.sg_recurrent = sg_recurrent
+        self.sg_lr = sg_lr
+        self.sg_init = sg_init
         self.seed = seed
         self.progress = progress
 
@@ -153,6 +168,10 @@ class ReconstructionClassifier:
             )
         if not (self.connectivity == "auto" or (isinstance(self.connectivity, (int, float)) and 0 < self.connectivity <= 1)):
             raise NeuroreconError(f"connectivity must be 'auto' or in (0, 1]; got {self.connectivity!r}")
+        if self.witness_source not in ("random", "sg"):
+            raise NeuroreconError(f"witness_source must be 'random' or 'sg'; got {self.witness_source!r}")
+        if self.witness_source == "sg" and self.depth != 1:
+            raise NeuroreconError("SG witnesses come from one hidden layer: use depth=1")
         if not 0 < self.validation_fraction < 1:
             raise NeuroreconError("validation_fraction must be in (0, 1)")
         return kinds
@@ -199,15 +218,25 @@ class ReconstructionClassifier:
             inputs = raster.spikes[0].astype(np.uint8)
         depth = self.depth - 1
         statistic = "last" if kinds == ["last"] else "rate"
-        sampler = WitnessSampler(profile, inputs[calib], t_frames, depth, statistic, rng,
-                                 num_message_bits=bits if depth == 0 else 0, weight_bits=self.weight_bits,
-                                 connectivity=self._connectivity(inputs.shape[2]))
-        self._say(f"sampling {self.n_witnesses} witnesses on the {profile.name} grid")
-        witnesses = sampler.sample(self.n_witnesses)
         readouts = [Readout(k) for k in kinds]
         dictionary = Dictionary(inputs, t_frames, depth, readouts, arithmetic)
+        if self.witness_source == "sg":
+            sg_readout = "step" if kinds == ["step"] else ("last" if kinds == ["last"] else "count")
+            self._say(f"training the surrogate-gradient network ({self.sg_hidden} neurons, {self.sg_epochs} epochs)")
+            if self.sg_init is not None:
+                sg_readout = self.sg_init.metadata.get("readout", sg_readout)
+            source = SurrogateWitnesses(X[fit_idx], y[fit_idx], profile, sg_readout, self.sg_hidden, self.sg_recurrent,
+                                        self.sg_epochs, self.sg_lr, self.seed, self.progress, init=self.sg_init)
+            self.surrogate_ = source
+        else:
+            sampler = WitnessSampler(profile, inputs[calib], t_frames, depth, statistic, rng,
+                                     num_message_bits=bits if depth == 0 else 0, weight_bits=self.weight_bits,
+                                     connectivity=self._connectivity(inputs.shape[2]))
+            source = RandomWitnesses(sampler, self.recurrent_module_size)
+        self._say(f"sampling {self.n_witnesses} witnesses ({self.witness_source}) on the {profile.name} grid")
+        witnesses, modules = source.initial(self.n_witnesses)
         self._say(f"building the dictionary on {n} sequences")
-        dictionary.add(witnesses)
+        dictionary.add(witnesses, modules=modules)
         timings["dictionary_s"] = time.perf_counter() - tick
 
         # Model selection on the validation split.
@@ -227,7 +256,7 @@ class ReconstructionClassifier:
         tick = time.perf_counter()
         rounds = [self._round_report(0, columns, None, 0, result, y, readout)]
         for k in range(1, self.column_generation_rounds + 1):
-            result, report = self._column_generation_round(k, sampler, dictionary, readout, result, Y, beta, y)
+            result, report = self._column_generation_round(k, source, dictionary, readout, result, Y, beta, y)
             rounds.append(report)
             if report.added == 0:
                 break
@@ -241,8 +270,9 @@ class ReconstructionClassifier:
         support = result.support
         if support.size == 0:
             raise NeuroreconError("the convex solve selected no neuron; lower beta")
-        layers, order = pack(hidden + [dictionary.witnesses], columns.witness[support])
-        W, intercept = result.W[support][order], result.intercept
+        layers, W = pack(hidden + [dictionary.witnesses], columns.witness[support], dictionary.modules,
+                         result.W[support])
+        intercept = result.intercept
         float_pred = (columns.matrix[:, support] @ result.W[support] + intercept).argmax(axis=1)
         quant, integer_pred = None, float_pred
         if arithmetic == "fixed":
@@ -257,7 +287,7 @@ class ReconstructionClassifier:
             "readout": readout.kind,
             "n_classes": n_classes,
             "t_frames": int(t_frames),
-            "provenance": {"method": "cvx", "seed": self.seed, "n_witnesses": self.n_witnesses,
+            "provenance": {"method": "sg-cvx" if self.witness_source == "sg" else "cvx", "seed": self.seed, "n_witnesses": self.n_witnesses,
                            "beta": beta, "penalty": self.penalty, "depth": self.depth,
                            "weight_bits": self.weight_bits},
         }
@@ -275,7 +305,8 @@ class ReconstructionClassifier:
                           "path": self._path},
             "dictionary_size": int(columns.size),
             "n_witnesses_sampled": int(dictionary.n_witnesses),
-            "n_hidden": int(support.size),
+            "n_hidden": int(layers[-1].n_neurons),
+            "n_selected": int(support.size),
             "duality_gap": float(result.gap),
             "objective": float(result.primal),
             "converged": bool(result.converged),
@@ -366,23 +397,23 @@ class ReconstructionClassifier:
         return RoundReport(k, int(columns.size), violation, int(added), float(result.primal),
                            float(result.gap), float((pred == y.reshape(-1)).mean()))
 
-    def _column_generation_round(self, k, sampler, dictionary, readout, result, Y, beta, y):
+    def _column_generation_round(self, k, source, dictionary, readout, result, Y, beta, y):
         """Search witnesses whose columns violate ||d^T Lambda||_2 <= beta; add them; re-solve."""
         columns = dictionary.columns[readout.kind]
         selected = columns.witness[result.support]
-        half = self.candidates_per_round // 2
-        fresh = sampler.sample(self.candidates_per_round - min(half, len(selected)))
-        near = sampler.perturb(dictionary.witnesses, self._rng_choice(selected, half, k)) if len(selected) else None
-        candidates = fresh if near is None else concat_layers([fresh, near])
+        candidates, modules = source.candidates(self.candidates_per_round, dictionary.witnesses, selected,
+                                                np.random.default_rng([self.seed, k]))
         features = dictionary.features(candidates)
         violation = solvers.dual_violation(features[readout.kind], result.dual_point, beta, self.penalty)
         worst = float(violation.max(initial=0.0))
         chosen = np.flatnonzero(violation > 1 + 1e-9)
-        chosen = chosen[np.argsort(-violation[chosen])]
+        if modules is not None:  # a violating neuron brings its whole module
+            chosen = np.flatnonzero(np.isin(modules, modules[chosen]))
         if chosen.size == 0:
             self._say(f"column generation round {k}: no violating witness among {candidates.n_neurons} (max {worst:.4f})")
             return result, self._round_report(k, columns, worst, 0, result, y, readout)
-        added = dictionary.add(select_rows(candidates, chosen), {kind: f[:, chosen] for kind, f in features.items()})
+        added = dictionary.add(select_rows(candidates, chosen), {kind: f[:, chosen] for kind, f in features.items()},
+                               None if modules is None else modules[chosen])
         columns = dictionary.columns[readout.kind]
         W0 = np.vstack([result.W, np.zeros((len(added[readout.kind]), result.W.shape[1]))])
         result = solvers.solve(columns.matrix, Y, beta, penalty=self.penalty, tol=self.tol, W0=W0)
@@ -399,8 +430,10 @@ class ReconstructionClassifier:
                 return False
             if self.max_cores is None or size == 0:
                 return True
-            layers, _ = pack(hidden + [dictionary.witnesses], dictionary.columns[readout.kind].witness[result.support])
-            placeholder = LIFLayer(np.zeros((n_classes, size), np.int64), *readout.output_decays(profile.network_arithmetic), vth=1)
+            layers, _ = pack(hidden + [dictionary.witnesses], dictionary.columns[readout.kind].witness[result.support],
+                             dictionary.modules, result.W[result.support])
+            placeholder = LIFLayer(np.zeros((n_classes, layers[-1].n_neurons), np.int64),
+                                   *readout.output_decays(profile.network_arithmetic), vth=1)
             net = Network(layers + [placeholder], arithmetic=profile.network_arithmetic)
             return len(check_resources(net, profile).cores) <= self.max_cores
 
@@ -427,10 +460,6 @@ class ReconstructionClassifier:
             )
         self._say(f"budget: beta raised to {best[1]:.4g}, {len(best[0].support)} neurons")
         return best
-
-    def _rng_choice(self, selected: np.ndarray, count: int, k: int) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, k])
-        return rng.choice(selected, size=min(count, len(selected)), replace=False)
 
     # ------------------------------------------------------------------ predict
     def _check_fitted(self) -> None:

@@ -51,6 +51,7 @@ class Dictionary:
         self.arithmetic = arithmetic
         self.n_steps = inputs.shape[1] + 1
         self.witnesses: LIFLayer | None = None
+        self.modules = np.zeros(0, dtype=np.int64)  # module of each witness (recurrent ones move together)
         self.columns = {r.kind: Columns(np.zeros((0, 0), np.float32), np.zeros(0, np.int64)) for r in readouts}
 
     @property
@@ -58,22 +59,29 @@ class Dictionary:
         return 0 if self.witnesses is None else self.witnesses.n_neurons
 
     def features(self, layer: LIFLayer) -> dict[str, np.ndarray]:
-        """Each readout's features of ``layer``'s neurons on all inputs, block by block."""
+        """Each readout's features of ``layer``'s neurons on all inputs, block by block
+        (a recurrent layer is simulated whole: its neurons interact)."""
         record = tuple(sorted({item for r in self.readouts for item in r.record()}))
         out: dict[str, list[np.ndarray]] = {r.kind: [] for r in self.readouts}
-        for start in range(0, layer.n_neurons, BLOCK):
-            rows = np.arange(start, min(start + BLOCK, layer.n_neurons))
-            block = select_rows(layer, rows)
-            result = emulate(Network([block], arithmetic=self.arithmetic), self.inputs, self.n_steps, record, [0])
+        block = layer.n_neurons if layer.recurrent is not None else BLOCK
+        for start in range(0, layer.n_neurons, block):
+            rows = np.arange(start, min(start + block, layer.n_neurons))
+            part = select_rows(layer, rows)
+            result = emulate(Network([part], arithmetic=self.arithmetic), self.inputs, self.n_steps, record, [0])
             for r in self.readouts:
                 out[r.kind].append(r.features(result, 0, self.t_frames, self.depth))
         return {kind: np.concatenate(parts, axis=1) for kind, parts in out.items()}
 
-    def add(self, layer: LIFLayer, features: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    def add(self, layer: LIFLayer, features: dict[str, np.ndarray] | None = None,
+            modules: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Add witnesses (their features, if already computed); returns, per readout, the
-        indices of the new distinct columns."""
+        indices of the new distinct columns. ``modules`` labels groups of witnesses that must be
+        kept together (recurrent modules); by default every witness is its own module."""
         offset = self.n_witnesses
         features = self.features(layer) if features is None else features
+        labels = np.arange(layer.n_neurons) if modules is None else np.asarray(modules)
+        first_new = int(self.modules.max(initial=-1)) + 1
+        self.modules = np.concatenate([self.modules, first_new + np.unique(labels, return_inverse=True)[1]])
         self.witnesses = layer if self.witnesses is None else concat_layers([self.witnesses, layer])
         added = {}
         for kind, block in features.items():

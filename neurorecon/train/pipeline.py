@@ -1,7 +1,18 @@
 """Train on a Dataset and measure the chip network: what ``neurorecon train`` (and the demo) run.
 
-``test_accuracy`` is always the accuracy of the final network in the profile's arithmetic,
-computed by the bit-exact emulator, i.e. what the chip computes.
+Methods:
+  ``cvx``    parameter reconstruction from random witnesses on the chip's grid;
+  ``sg-cvx`` the paper's hybrid: witnesses from a surrogate-gradient (Norse) network quantized to
+             the chip, with a convex readout fitted on their exact spikes;
+  ``sg``     the peers' usual path: surrogate-gradient training in float, then post-training
+             quantization (the baseline).
+``fine_tune`` (cvx, sg-cvx): SG fine-tuning of the reconstructed network, re-quantization and a
+convex re-fit of the readout.
+
+``test_accuracy`` is always the accuracy of the final network in the profile's arithmetic, from
+the bit-exact emulator, i.e. what the chip computes; ``float_test_accuracy`` is the float model's
+where one exists (``sg`` before quantization; for ``cvx``/``sg-cvx`` the real-valued convex readout
+on the chip's exact hidden spikes).
 """
 
 from __future__ import annotations
@@ -13,9 +24,14 @@ import numpy as np
 
 from neurorecon.data.dataset import Dataset
 from neurorecon.network import Network
+from neurorecon.profiles import load_profile
 from neurorecon.train.classifier import ReconstructionClassifier, predict_network
+from neurorecon.train.integer_readout import _row_features
+from neurorecon.train.readout import Readout
+from neurorecon.train.reconstruct import hidden_raster
 
-METHODS = ("cvx",)
+METHODS = ("cvx", "sg-cvx", "sg")
+SG_PARAMS = ("sg_hidden", "sg_epochs", "sg_recurrent", "sg_lr")
 
 
 def split_accuracy(net: Network, X: np.ndarray, y: np.ndarray, backend: str = "emulator") -> dict:
@@ -28,36 +44,83 @@ def split_accuracy(net: Network, X: np.ndarray, y: np.ndarray, backend: str = "e
     return out
 
 
+def float_readout_accuracy(net: Network, solution: dict, X: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy of the real-valued convex readout on the chip network's exact hidden spikes."""
+    readout = Readout(net.metadata["readout"])
+    raster = hidden_raster(net.layers[:-1], X, net.arithmetic)
+    features = _row_features(raster, readout, X.shape[1], net.n_layers - 2)
+    pred = (features @ solution["W"] + solution["intercept"]).argmax(axis=1)
+    return float((pred == y.reshape(-1)).mean())
+
+
+def _evaluate_splits(net: Network, dataset: Dataset) -> dict:
+    return {name: split_accuracy(net, X, y) for name, (X, y) in dataset.splits().items() if name != "train"}
+
+
+def _train_sg(dataset: Dataset, profile: str, seed: int, progress, readout: str, params: dict):
+    from neurorecon.train.sg_ptq import sg_ptq
+    from neurorecon.train.surrogate import train_surrogate
+
+    kind = "step" if dataset.per_step else ("last" if readout == "last" else "count")
+    sg = {k[3:]: params[k] for k in SG_PARAMS if k in params}
+    hidden = sg.pop("hidden", 256)
+    net_float, history = train_surrogate(dataset.X_train, dataset.y_train, hidden=(hidden,), readout=kind,
+                                         seed=seed, progress=progress, **sg)
+    net, ptq = sg_ptq(net_float, load_profile(profile), dataset.X_train, dataset.y_train)
+    net.metadata["provenance"] = dict(net_float.metadata.get("provenance", {}), method="sg")
+    extra = {"history": history.to_dict(), "ptq": ptq.to_dict()}
+    return net, net_float, extra
+
+
 def train_dataset(dataset: Dataset, method: str = "cvx", profile: str = "loihi2", seed: int = 0,
-                  progress: Callable[[str], None] | None = None, **params) -> tuple[Network, dict]:
-    """Train with ``method`` on ``dataset``; returns the chip Network and its metrics."""
+                  progress: Callable[[str], None] | None = None, fine_tune: int = 0, **params):
+    """Train with ``method`` on ``dataset``; returns (chip Network, metrics, the fitted model or None)."""
     started = time.perf_counter()
-    model = ReconstructionClassifier(profile=profile, seed=seed, progress=progress, **params)
-    model.fit(dataset.X_train, dataset.y_train)
+    readout = params.get("readout", "auto")
+    model = None
+    if method == "sg":
+        net, net_float, training = _train_sg(dataset, profile, seed, progress, readout, params)
+        float_splits = _evaluate_splits(net_float, dataset)
+    else:
+        source = "sg" if method == "sg-cvx" else "random"
+        model = ReconstructionClassifier(profile=profile, seed=seed, progress=progress, witness_source=source, **params)
+        model.fit(dataset.X_train, dataset.y_train)
+        if fine_tune:
+            tuned = ReconstructionClassifier(
+                profile=profile, seed=seed, progress=progress, witness_source="sg", sg_init=model.network_,
+                sg_epochs=fine_tune, n_witnesses=model.network_.sizes[0], column_generation_rounds=0,
+                readout=model.readout_, **{k: v for k, v in params.items() if k not in ("readout", "n_witnesses")},
+            )
+            model = tuned.fit(dataset.X_train, dataset.y_train)
+        net = model.network_
+        training = model.report_
+        float_splits = {name: {"accuracy": float_readout_accuracy(net, model.readout_solution_, X, y)}
+                        for name, (X, y) in dataset.splits().items() if name != "train"}
+        if hasattr(model, "surrogate_"):
+            sg = model.surrogate_
+            training["sg_baseline"] = {"float": _evaluate_splits(sg.float_network, dataset),
+                                       "chip": _evaluate_splits(sg.chip_network, dataset)}
     train_seconds = time.perf_counter() - started
-    net = model.network_
     net.metadata["data"] = {"name": dataset.name, "options": dataset.options}
-    report = model.report_
+    splits = _evaluate_splits(net, dataset)
     metrics = {
         "method": method,
-        "profile": report["profile"],
-        "readout": report["readout"],
+        "fine_tune_epochs": fine_tune,
+        "profile": net.metadata.get("profile", profile),
+        "readout": net.metadata["readout"],
         "seed": seed,
         "data": {"name": dataset.name, "options": dataset.options, "description": dataset.description},
-        "train_accuracy": report["train_accuracy"],
-        "duality_gap": report["duality_gap"],
-        "n_hidden": report["n_hidden"],
-        "dictionary_size": report["dictionary_size"],
+        "train_accuracy": split_accuracy(net, dataset.X_train, dataset.y_train)["accuracy"],
         "train_seconds": train_seconds,
         "layers": net.sizes,
-        "training": report,
+        "n_hidden": int(sum(net.sizes[:-1])),
+        "splits": splits,
+        "float_splits": float_splits,
+        "training": training,
     }
-    splits = {}
-    for name, (X, y) in dataset.splits().items():
-        if name == "train":
-            continue
-        splits[name] = split_accuracy(net, X, y)
+    if model is not None:
+        metrics.update(duality_gap=training["duality_gap"], dictionary_size=training["dictionary_size"])
     if "test" in splits:
         metrics["test_accuracy"] = splits["test"]["accuracy"]
-    metrics["splits"] = splits
-    return net, metrics
+        metrics["float_test_accuracy"] = float_splits["test"]["accuracy"]
+    return net, metrics, model

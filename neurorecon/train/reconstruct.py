@@ -25,12 +25,17 @@ def hidden_order(layer: LIFLayer) -> np.ndarray:
     return np.argsort(group, kind="stable")
 
 
-def pack(hidden: list[LIFLayer], witness_rows: np.ndarray) -> tuple[list[LIFLayer], np.ndarray]:
-    """Keep the selected witnesses of the last hidden layer, grouped; returns the layers and
-    the permutation applied to ``witness_rows`` (reorder the readout's rows with it)."""
-    selected = select_rows(hidden[-1], witness_rows)
+def pack(hidden: list[LIFLayer], witness_rows: np.ndarray, modules: np.ndarray, W: np.ndarray
+         ) -> tuple[list[LIFLayer], np.ndarray]:
+    """Keep the selected witnesses of the last hidden layer (with every other member of their
+    modules, at readout weight 0), grouped by (du, dv, vth); returns the layers and the readout
+    weights in the packed neuron order."""
+    kept = np.flatnonzero(np.isin(modules, modules[witness_rows]))
+    weights = np.zeros((len(kept), W.shape[1]))
+    weights[np.searchsorted(kept, witness_rows)] = W
+    selected = select_rows(hidden[-1], kept)
     order = hidden_order(selected)
-    return hidden[:-1] + [select_rows(selected, order)], order
+    return hidden[:-1] + [select_rows(selected, order)], weights[order]
 
 
 def hidden_raster(hidden: list[LIFLayer], X: np.ndarray, arithmetic: str) -> np.ndarray:

@@ -192,13 +192,34 @@ class WitnessSampler:
         return next(g for g, d in enumerate(self.calibration.group_decays) if tuple(d) == key)
 
 
+NEURON_FIELDS = ("weights", "du", "dv", "vth", "bias_mant", "bias_exp")
+
+
 def concat_layers(layers: list[LIFLayer]) -> LIFLayer:
-    """Stack witness blocks (same inputs, weight exponent and sign mode) into one layer."""
+    """Stack witness blocks (same inputs, weight exponent and sign mode) into one layer.
+
+    Recurrent blocks (modules) keep their recurrent weights on the block diagonal, so stacking
+    changes no neuron's dynamics; blocks without recurrence get zero recurrent weights.
+    """
     first = layers[0]
-    cat = {name: np.concatenate([getattr(l, name) for l in layers]) for name in ("weights", "du", "dv", "vth", "bias_mant", "bias_exp")}
+    cat = {name: np.concatenate([getattr(l, name) for l in layers]) for name in NEURON_FIELDS}
+    recurrent = [l.recurrent for l in layers if l.recurrent is not None]
+    if recurrent:
+        template = recurrent[0]
+        sizes = [l.n_neurons for l in layers]
+        weights = np.zeros((sum(sizes), sum(sizes)), dtype=template.weights.dtype)
+        start = 0
+        for layer, size in zip(layers, sizes):
+            if layer.recurrent is not None:
+                weights[start:start + size, start:start + size] = layer.recurrent.weights
+            start += size
+        cat["recurrent"] = replace(template, weights=weights)
     return replace(first, **cat)
 
 
 def select_rows(layer: LIFLayer, rows: np.ndarray) -> LIFLayer:
-    """The witnesses ``rows`` of a layer, in that order."""
-    return replace(layer, **{name: getattr(layer, name)[rows] for name in ("weights", "du", "dv", "vth", "bias_mant", "bias_exp")})
+    """The witnesses ``rows`` of a layer, in that order (recurrent weights among them kept)."""
+    picked = {name: getattr(layer, name)[rows] for name in NEURON_FIELDS}
+    if layer.recurrent is not None:
+        picked["recurrent"] = replace(layer.recurrent, weights=layer.recurrent.weights[np.ix_(rows, rows)])
+    return replace(layer, **picked)
