@@ -79,6 +79,8 @@ def _rasters(net: Network, X: np.ndarray, folder: Path, n: int = 2) -> Section:
             else:
                 ax.plot(res.v[i][s])
                 ax.set_ylabel("output v")
+                if net.sizes[i] <= 10:
+                    ax.legend([f"class {c}" for c in range(net.sizes[i])], fontsize=6, ncol=2)
             ax.set_xlim(-0.5, steps - 0.5)
             ax.set_title(f"sample {s}, layer {i} ({net.sizes[i]} neurons)", fontsize=9)
         axes[-1, s].set_xlabel("time step")
@@ -128,9 +130,9 @@ def _cores(net: Network, profile: str, folder: Path) -> Section:
     fig, ax = plt.subplots(figsize=(7, 1.2 + 0.25 * len(report.cores)))
     colours = plt.cm.tab20(np.linspace(0, 1, 20))
     for k, core in enumerate(report.cores):
-        for start, stop in core.ranges if hasattr(core, "ranges") else [(core.start, core.stop)]:
+        for start, stop in core.neuron_ranges:
             ax.barh(k, stop - start, left=start, color=colours[core.layer % 20], edgecolor="k")
-        ax.text(0, k, f" core {k}: layer {core.layer}", va="center", fontsize=7)
+        ax.text(0, k, f" core {core.core}: layer {core.layer}, {len(core.configs)} configs", va="center", fontsize=7)
     ax.set_xlabel("neuron index within its layer")
     ax.set_yticks([])
     ax.invert_yaxis()

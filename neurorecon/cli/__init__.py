@@ -34,7 +34,7 @@ def add_command(sub, name: str, help: str, examples: str) -> ArgumentParser:
 
 
 def build_parser() -> ArgumentParser:
-    from neurorecon.cli import demo, evaluate, export, import_nir, profiles, resources, simulate, train
+    from neurorecon.cli import demo, evaluate, export, import_nir, profiles, report, resources, simulate, train
 
     parser = ArgumentParser(
         prog="neurorecon",
@@ -43,7 +43,7 @@ def build_parser() -> ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
-    for module in (profiles, train, evaluate, simulate, import_nir, export, resources, demo):
+    for module in (profiles, train, evaluate, simulate, import_nir, export, resources, report, demo):
         module.add_parser(sub)
     return parser
 

@@ -1,0 +1,36 @@
+"""``neurorecon report``: a self-contained HTML (and markdown) report of a training run."""
+
+from __future__ import annotations
+
+from neurorecon.cli import add_command
+from neurorecon.cli._common import emit_json
+from neurorecon.errors import NeuroreconError
+from neurorecon.report import build_report
+
+EXAMPLES = """  neurorecon report runs/digits
+  neurorecon report runs/mnist --lava-samples 0 --no-bit-sweep --json
+
+Writes RUN/report/report.html (figures embedded), RUN/report/report.md and the PNG figures:
+spike rasters, accuracy vs beta, accuracy vs weight bits, column-generation rounds, the core
+map, and float vs chip (emulator and Lava) accuracy.
+"""
+
+
+def add_parser(sub) -> None:
+    p = add_command(sub, "report", "write the HTML/markdown report of a training run", EXAMPLES)
+    p.add_argument("run", help="run directory written by `neurorecon train`")
+    p.add_argument("--lava-samples", type=int, default=20, help="test sequences also run on Lava (0: none)")
+    p.add_argument("--no-bit-sweep", action="store_true", help="skip the accuracy-vs-weight-bits sweep")
+    p.add_argument("--json", action="store_true", help="print the written paths and tables as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    if args.lava_samples < 0:
+        raise NeuroreconError("--lava-samples must be 0 or more")
+    result = build_report(args.run, lava_samples=args.lava_samples, bit_sweep=not args.no_bit_sweep)
+    if args.json:
+        emit_json(result)
+    else:
+        print(f"wrote {result['html']} and {result['markdown']} ({len(result['figures'])} figures)")
+    return 0
