@@ -13,7 +13,7 @@ import base64
 import io
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -26,18 +26,14 @@ from neurorecon._atomic import atomic_path  # noqa: E402
 from neurorecon.data import load_data  # noqa: E402
 from neurorecon.errors import NeuroreconError  # noqa: E402
 from neurorecon.network import Network  # noqa: E402
-from neurorecon.profiles import load_profile  # noqa: E402
 from neurorecon.quantize import dequantize_network  # noqa: E402
 from neurorecon.resources import check_resources  # noqa: E402
 from neurorecon.run import load_network, read_metrics  # noqa: E402
 from neurorecon.simulate import readout_steps, simulate  # noqa: E402
-from neurorecon.train.integer_readout import fit_integer_readout  # noqa: E402
+from neurorecon.train.bit_sweep import SWEEP_BITS, readout_bit_sweep  # noqa: E402
 from neurorecon.train.pipeline import split_accuracy  # noqa: E402
-from neurorecon.train.readout import Readout  # noqa: E402
-from neurorecon.train.reconstruct import hidden_raster  # noqa: E402
 
 SOLUTION_FILE = "readout_solution.npz"
-SWEEP_BITS = (2, 3, 4, 6, 8)
 
 
 @dataclass
@@ -163,33 +159,15 @@ def _float_vs_chip(net: Network, X: np.ndarray, y: np.ndarray, lava_samples: int
 
 
 def _weight_bits(run: Path, net: Network, dataset, folder: Path) -> Section | None:
-    """Readout-only sweep: quantization-aware integer readout vs Lava truncating the 8-bit one."""
+    """Readout-only sweep: quantization-aware vs plain rounding vs Lava truncating the 8-bit readout."""
     solution_file = run / SOLUTION_FILE
     if net.arithmetic != "fixed" or not solution_file.is_file():
         return None
-    with np.load(solution_file) as f:
-        W, intercept, beta = f["W"], f["intercept"], float(f["beta"])
-        penalty = str(f["penalty"])
-    readout = Readout(net.metadata["readout"])
-    profile = load_profile(net.metadata["profile"])
-    hidden = net.layers[:-1]
-    depth = len(hidden) - 1
-    t_frames = dataset.X_train.shape[1]
-    raster = hidden_raster(hidden, dataset.X_train, "fixed")
-    Y = readout.targets(dataset.y_train, int(dataset.y_train.max()) + 1)
-    X_test, y_test = dataset.split("test")
-    rows = []
-    for bits in SWEEP_BITS:
-        ours, _, _ = fit_integer_readout(W, intercept, raster, Y, beta, penalty, readout, profile, t_frames, depth,
-                                         weight_bits=bits)
-        truncated = replace(net.layers[-1], num_weight_bits=bits)
-        rows.append({
-            "weight_bits": bits,
-            "quantization_aware": split_accuracy(Network(hidden + [ours], "fixed", net.metadata), X_test, y_test)["accuracy"],
-            "lava_truncation": split_accuracy(Network(hidden + [truncated], "fixed", net.metadata), X_test, y_test)["accuracy"],
-        })
+    with np.load(solution_file) as solution:
+        rows = readout_bit_sweep(net, solution, dataset, SWEEP_BITS)
     fig, ax = plt.subplots(figsize=(6, 3.4))
     ax.plot(SWEEP_BITS, [r["quantization_aware"] for r in rows], "o-", label="quantization-aware readout")
+    ax.plot(SWEEP_BITS, [r["plain_rounding"] for r in rows], "^:", label="plain rounding")
     ax.plot(SWEEP_BITS, [r["lava_truncation"] for r in rows], "s--", label="8-bit readout truncated by Lava")
     ax.set_xlabel("readout weight bits")
     ax.set_ylabel("test accuracy (chip)")

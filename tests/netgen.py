@@ -78,3 +78,18 @@ def random_float_network(rng: np.random.Generator) -> nr.Network:
                         bias_mant=rng.normal(0, 0.1, n), recurrent=recurrent)
         )
     return nr.Network(layers, arithmetic="float")
+
+
+def mixed_network(seed: int) -> nr.Network:
+    """A seeded fixed-point 28 -> 64 -> 10 network with mixed time constants (several Lava processes)."""
+    rng = np.random.default_rng(seed)
+    hidden = nr.LIFLayer(
+        weights=rng.integers(-128, 128, (64, 28)) * 2,
+        du=rng.choice([409, 1024, 4095], 64),
+        dv=rng.choice([204, 512], 64),
+        vth=300,
+        bias_mant=rng.integers(-64, 64, 64),
+        bias_exp=3,
+    )
+    readout = nr.LIFLayer(weights=rng.integers(-64, 64, (10, 64)) * 2, du=4095, dv=0, vth=2**17 - 1, weight_exp=-2)
+    return nr.Network([hidden, readout], arithmetic="fixed", metadata={"name": "mixed-random"})

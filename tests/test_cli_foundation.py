@@ -82,7 +82,16 @@ def test_unknown_command_and_missing_arguments(capsys):
     assert_clean_failure(cli(capsys, "simulate"), "required")
 
 
-def test_console_entry_point_demo_agrees():
-    out = cli_subprocess("demo", "--samples", "4", "--json")
+def test_console_entry_point_demo_trains_exports_and_agrees_with_lava(tmp_path):
+    run = tmp_path / "demo"
+    out = cli_subprocess("demo", "--samples", "6", "--witnesses", "120", "--rounds", "0", "--out", run, "--json")
     assert out.code == 0, out.err
-    assert json.loads(out.out)["agree"] is True
+    summary = json.loads(out.out)
+    assert summary["agree"] is True and summary["lava_emulator_differences"] == 0
+    assert summary["solver_vs_chip_differences"] == 0
+    assert summary["lava_samples"] == 6 and summary["emulator_test_accuracy"] > 0.5
+    assert summary["cores_used"] >= 1 and summary["duality_gap"] <= 1e-6
+    assert (run / "network.h5").is_file() and (run / "exports" / "model.nir").is_file()
+    assert (run / "exports" / "lava" / "run_network.py").is_file()
+    assert summary["exports"]["netx"].endswith("model.net") or summary["exports"]["netx"].startswith("not written")
+    assert json.loads((run / "demo.json").read_text()) == summary

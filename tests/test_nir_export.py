@@ -7,7 +7,7 @@ import pytest
 from nirtools import emulator_aligned, run_norse
 
 import neurorecon as nr
-from neurorecon.cli.demo import demo_network
+from netgen import mixed_network
 from neurorecon.interchange import NirImportWarning, from_nir, to_nir, write_nir
 from neurorecon.quantize import NON_SPIKING_VTH, dequantize_network
 
@@ -102,7 +102,7 @@ def test_norse_runs_a_biased_integrate_and_fire_layer_given_one_leading_frame(rn
 
 
 def test_fixed_network_exports_its_dequantized_equivalent_with_integers_in_metadata(tmp_path):
-    net = demo_network(0)
+    net = mixed_network(0)
     graph = to_nir(net)
     assert graph.metadata["neurorecon.arithmetic"] == "fixed"
     np.testing.assert_array_equal(graph.nodes["fc0"].metadata["neurorecon.weights_int"], net.layers[0].weights)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import neurorecon as nr
-from neurorecon.cli.demo import demo_network
+from netgen import mixed_network
 from neurorecon.profiles import load_profile
 from neurorecon.quantize import NON_SPIKING_VTH, QuantizationWarning, dequantize_network, quantize_network
 
@@ -98,7 +98,7 @@ def test_dequantized_integrators_match_fixed_exactly(rng):
 @pytest.mark.parametrize("seed", range(3))
 def test_dequantized_tracks_fixed_on_typical_data(seed):
     """Leaky layers round (trunc0) and the readout floors (weight_exp=-2): agreement is measured."""
-    net = demo_network(seed)
+    net = mixed_network(seed)
     x = spikes(np.random.default_rng(seed), 64, 28, 28)
     steps = nr.readout_steps(net, 28)
     a = nr.simulate(net, x, n_steps=steps)
@@ -188,7 +188,7 @@ def test_unrepresentable_layers_are_errors(layer, message):
 def test_bad_arguments_are_errors(rng):
     net = float_net(rng)
     with pytest.raises(nr.NeuroreconError, match="already fixed"):
-        quantize_network(demo_network(0), "loihi2")
+        quantize_network(mixed_network(0), "loihi2")
     with pytest.raises(nr.NeuroreconError, match="this one is float"):
         dequantize_network(net)
     with pytest.raises(nr.NeuroreconError, match="unknown profile"):

@@ -1,84 +1,152 @@
-"""``neurorecon demo``: the one-command tour (``make demo``).
+"""``neurorecon demo``: the one-command tour (``make demo``), offline, a few minutes on 2 cores.
 
-For now: a seeded random fixed-point network (mixed time constants, so several Lava processes
-per layer) runs on the emulator and on real Lava; the demo prints whether every spike and
-voltage agrees.
+Trains a classifier on ``seq-digits`` (scikit-learn's bundled 8x8 digits, row by row) by convex
+reconstruction for the ``loihi2`` profile, verifies the integer network against the solver,
+exports it (NIR, a standalone Lava script, netx where netx can hold it exactly), runs test
+sequences on Lava's CPU backend in fixed point and prints float / emulator / Lava accuracy,
+neurons, cores, duality gap and timings.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import emit_json
+from neurorecon.cli._common import check_writable, emit_json, progress_to_stderr
+from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
-from neurorecon.network import LIFLayer, Network
-from neurorecon.simulate import readout_steps, simulate
+from neurorecon.interchange.lava_script import write_lava_script
+from neurorecon.interchange.netx import write_netx
+from neurorecon.interchange.nir_export import write_nir
+from neurorecon.report import save_solution
+from neurorecon.resources import check_resources
+from neurorecon.run import save_run, write_json
+from neurorecon.train.classifier import predict_network
+from neurorecon.train.pipeline import train_dataset
 
-EXAMPLES = """  neurorecon demo
-  neurorecon demo --samples 32 --json
+PROFILE = "loihi2"
+TASK = "seq-digits"
+DEFAULT_OUT = "runs/demo"
+
+EXAMPLES = """  neurorecon demo                      # train, verify, export, run on Lava (runs/demo)
+  neurorecon demo --samples 40 --out /tmp/demo --json
+  neurorecon demo --witnesses 300 --rounds 0   # a quicker, smaller run
+
+Afterwards: neurorecon report runs/demo, then open runs/demo/report/report.html.
 """
 
 
 def add_parser(sub) -> None:
-    p = add_command(sub, "demo", "run the end-to-end demo (emulator vs real Lava)", EXAMPLES)
-    p.add_argument("--samples", type=int, default=16, help="samples to simulate (default 16)")
+    p = add_command(sub, "demo", "train on seq-digits for loihi2, export, and run it on real Lava", EXAMPLES)
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"run directory to write (default {DEFAULT_OUT})")
+    p.add_argument("--samples", type=int, default=100, help="test sequences to run on Lava (default 100)")
+    p.add_argument("--witnesses", type=int, default=800, help="candidate neurons per round (default 800)")
+    p.add_argument("--rounds", type=int, default=1, help="column-generation rounds (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=run)
 
 
-def demo_network(seed: int) -> Network:
-    rng = np.random.default_rng(seed)
-    hidden = LIFLayer(
-        weights=rng.integers(-128, 128, (64, 28)) * 2,
-        du=rng.choice([409, 1024, 4095], 64),
-        dv=rng.choice([204, 512], 64),
-        vth=300,
-        bias_mant=rng.integers(-64, 64, 64),
-        bias_exp=3,
-    )
-    readout = LIFLayer(weights=rng.integers(-64, 64, (10, 64)) * 2, du=4095, dv=0, vth=2**17 - 1, weight_exp=-2)
-    return Network([hidden, readout], arithmetic="fixed", metadata={"name": "demo-random"})
+def _check_args(args) -> None:
+    if args.samples < 1:
+        raise NeuroreconError("--samples must be at least 1")
+    if args.witnesses < 10:
+        raise NeuroreconError("--witnesses must be at least 10")
+    if args.rounds < 0:
+        raise NeuroreconError("--rounds must be 0 or more")
+    if args.out == DEFAULT_OUT:
+        Path(DEFAULT_OUT).parent.mkdir(exist_ok=True)
+    check_writable(args.out)
+
+
+def _exports(net, run_dir: Path) -> dict:
+    """Write every export into RUN/exports; an export netx cannot hold exactly is reported, not faked."""
+    folder = run_dir / "exports"
+    folder.mkdir(exist_ok=True)
+    written = {
+        "nir": str(write_nir(net, folder / "model.nir")),
+        "lava": str(write_lava_script(net, folder / "lava")),
+    }
+    try:
+        written["netx"] = str(write_netx(net, folder / "model.net"))
+    except NeuroreconError as exc:
+        written["netx"] = f"not written: {exc}"
+    return written
 
 
 def run(args) -> int:
-    if args.samples < 1:
-        raise NeuroreconError("--samples must be at least 1")
-    net = demo_network(args.seed)
-    x = (np.random.default_rng(args.seed + 1).random((args.samples, 28, 28)) < 0.2).astype(np.uint8)
-    steps = readout_steps(net, x.shape[1])
-    timings, results = {}, {}
-    for backend in ("emulator", "lava"):
-        start = time.perf_counter()
-        results[backend] = simulate(net, x, backend=backend, n_steps=steps, record=("spikes", "v"))
-        timings[backend] = time.perf_counter() - start
-    emu, lava = results["emulator"], results["lava"]
-    rows = []
-    for i in range(net.n_layers):
-        rows.append(
-            {
-                "layer": i,
-                "neurons": net.sizes[i],
-                "lava_processes": len(net.layers[i].groups()),
-                "spikes": int(emu.spikes[i].sum()),
-                "spikes_equal": bool(np.array_equal(emu.spikes[i], lava.spikes[i])),
-                "v_equal": bool(np.array_equal(emu.v[i], lava.v[i])),
-            }
-        )
-    agree = all(r["spikes_equal"] and r["v_equal"] for r in rows)
+    _check_args(args)
+    progress = None if args.json else progress_to_stderr
+    dataset = load_data(TASK)
+    net, metrics, model = train_dataset(dataset, method="cvx", profile=PROFILE, seed=args.seed, progress=progress,
+                                        n_witnesses=args.witnesses, column_generation_rounds=args.rounds)
+    run_dir = save_run(args.out, net, metrics)
+    save_solution(run_dir, model.readout_solution_)
+    exports = _exports(net, run_dir)
+
+    X, y = dataset.split("test")
+    X, y = X[: args.samples], y[: args.samples]
+    timings = {"train": metrics["train_seconds"]}
+    start = time.perf_counter()
+    emulator_pred = predict_network(net, X, backend="emulator")
+    timings["emulator"] = time.perf_counter() - start
+    if progress:
+        progress(f"running {len(X)} test sequences on Lava (Loihi2SimCfg, fixed_pt)")
+    start = time.perf_counter()
+    lava_pred = predict_network(net, X, backend="lava")
+    timings["lava"] = time.perf_counter() - start
+    resources = check_resources(net, PROFILE).totals
+    verification = metrics["training"]["verification"]
+    summary = {
+        "task": TASK,
+        "profile": PROFILE,
+        "run": str(run_dir),
+        "float_test_accuracy": metrics["float_test_accuracy"],
+        "emulator_test_accuracy": metrics["test_accuracy"],
+        "n_test": metrics["splits"]["test"]["n_samples"],
+        "lava_samples": int(len(X)),
+        "lava_accuracy": float((lava_pred == y).mean()),
+        "emulator_accuracy_same_samples": float((emulator_pred == y).mean()),
+        "lava_emulator_differences": int((lava_pred != emulator_pred).sum()),
+        "agree": bool(np.array_equal(lava_pred, emulator_pred)),
+        "solver_vs_chip_differences": verification["solver_vs_chip_differences"],
+        "layers": net.sizes,
+        "n_hidden": metrics["n_hidden"],
+        "cores_used": resources["cores_used"],
+        "duality_gap": metrics["duality_gap"],
+        "seconds": timings,
+        "exports": exports,
+    }
+    write_json(run_dir / "demo.json", summary)
     if args.json:
-        emit_json({"layers": rows, "agree": agree, "seconds": timings, "samples": args.samples, "steps": steps})
+        emit_json(summary)
     else:
-        print(f"random fixed-point network 28 -> 64 -> 10, {args.samples} samples x {steps} steps")
-        print(f"{'layer':>5} {'neurons':>8} {'lava procs':>10} {'spikes':>8} {'spikes equal':>13} {'v equal':>8}")
-        for r in rows:
-            print(
-                f"{r['layer']:>5} {r['neurons']:>8} {r['lava_processes']:>10} {r['spikes']:>8} "
-                f"{str(r['spikes_equal']):>13} {str(r['v_equal']):>8}"
-            )
-        print(f"emulator {timings['emulator']:.3f} s, Lava {timings['lava']:.1f} s")
-        print("emulator and Lava agree bit for bit" if agree else "MISMATCH between emulator and Lava")
-    return 0 if agree else 1
+        _print_table(summary)
+    return 0 if summary["agree"] else 1
+
+
+def _print_table(s: dict) -> None:
+    t = s["seconds"]
+    rows = [
+        ("float readout (test)", f"{s['float_test_accuracy']:.2%}", f"{s['n_test']} sequences"),
+        ("chip, bit-exact emulator (test)", f"{s['emulator_test_accuracy']:.2%}", f"{s['n_test']} sequences"),
+        ("chip, emulator (same as Lava)", f"{s['emulator_accuracy_same_samples']:.2%}",
+         f"{s['lava_samples']} sequences, {t['emulator']:.2f} s"),
+        ("chip, Lava CPU fixed_pt", f"{s['lava_accuracy']:.2%}", f"{s['lava_samples']} sequences, {t['lava']:.1f} s"),
+    ]
+    print(f"\n{s['task']} on {s['profile']}: {' -> '.join(map(str, s['layers']))} neurons "
+          f"({s['n_hidden']} hidden), {s['cores_used']} cores, duality gap {s['duality_gap']:.1e}, "
+          f"trained in {t['train']:.0f} s")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'':{width}}  {'accuracy':>8}")
+    for name, acc, note in rows:
+        print(f"{name:{width}}  {acc:>8}  {note}")
+    print(f"solver vs chip predictions on the training set: {s['solver_vs_chip_differences']} differences")
+    print(f"Lava vs emulator predictions: {s['lava_emulator_differences']} differences "
+          + ("(bit for bit, as promised)" if s["agree"] else "(MISMATCH: please report this)"))
+    for kind, where in s["exports"].items():
+        print(f"export {kind}: {where}")
+    print(f"next: neurorecon report {s['run']}")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import add_data_arguments, emit_json, task_options
+from neurorecon.cli._common import add_data_arguments, check_writable, emit_json, progress_to_stderr, task_options
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
 from neurorecon.report import save_solution
 from neurorecon.run import save_run
-from neurorecon.train.classifier import _progress_to_stderr
 from neurorecon.train.pipeline import METHODS, train_dataset
 
 EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
@@ -56,18 +53,6 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def _check_writable(out: str) -> None:
-    """Fail before training, not after, when RUN cannot be written."""
-    path = Path(out)
-    target = path if path.exists() else path.parent if str(path.parent) else Path(".")
-    if path.exists() and not path.is_dir():
-        raise NeuroreconError(f"cannot use {path} as a run directory: it is a file")
-    if not target.is_dir():
-        raise NeuroreconError(f"cannot create {path}: {target} does not exist")
-    if not os.access(target, os.W_OK):
-        raise NeuroreconError(f"cannot write into {target}: permission denied")
-
-
 def _beta(value: str) -> float | str:
     if value == "auto":
         return value
@@ -81,7 +66,7 @@ def _beta(value: str) -> float | str:
 
 
 def run(args) -> int:
-    _check_writable(args.out)
+    check_writable(args.out)
     dataset = load_data(args.data, **task_options(args))
     sg = dict(sg_hidden=args.sg_hidden, sg_epochs=args.sg_epochs, sg_recurrent=args.sg_recurrent, sg_lr=args.sg_lr)
     if args.method == "sg":
@@ -94,7 +79,7 @@ def run(args) -> int:
         raise NeuroreconError("--fine-tune takes a positive number of epochs, with --method cvx or sg-cvx")
     net, metrics, model = train_dataset(
         dataset, method=args.method, profile=args.profile, seed=args.seed, fine_tune=args.fine_tune,
-        progress=None if (args.quiet or args.json) else _progress_to_stderr, **params,
+        progress=None if (args.quiet or args.json) else progress_to_stderr, **params,
     )
     run_dir = save_run(args.out, net, metrics)
     if model is not None:

@@ -12,7 +12,6 @@ fit(X, y):
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -63,11 +62,6 @@ class _Selection:
     validation_accuracy: float
     n_selected: int
     warm_start: np.ndarray | None = None
-
-
-def _progress_to_stderr(message: str) -> None:
-    sys.stderr.write(f"[neurorecon] {message}\n")
-    sys.stderr.flush()
 
 
 class ReconstructionClassifier:

@@ -33,18 +33,21 @@ from neurorecon.simulate.emulator import emulate
 VTH_MAX = 2**17 - 1
 SAFE_VOLTAGE = 2**21  # probe membrane scale kept below this (v saturates at 2**23)
 BISECTION_STEPS = 12
+SLOWEST_LEAK = 4096.0  # tau_v in steps of dv = 1 (fixed) / 1/4096 (float)
 
 
 def default_palette(t_frames: int) -> list[tuple[float, float]]:
-    """Time constants (tau_u, tau_v) in steps; ``inf`` = no leak.
+    """Time constants (tau_u, tau_v) in steps (``decays`` also takes ``inf`` = no leak).
 
     Current time constants double from 1 step to the sequence length; each is paired with a
-    fast, a medium and a slow voltage leak and with a perfect integrator. Mixed time constants
+    fast, a medium and a slow voltage leak and with the slowest leak the chip has (dv = 1/4096,
+    an integrator over any practical sequence; a perfect integrator behind a synapse is not
+    expressible in NIR's CubaLIF, so trained networks would not export). Mixed time constants
     beat any single pair clearly; the number of pairs (Lava processes, chip neuron
     configurations) stays small: 4 * (1 + ceil(log2 T)).
     """
     currents = [2.0**k for k in range(int(np.ceil(np.log2(max(t_frames, 2)))) + 1)]
-    return [(tu, tv) for tu in currents for tv in (1.0, 4.0, 16.0, np.inf)]
+    return [(tu, tv) for tu in currents for tv in (1.0, 4.0, 16.0, SLOWEST_LEAK)]
 
 
 def decays(tau_u: float, tau_v: float, arithmetic: str) -> tuple[float, float]:
