@@ -86,11 +86,10 @@ def train_dataset(dataset: Dataset, method: str = "cvx", profile: str = "loihi2"
         model = ReconstructionClassifier(profile=profile, seed=seed, progress=progress, witness_source=source, **params)
         model.fit(dataset.X_train, dataset.y_train)
         if fine_tune:
-            tuned = ReconstructionClassifier(
-                profile=profile, seed=seed, progress=progress, witness_source="sg", sg_init=model.network_,
-                sg_epochs=fine_tune, n_witnesses=model.network_.sizes[0], column_generation_rounds=0,
-                readout=model.readout_, **{k: v for k, v in params.items() if k not in ("readout", "n_witnesses")},
-            )
+            tuned = ReconstructionClassifier(profile=profile, seed=seed, progress=progress, **{
+                **params, "witness_source": "sg", "sg_init": model.network_, "sg_epochs": fine_tune,
+                "n_witnesses": model.network_.sizes[0], "column_generation_rounds": 0, "readout": model.readout_,
+            })
             model = tuned.fit(dataset.X_train, dataset.y_train)
         net = model.network_
         training = model.report_

@@ -1,0 +1,86 @@
+"""`neurorecon train --method sg|sg-cvx|cvx`, fine-tuning, budgets, then report and resources on
+what train wrote: each end to end to a chip network whose Lava run equals the emulator."""
+
+import json
+
+import numpy as np
+import pytest
+from clitools import assert_clean_failure, cli
+
+from neurorecon.data import load_data
+from neurorecon.run import load_network
+from neurorecon.train.classifier import predict_network
+
+TASK = ["first-last-xor", "--T", "6", "--n-train", "300", "--n-test", "100"]
+SG = ["--sg-hidden", "32", "--sg-epochs", "3"]
+CVX = ["--witnesses", "80", "--rounds", "0"]
+
+
+def train(capsys, out, *args) -> dict:
+    result = cli(capsys, "train", *TASK, "--out", out, "--json", *args)
+    assert result.code == 0, result.err
+    metrics = json.loads(result.out)
+    assert metrics == {**json.loads((out / "metrics.json").read_text()), "out": str(out)}
+    return metrics
+
+
+def assert_lava_equals_emulator(run, n=8):
+    net = load_network(run)
+    X = load_data(*TASK[:1], T=6, n_train=300, n_test=100).X_test[:n]
+    assert np.array_equal(predict_network(net, X, backend="lava"), predict_network(net, X))
+
+
+@pytest.mark.parametrize("method, args", [("sg", SG), ("sg-cvx", SG + CVX), ("cvx", CVX + ["--fine-tune", "2"])])
+def test_every_method_gives_a_lava_verified_chip_network(capsys, tmp_path, method, args):
+    run = tmp_path / method
+    metrics = train(capsys, run, "--method", method, *args)
+    assert metrics["method"] == method and metrics["profile"] == "loihi2"
+    assert 0 <= metrics["test_accuracy"] <= 1 and 0 <= metrics["float_test_accuracy"] <= 1
+    assert load_network(run).arithmetic == "fixed"
+    if method != "sg":
+        assert metrics["duality_gap"] <= 1e-6
+        assert metrics["training"]["verification"]["solver_vs_chip_differences"] == 0
+    if method == "sg-cvx":
+        assert set(metrics["training"]["sg_baseline"]) == {"float", "chip"}
+    if method == "cvx":
+        assert metrics["fine_tune_epochs"] == 2
+    assert_lava_equals_emulator(run)
+
+
+def test_neuron_budget_is_met(capsys, tmp_path):
+    metrics = train(capsys, tmp_path / "b", *CVX, "--max-neurons", "5")
+    assert 1 <= metrics["n_hidden"] <= 5
+
+
+def test_core_budget_is_met(capsys, tmp_path):
+    run = tmp_path / "c"
+    train(capsys, run, *CVX, "--max-cores", "2")
+    out = cli(capsys, "resources", run, "--profile", "loihi2", "--json")
+    assert out.code == 0, out.err
+    assert json.loads(out.out)["totals"]["cores_used"] <= 2
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--max-neurons", "0"], "budget cannot be met"),
+    (["--max-cores", "1"], "budget cannot be met"),
+    (["--method", "sg", "--fine-tune", "2"], "--fine-tune"),
+    (["--method", "gradient-free"], "invalid choice"),
+])
+def test_impossible_budgets_and_bad_methods_write_nothing(capsys, tmp_path, args, fragment):
+    out = cli(capsys, "train", *TASK, "--out", tmp_path / "r", *CVX, *args)
+    assert_clean_failure(out, fragment)
+    assert not (tmp_path / "r").exists()
+
+
+def test_report_on_a_trained_run(capsys, tmp_path):
+    run = tmp_path / "run"
+    train(capsys, run, *CVX)
+    out = cli(capsys, "report", run, "--lava-samples", "3", "--json")
+    assert out.code == 0, out.err
+    folder = run / "report"
+    html = (folder / "report.html").read_text()
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    for name in ("rasters.png", "beta_path.png", "weight_bits.png", "cores.png", "float_vs_chip.png"):
+        assert name in pngs, pngs
+    assert html.count("data:image/png;base64,") == len(pngs)
+    assert "Accuracy vs weight bits" in (folder / "report.md").read_text()
