@@ -34,6 +34,8 @@ def test_evaluate_matches_metrics_and_lava_matches_emulator(capsys, run_dir):
     result = json.loads(out.out)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert result["n_samples"] == 100 and result["accuracy"] == metrics["test_accuracy"]
+    explicit = cli(capsys, "evaluate", run_dir, "--data", "first-last-xor", *SMALL[:6], "--json")
+    assert json.loads(explicit.out)["accuracy"] == metrics["test_accuracy"]
     emu = json.loads(cli(capsys, "evaluate", run_dir, "--limit", "4", "--json").out)
     lava = json.loads(cli(capsys, "evaluate", run_dir, "--limit", "4", "--backend", "lava", "--json").out)
     assert lava["accuracy"] == emu["accuracy"] and lava["n_samples"] == 4

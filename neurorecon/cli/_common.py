@@ -45,6 +45,8 @@ def emit_json(obj) -> None:
 def add_data_arguments(parser, required: bool = True) -> None:
     """DATA (a task name or .npz) and the task options every data-reading command takes."""
     parser.add_argument("data", nargs=None if required else "?", help="built-in task name or .npz data file")
+    if not required:
+        parser.add_argument("--data", dest="data_option", metavar="DATA", help="the same, as an option")
     group = parser.add_argument_group("task options (built-in tasks only)")
     group.add_argument("--T", dest="opt_T", type=int, help="sequence length (first-last-xor)")
     group.add_argument("--digits", dest="opt_n_digits", type=int, help="operand digits (addition-base*)")

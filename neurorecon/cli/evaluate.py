@@ -35,8 +35,10 @@ def add_parser(sub) -> None:
 
 
 def _dataset(args, net):
-    if args.data:
-        return load_data(args.data, **task_options(args))
+    if args.data and args.data_option:
+        raise NeuroreconError("give DATA once (positional or --data)")
+    if args.data or args.data_option:
+        return load_data(args.data or args.data_option, **task_options(args))
     spec = net.metadata.get("data")
     if spec is None:
         try:
