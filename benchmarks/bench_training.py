@@ -22,13 +22,13 @@ PROFILE = "loihi2"
 
 # The SG settings of the surrogate benchmark (learning rates picked there on training accuracy).
 COMPARISONS = [
-    ("seq-mnist", {}, "count", {"n_witnesses": 3000, "column_generation_rounds": 1}, {"sg_epochs": 30, "sg_lr": 1e-2}),
+    ("seq-mnist", {}, "count", {"n_witnesses": 2500, "column_generation_rounds": 0}, {"sg_epochs": 30, "sg_lr": 1e-2}),
     ("first-last-xor", {"T": 10}, "last", {"n_witnesses": 1000}, {"sg_epochs": 30, "sg_lr": 1e-2}),
     ("first-last-xor", {"T": 50}, "last", {"n_witnesses": 1000}, {"sg_epochs": 60, "sg_lr": 3e-3}),
 ]
 METHODS = ("sg", "cvx", "sg-cvx")
 ADDITION_BASES = (2, 3, 5)
-ADDITION_WITNESSES = 1500
+ADDITION_WITNESSES = 1000
 P1_ADDITION = {3: 0.366, 5: 0.23}  # P1, n = 5 digits, token-wise (paper.md)
 
 

@@ -27,7 +27,7 @@ from neurorecon.train.surrogate import train_surrogate
 TITLE = "Accuracy vs weight bits: quantization-aware reconstruction vs plain rounding (PTQ)"
 PROFILE = "loihi2"
 TASKS = [
-    ("seq-mnist", {}, "count", {"n_witnesses": 1500, "column_generation_rounds": 0}, {"epochs": 30, "lr": 1e-2}),
+    ("seq-mnist", {}, "count", {"n_witnesses": 1000, "column_generation_rounds": 0}, {"epochs": 30, "lr": 1e-2}),
     ("first-last-xor", {"T": 10}, "last", {"n_witnesses": 1000, "column_generation_rounds": 0}, {"epochs": 30, "lr": 1e-2}),
 ]
 

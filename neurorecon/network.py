@@ -341,6 +341,28 @@ def _read_dense(group: h5py.Group) -> Dense:
     )
 
 
+def as_sequences(value: Any, name: str = "X") -> np.ndarray:
+    """Input sequences (n_samples, T, n_inputs): numeric, non-empty, finite, non-negative.
+
+    The checks every consumer of input spikes shares (simulation, training data); each adds its
+    own (integers, payload width, input count).
+    """
+    x = _as_array(value, name)
+    if x.ndim != 3:
+        raise NeuroreconError(f"{name} must have shape (n_samples, T, n_inputs); got {x.ndim} dimensions {x.shape}")
+    if x.shape[0] == 0:
+        raise NeuroreconError(f"{name} is empty (no samples)")
+    if x.shape[1] == 0:
+        raise NeuroreconError(f"{name} has no time steps (T=0)")
+    if x.shape[2] == 0:
+        raise NeuroreconError(f"{name} has no input channels")
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        raise NeuroreconError(f"{name} contains NaN or infinite values")
+    if x.min() < 0:
+        raise NeuroreconError(f"{name} contains negative values (inputs are spikes or non-negative payloads)")
+    return x
+
+
 def _as_array(value: Any, name: str) -> np.ndarray:
     try:
         array = np.asarray(value)

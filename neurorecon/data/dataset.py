@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurorecon.errors import NeuroreconError
+from neurorecon.network import as_sequences
 
 
 @dataclass(frozen=True)
@@ -64,29 +65,9 @@ def payload_bits(max_payload: int) -> int:
 
 def check_sequences(X, name: str = "X") -> np.ndarray:
     """Validate (n, T, d) non-negative integer sequences."""
-    try:
-        X = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise NeuroreconError(f"{name} is not an array of numbers: {exc}") from None
-    if X.dtype == bool:
-        X = X.astype(np.uint8)
-    if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
-        raise NeuroreconError(f"{name} must be numeric; got dtype {X.dtype}")
-    if X.ndim != 3:
-        raise NeuroreconError(f"{name} must have shape (n_samples, T, n_inputs); got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise NeuroreconError(f"{name} is empty (no samples)")
-    if X.shape[1] == 0:
-        raise NeuroreconError(f"{name} has no time steps (T=0)")
-    if X.shape[2] == 0:
-        raise NeuroreconError(f"{name} has no input channels")
-    if np.issubdtype(X.dtype, np.floating):
-        if not np.all(np.isfinite(X)):
-            raise NeuroreconError(f"{name} contains NaN or infinite values")
-        if not np.array_equal(X, np.round(X)):
-            raise NeuroreconError(f"{name} must hold integers (0/1 spikes or small graded payloads)")
-    if X.min() < 0:
-        raise NeuroreconError(f"{name} contains negative values")
+    X = as_sequences(X, name)
+    if np.issubdtype(X.dtype, np.floating) and not np.array_equal(X, np.round(X)):
+        raise NeuroreconError(f"{name} must hold integers (0/1 spikes or small graded payloads)")
     if X.max() >= 2**24:
         raise NeuroreconError(f"{name} has payloads beyond 24 bits (largest {X.max()})")
     return X.astype(np.int32 if X.max() > 255 else np.uint8)

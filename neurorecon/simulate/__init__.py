@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from neurorecon.errors import NeuroreconError
-from neurorecon.network import Network
+from neurorecon.network import Network, as_sequences
 from neurorecon.simulate.result import SimulationResult
 
 BACKENDS = ("emulator", "lava", "loihi2-hw")
@@ -28,27 +28,10 @@ def readout_steps(net: Network, t_in: int) -> int:
 
 def check_input(net: Network, x) -> np.ndarray:
     """Validate ``x`` (n, T, N_in) for ``net``; return it as a numeric array."""
-    try:
-        x = np.asarray(x)
-    except (ValueError, TypeError) as exc:
-        raise NeuroreconError(f"X is not an array of numbers: {exc}") from None
-    if x.dtype == bool:
-        x = x.astype(np.uint8)
-    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise NeuroreconError(f"X must be numeric; got dtype {x.dtype}")
-    if x.ndim != 3:
-        raise NeuroreconError(f"X must have shape (n_samples, T, n_inputs); got {x.ndim} dimensions {x.shape}")
-    n, t_in, d = x.shape
-    if n == 0:
-        raise NeuroreconError("X has no samples")
-    if t_in == 0:
-        raise NeuroreconError("X has no time steps (T=0)")
+    x = as_sequences(x, "X")
+    d = x.shape[2]
     if d != net.n_inputs:
         raise NeuroreconError(f"X has {d} inputs per step but the network expects {net.n_inputs}")
-    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
-        raise NeuroreconError("X contains NaN or infinite values")
-    if x.min() < 0:
-        raise NeuroreconError("X contains negative values (inputs are spikes or non-negative payloads)")
     message_bits = net.layers[0].num_message_bits
     integral = not np.issubdtype(x.dtype, np.floating) or np.array_equal(x, np.round(x))
     if message_bits == 0:
