@@ -91,7 +91,7 @@ def test_bad_files_and_names(tmp_path):
     with pytest.raises(nr.NeuroreconError, match="does not exist"):
         load_data(str(tmp_path / "none.npz"))
     np.savez(tmp_path / "x.npz", X=np.ones((2, 2, 2)))
-    with pytest.raises(nr.NeuroreconError, match="lacks X_train"):
+    with pytest.raises(nr.NeuroreconError, match="no array named X_train"):
         load_data(str(tmp_path / "x.npz"))
     with pytest.raises(nr.NeuroreconError, match="bad option"):
         load_data("first-last-xor", colour=3)

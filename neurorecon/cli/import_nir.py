@@ -5,7 +5,8 @@ from __future__ import annotations
 import warnings
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import emit_json, read_npz
+from neurorecon.cli._common import emit_json
+from neurorecon.data.files import read_npz
 from neurorecon.interchange.convention import DEFAULT_DT
 from neurorecon.interchange.nir_import import RESETS, from_nir
 from neurorecon.profiles import load_profile

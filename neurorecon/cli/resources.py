@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import emit_json, read_npz
+from neurorecon.cli._common import emit_json
+from neurorecon.data.files import read_npz
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.resources import check_resources

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import emit_json, read_npz, write_npz
+from neurorecon.cli._common import emit_json, write_npz
+from neurorecon.data.files import read_npz
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.simulate import BACKENDS, readout_steps, simulate
