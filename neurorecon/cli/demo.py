@@ -16,6 +16,7 @@ import numpy as np
 
 from neurorecon.cli import add_command
 from neurorecon.cli._common import check_writable, emit_json, progress_to_stderr
+from neurorecon.cli.export import DEFAULTS as EXPORT_NAMES
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
 from neurorecon.interchange.lava_script import write_lava_script
@@ -67,11 +68,11 @@ def _exports(net, run_dir: Path) -> dict:
     folder = run_dir / "exports"
     folder.mkdir(exist_ok=True)
     written = {
-        "nir": str(write_nir(net, folder / "model.nir")),
-        "lava": str(write_lava_script(net, folder / "lava")),
+        "nir": str(write_nir(net, folder / EXPORT_NAMES["nir"])),
+        "lava": str(write_lava_script(net, folder / EXPORT_NAMES["lava"])),
     }
     try:
-        written["netx"] = str(write_netx(net, folder / "model.net"))
+        written["netx"] = str(write_netx(net, folder / EXPORT_NAMES["netx"]))
     except NeuroreconError as exc:
         written["netx"] = f"not written: {exc}"
     return written

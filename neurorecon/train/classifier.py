@@ -474,14 +474,20 @@ class ReconstructionClassifier:
 
 def predict_network(net: Network, X, backend: str = "emulator") -> np.ndarray:
     """Predictions of a classifier Network (metadata ``readout``) on ``X`` with a backend."""
+    return readout_run(net, check_sequences(X, "X"), backend)[0]
+
+
+def readout_run(net: Network, X: np.ndarray, backend: str = "emulator", record: tuple[str, ...] = ()):
+    """Run a classifier Network for its readout: (predictions, the readout layer's SimulationResult).
+
+    ``record`` adds what the caller needs besides the predictions (e.g. ``"counts"``).
+    """
     from neurorecon.simulate import simulate
 
     readout = Readout(net.metadata.get("readout", "last"))
-    X = check_sequences(X, "X")
-    steps = readout_steps(net, X.shape[1])
     last = net.n_layers - 1
-    record = ("v",) if readout.per_step else ()
-    result = simulate(net, X, backend=backend, n_steps=steps, record=record, layers=[last])
+    record = tuple(record) + (("v",) if readout.per_step else ())
+    result = simulate(net, X, backend=backend, n_steps=readout_steps(net, X.shape[1]), record=record, layers=[last])
     if readout.per_step:
-        return readout.predictions_from_voltage(result.v[last], X.shape[1], net.n_layers)
-    return result.final_v[last].argmax(axis=1)
+        return readout.predictions_from_voltage(result.v[last], X.shape[1], net.n_layers), result
+    return result.final_v[last].argmax(axis=1), result

@@ -31,6 +31,7 @@ from neurorecon.quantize.activity import float_state_peaks
 from neurorecon.quantize.mapping import quantize_layer
 from neurorecon.simulate import check_input, readout_steps, simulate
 from neurorecon.simulate.arithmetic import STATE_SHIFT
+from neurorecon.train.classifier import readout_run
 from neurorecon.train.readout import Readout
 
 READOUT_HEADROOM = 0.5  # fixed readout peak voltage / spiking level allowed on the calibration data
@@ -76,13 +77,8 @@ class PTQReport:
 def predict(net: Network, X, backend: str = "emulator") -> tuple[np.ndarray, int]:
     """Class predictions of a classifier Network (metadata ``readout``): (n,) or (n, T) for
     ``step``; also the number of samples whose readout layer spiked (it never should)."""
-    readout = Readout(net.metadata.get("readout", "last"))
-    X = check_input(net, X)
-    last = net.n_layers - 1
-    result = simulate(net, X, backend=backend, n_steps=readout_steps(net, X.shape[1]),
-                      record=("v", "counts"), layers=[last])
-    spiked = int(np.count_nonzero(result.spike_counts[last].sum(axis=1)))
-    return readout.predictions_from_voltage(result.v[last], X.shape[1], net.n_layers), spiked
+    pred, result = readout_run(net, check_input(net, X), backend, record=("counts",))
+    return pred, int(np.count_nonzero(result.spike_counts[net.n_layers - 1].sum(axis=1)))
 
 
 def readout_peak(net_fixed: Network, X: np.ndarray) -> tuple[float, bool]:
