@@ -74,8 +74,27 @@ def test_train_and_evaluate_bad_input(capsys, tmp_path, run_dir):
     assert_clean_failure(cli(capsys, "train", "first-last-xor", "--out", tmp_path / "r", "--T", "1"), "T >= 2")
     assert_clean_failure(cli(capsys, "train", "first-last-xor", "--out", tmp_path / "r", "--option", "x"), "KEY=VALUE")
     assert_clean_failure(cli(capsys, "train", "seq-digits", "--out", tmp_path / "r", "--readout", "step"), "one label per step")
+    assert_clean_failure(cli(capsys, "train", "seq-digits", "--out", tmp_path / "r", "--time-constants", "2"), "TAU_U:TAU_V")
+    assert_clean_failure(cli(capsys, "train", "seq-digits", "--out", tmp_path / "r", "--time-constants", "0:4"), "at least 1")
+    for method in ("sg", "sg-cvx"):
+        assert_clean_failure(cli(capsys, "train", "seq-digits", "--out", tmp_path / "r", "--netx-compatible",
+                                 "--method", method), "for method cvx")
+    assert_clean_failure(cli(capsys, "train", "seq-digits", "--out", tmp_path / "r", "--netx-compatible",
+                             "--time-constants", "1:4,2:16"), "one time-constant pair")
     assert not (tmp_path / "r").exists()
     assert_clean_failure(cli(capsys, "evaluate", tmp_path / "none"), "no Network file")
     assert_clean_failure(cli(capsys, "evaluate", run_dir, "--split", "ood-3"), "no split")
     assert_clean_failure(cli(capsys, "evaluate", run_dir, "--limit", "0"), "--limit")
     assert_clean_failure(cli(capsys, "evaluate", run_dir, "seq-digits"), "inputs per step")
+
+
+def test_netx_compatible_train_then_export_netx(capsys, tmp_path):
+    run = tmp_path / "netx"
+    out = cli(capsys, "train", "seq-digits", "--out", run, "--witnesses", "120", "--rounds", "0",
+              "--netx-compatible", "--time-constants", "2:16", "--json")
+    assert out.code == 0, out.err
+    metrics = json.loads(out.out)
+    assert metrics["training"]["verification"]["solver_vs_chip_differences"] == 0
+    exported = cli(capsys, "export", run, "--netx", tmp_path / "m.net", "--json")
+    assert exported.code == 0, exported.err
+    assert (tmp_path / "m.net").is_file()

@@ -135,3 +135,61 @@ def test_float_and_all_zero_networks_are_refused(tmp_path):
     with pytest.raises(nr.NeuroreconError, match="all-zero weight matrix"):
         write_netx(nr.Network([nr.LIFLayer(np.zeros((2, 2), int), 0, 0, 1)]), tmp_path / "z.net")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def netx_trained():
+    """seq-digits trained netx-compatible (small): one time-constant pair, netx-exact integers."""
+    data = nr.load_data("seq-digits")
+    model = nr.ReconstructionClassifier(n_witnesses=150, column_generation_rounds=1, netx_compatible=True, seed=1)
+    return model.fit(data.X_train[:600], data.y_train[:600]), data
+
+
+def test_netx_compatible_training_exports_what_netx_rebuilds(netx_trained, tmp_path):
+    model, data = netx_trained
+    net = model.network_
+    assert all(len(layer.groups()) == 1 for layer in net.layers)
+    assert model.report_["verification"]["solver_vs_chip_differences"] == 0
+    assert model.score(data.X_test, data.y_test) > 0.6
+    write_netx(net, tmp_path / "trained.net")
+    rebuilt = read_as_netx(tmp_path / "trained.net")
+    X = data.X_test[:40]
+    steps = nr.readout_steps(net, X.shape[1])
+    a, b = nr.simulate(net, X, n_steps=steps, record=ALL), nr.simulate(rebuilt, X, n_steps=steps, record=ALL)
+    assert a.spikes[0].any()
+    for i in range(net.n_layers):
+        for var in ALL:
+            np.testing.assert_array_equal(getattr(a, var)[i], getattr(b, var)[i], err_msg=f"layer {i} {var}")
+
+
+def test_default_training_mixes_time_constants_that_netx_refuses(tmp_path):
+    data = nr.load_data("seq-digits")
+    model = nr.ReconstructionClassifier(n_witnesses=120, column_generation_rounds=0, seed=1)
+    model.fit(data.X_train[:400], data.y_train[:400])
+    assert len(model.network_.layers[0].groups()) > 1
+    with pytest.raises(nr.NeuroreconError, match="groups"):
+        write_netx(model.network_, tmp_path / "mixed.net")
+
+
+def test_given_time_constants_are_the_only_ones_drawn():
+    data = nr.load_data("seq-digits")
+    model = nr.ReconstructionClassifier(n_witnesses=80, column_generation_rounds=0, time_constants=[(2, 16), (4, "inf")])
+    model.fit(data.X_train[:300], data.y_train[:300])
+    hidden = model.network_.layers[0]
+    assert {(int(du), int(dv)) for du, dv in zip(hidden.du, hidden.dv)} <= {(2047, 256), (1023, 0)}
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"netx_compatible": True, "time_constants": [(1, 4), (2, 16)]}, "exactly one time-constant pair"),
+        ({"netx_compatible": True, "witness_source": "sg"}, "use method cvx"),
+        ({"netx_compatible": True, "profile": "float"}, "is float"),
+        ({"time_constants": [(0.5, 4)]}, "at least 1"),
+        ({"time_constants": []}, "pairs"),
+    ],
+)
+def test_netx_compatible_bad_settings_are_refused(params, message):
+    data = nr.load_data("seq-digits")
+    with pytest.raises(nr.NeuroreconError, match=re.escape(message)):
+        nr.ReconstructionClassifier(n_witnesses=20, **params).fit(data.X_train[:50], data.y_train[:50])

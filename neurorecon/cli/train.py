@@ -17,6 +17,7 @@ EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
   neurorecon train addition-base3 --out runs/add3 --json
   neurorecon train my_data.npz --profile loihi1 --out runs/mine --seed 3
   neurorecon train seq-digits --out runs/small --max-neurons 64 --weight-bits 4
+  neurorecon train seq-digits --out runs/netx --netx-compatible   # then: neurorecon export runs/netx --netx m.net
 
 DATA is a built-in task (first-last-xor, addition-base2|3|5, seq-mnist, seq-digits) or an .npz
 with X_train (n, T, d) non-negative integers, y_train (n,) or (n, T), optional X_test, y_test.
@@ -41,6 +42,10 @@ def add_parser(sub) -> None:
     p.add_argument("--weight-bits", type=int, default=8, help="Dense weight bits of every layer, 1-8 (default 8)")
     p.add_argument("--max-neurons", type=int, default=None, help="budget: at most this many hidden neurons")
     p.add_argument("--max-cores", type=int, default=None, help="budget: at most this many chip cores")
+    p.add_argument("--time-constants", default=None, metavar="TU:TV[,TU:TV...]",
+                   help="witness time constants (tau_u:tau_v in steps, 'inf' = no leak); default: a mix of 16 pairs")
+    p.add_argument("--netx-compatible", action="store_true",
+                   help="cvx: a network lava-dl's netx holds exactly (one time-constant pair, default 1:4)")
     p.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS",
                    help="cvx/sg-cvx: SG fine-tuning epochs after reconstruction, then a convex re-fit")
     sg = p.add_argument_group("surrogate-gradient options (sg, sg-cvx)")
@@ -51,6 +56,22 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=run)
+
+
+def parse_time_constants(value: str | None) -> list[tuple[float, float]] | None:
+    """``"1:4,2:inf"`` -> [(1.0, 4.0), (2.0, inf)]: witness (tau_u, tau_v) pairs in steps."""
+    if value is None:
+        return None
+    pairs = []
+    for item in value.split(","):
+        try:
+            tau_u, tau_v = (float(t) for t in item.split(":"))
+        except ValueError:
+            raise NeuroreconError(f"--time-constants takes TAU_U:TAU_V pairs separated by commas; got {value!r}") from None
+        if not (tau_u >= 1 and tau_v >= 1):
+            raise NeuroreconError(f"--time-constants: time constants are in steps, at least 1; got {item!r}")
+        pairs.append((tau_u, tau_v))
+    return pairs
 
 
 def _beta(value: str) -> float | str:
@@ -70,11 +91,13 @@ def run(args) -> int:
     dataset = load_data(args.data, **task_options(args))
     sg = dict(sg_hidden=args.sg_hidden, sg_epochs=args.sg_epochs, sg_recurrent=args.sg_recurrent, sg_lr=args.sg_lr)
     if args.method == "sg":
-        params = dict(readout=args.readout, **sg)
+        params = dict(readout=args.readout, netx_compatible=args.netx_compatible, **sg)
     else:
         params = dict(readout=args.readout, n_witnesses=args.witnesses, beta=_beta(args.beta), penalty=args.penalty,
                       column_generation_rounds=args.rounds, depth=args.depth, weight_bits=args.weight_bits,
-                      max_neurons=args.max_neurons, max_cores=args.max_cores, **sg)
+                      max_neurons=args.max_neurons, max_cores=args.max_cores,
+                      time_constants=parse_time_constants(args.time_constants), netx_compatible=args.netx_compatible,
+                      **sg)
     if args.fine_tune < 0 or (args.fine_tune and args.method == "sg"):
         raise NeuroreconError("--fine-tune takes a positive number of epochs, with --method cvx or sg-cvx")
     net, metrics, model = train_dataset(

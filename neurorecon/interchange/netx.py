@@ -36,11 +36,10 @@ import neurorecon
 from neurorecon._atomic import atomic_path
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Dense, LIFLayer, Network
+from neurorecon.quantize.netx_grid import BIAS_MANT_RANGE, NETX_BIAS_EXP
 from neurorecon.simulate.arithmetic import CURRENT_DECAY_OFFSET, fixed_bias
 
 NETX_LAYOUT = "lava-dl 0.6.0 netx (lava/lib/dl/netx/hdf5.py; unchanged up to lava-dl HEAD d825ac5)"
-NETX_BIAS_EXP = 6  # netx/hdf5.py get_neuron_params: 'bias_exp': 6
-BIAS_MANT_RANGE = (-(2**12), 2**12 - 1)
 
 
 def _string(group: h5py.Group, name: str, value: str) -> None:

@@ -47,6 +47,12 @@ class WeightGrid:
         """Nearest grid integers (so Lava's truncation leaves them unchanged)."""
         return np.clip(self.step * np.round(x / self.step), self.lo, self.hi).astype(np.int64)
 
+    def with_step(self, step: int) -> "WeightGrid":
+        """The same range on a coarser step (a multiple of this one): its multiples of ``step``."""
+        if step <= self.step:
+            return self
+        return WeightGrid(self.sign_mode, step, -(-self.lo // step) * step, self.hi // step * step)
+
 
 def weight_grid(weights: np.ndarray, weight_bits: int) -> WeightGrid:
     """The grid for ``weights``' signs: Lava infers the same sign mode from them."""

@@ -15,6 +15,9 @@ the emulator on ``H``. Steps:
    ``Z`` the chip produces (linear in M up to the flooring of negative exponents and the
    1/4096 voltage carry of ``last``), keeping only moves that lower it.
 3. Re-check: exact chip scores, predictions, margins.
+
+``netx_compatible`` keeps the mantissas whole per spike and the bias on netx's 64-grid
+(:mod:`neurorecon.quantize.netx_grid`), so lava-dl's netx format holds the readout exactly.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 from neurorecon.network import LIFLayer, Network
 from neurorecon.profiles import Profile
 from neurorecon.quantize.mapping import quantize_bias
+from neurorecon.quantize.netx_grid import netx_bias, netx_weight_grid
 from neurorecon.quantize.scale import weight_grid
 from neurorecon.simulate.arithmetic import STATE_SHIFT
 from neurorecon.simulate.emulator import emulate
@@ -137,7 +141,8 @@ def _refine(F, Y, mantissa, bias_units, q, beta, penalty, step, lo, hi) -> tuple
 
 def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray, Y: np.ndarray, beta: float,
                         penalty: str, readout: Readout, profile: Profile, t_frames: int, depth: int,
-                        weight_bits: int = 8, refine: bool = True) -> tuple[LIFLayer, IntegerReadoutReport, np.ndarray]:
+                        weight_bits: int = 8, refine: bool = True,
+                        netx_compatible: bool = False) -> tuple[LIFLayer, IntegerReadoutReport, np.ndarray]:
     """The readout layer on ``profile``'s grid for hidden ``raster`` (n, steps, S), its report, and
     the exact chip scores (rows, C) it produces on the training data."""
     precision = profile.precision
@@ -157,27 +162,29 @@ def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray
 
     best = None
     for exponent in range(0, precision.weight_exp_min - 1, -1):
-        limits = [grid.magnitude / max(np.abs(W).max(initial=0.0), 1e-300)]
+        on = netx_weight_grid(grid, exponent) if netx_compatible else grid
+        limits = [on.magnitude / max(np.abs(W).max(initial=0.0), 1e-300)]
         if voltage_peak > 0:
             limits.append(VOLTAGE_MARGIN * VOLTAGE_CEILING / (2**STATE_SHIFT * 2.0**exponent * voltage_peak))
         if input_peak > 0:
             limits.append(accumulator_limit / (2.0**exponent * input_peak))
         q = min(limits)
         kappa = 2**STATE_SHIFT * 2.0**exponent * q  # chip voltage units per solution unit
-        mantissa = grid.snap(q * W)
-        bias_mant, bias_exp = quantize_bias(kappa * intercept / bias_share, 1.0, precision)
+        mantissa = on.snap(q * W)
+        bias_total = kappa * intercept / bias_share
+        bias_mant, bias_exp = netx_bias(bias_total) if netx_compatible else quantize_bias(bias_total, 1.0, precision)
         layer = make_layer(mantissa, bias_mant, bias_exp, exponent, weight_bits, readout)
         Z, v_peak, a_peak = chip_scores(layer, raster, readout, t_frames, depth)
         objective = _objective(Z, Y, mantissa, kappa, q, beta, penalty)
         if best is None or objective < best[0]:
-            best = (objective, exponent, q, kappa, mantissa, bias_mant, bias_exp)
+            best = (objective, exponent, q, kappa, mantissa, bias_mant, bias_exp, on)
         if q == limits[0]:  # weights already fill the grid: a lower exponent only adds flooring
             break
-    objective_rounded, exponent, q, kappa, mantissa, bias_mant, bias_exp = best
+    objective_rounded, exponent, q, kappa, mantissa, bias_mant, bias_exp, on = best
     moves = 0
     if refine:
         bias_units = (bias_mant.astype(np.float64) * 2.0**bias_exp) * bias_share / kappa
-        refined, moves = _refine(F, Y, mantissa, bias_units, q, beta, penalty, grid.step, grid.lo, grid.hi)
+        refined, moves = _refine(F, Y, mantissa, bias_units, q, beta, penalty, on.step, on.lo, on.hi)
         candidate = make_layer(refined, bias_mant, bias_exp, exponent, weight_bits, readout)
         Z, v_peak, a_peak = chip_scores(candidate, raster, readout, t_frames, depth)
         objective = _objective(Z, Y, refined, kappa, q, beta, penalty)

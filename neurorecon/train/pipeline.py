@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from neurorecon.data.dataset import Dataset
+from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.profiles import load_profile
 from neurorecon.train.classifier import ReconstructionClassifier, predict_network
@@ -77,6 +78,8 @@ def train_dataset(dataset: Dataset, method: str = "cvx", profile: str = "loihi2"
     """Train with ``method`` on ``dataset``; returns (chip Network, metrics, the fitted model or None)."""
     started = time.perf_counter()
     readout = params.get("readout", "auto")
+    if params.get("netx_compatible") and (method != "cvx" or fine_tune):
+        raise NeuroreconError("netx-compatible training is for method cvx without fine-tuning")
     model = None
     if method == "sg":
         net, net_float, training = _train_sg(dataset, profile, seed, progress, readout, params)

@@ -16,6 +16,10 @@ Calibration (so neurons are neither silent nor saturated at the readout):
    clear of 24-bit saturation, and each group's ``vth`` is set to its typical scale.
 3. Each neuron's bias is bisected (exact emulator runs on a calibration subset) so that its
    firing statistic at readout hits a random target in a useful range.
+
+``netx_compatible`` draws on the part of the grid lava-dl's netx format holds exactly (weights
+whole per spike at the layer's exponent, biases on netx's 64-grid; :mod:`neurorecon.quantize.netx_grid`);
+netx also holds one (du, dv, vth) per layer, which a one-pair ``palette`` gives.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 from neurorecon.network import LIFLayer, Network
 from neurorecon.profiles import Profile
 from neurorecon.quantize.mapping import quantize_bias
+from neurorecon.quantize.netx_grid import netx_bias, netx_weight_grid
 from neurorecon.quantize.scale import weight_grid
 from neurorecon.simulate.emulator import emulate
 
@@ -77,7 +82,8 @@ class WitnessSampler:
 
     def __init__(self, profile: Profile, inputs: np.ndarray, t_frames: int, depth: int, statistic: str,
                  rng: np.random.Generator, palette: list[tuple[float, float]] | None = None,
-                 num_message_bits: int = 0, connectivity: float = 1.0, weight_bits: int = 8):
+                 num_message_bits: int = 0, connectivity: float = 1.0, weight_bits: int = 8,
+                 netx_compatible: bool = False):
         self.profile = profile
         self.arithmetic = profile.network_arithmetic
         self.inputs = inputs
@@ -88,11 +94,14 @@ class WitnessSampler:
         self.num_message_bits = num_message_bits
         self.connectivity = connectivity
         self.weight_bits = weight_bits
+        self.netx_compatible = netx_compatible
         self.grid = weight_grid(np.array([-1.0, 1.0]), weight_bits)
         self.n_steps = inputs.shape[1] + 1
         palette = palette or default_palette(t_frames)
         group_decays = list(dict.fromkeys(decays(tu, tv, self.arithmetic) for tu, tv in palette))
         self.calibration = self._calibrate(group_decays)
+        if netx_compatible:
+            self.grid = netx_weight_grid(self.grid, self.calibration.weight_exp)
 
     # ------------------------------------------------------------------ drawing
     def _directions(self, n: int) -> np.ndarray:
@@ -154,6 +163,8 @@ class WitnessSampler:
     def _quantize_bias(self, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.arithmetic != "fixed":
             return bias, np.zeros_like(bias)
+        if self.netx_compatible:
+            return netx_bias(bias)
         return quantize_bias(bias, 1.0, self.profile.precision)
 
     def calibrate_bias(self, weights: np.ndarray, groups: np.ndarray, targets: np.ndarray) -> LIFLayer:
