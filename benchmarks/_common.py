@@ -1,9 +1,10 @@
 """Benchmark plumbing: machine facts, result files and the RESULTS.md table.
 
 Every benchmark module ``bench_<name>.py`` defines ``TITLE``, ``run() -> dict`` (with a
-``table`` of rows and the ``ratios`` it claims) and ``markdown(result) -> str``. ``run_all.py``
-runs them, stores ``results/<name>.json`` and rebuilds RESULTS.md from every stored result, so
-rerunning one benchmark keeps the others' rows.
+``table`` of rows and the ``ratios`` it claims), ``markdown(result) -> str`` (its section) and
+``headline(result) -> str`` (its row of the summary table). ``run_all.py`` runs them, stores
+``results/<name>.json`` and rebuilds RESULTS.md from every stored result, so rerunning one
+benchmark keeps the others' rows.
 """
 
 from __future__ import annotations

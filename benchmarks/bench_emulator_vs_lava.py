@@ -128,3 +128,9 @@ def markdown(result: dict) -> str:
     return (f"{table}\n\nEmulator vs Lava's best protocol: **{ratio:,.0f}×** ({verdict} the 200× bar; "
             f"goal 1,000×). Emulator final voltages equal Lava's on the {N_LAVA_EXACT} exact samples: "
             f"{result['emulator_equals_lava']}.")
+
+
+def headline(result: dict) -> str:
+    r = result["ratios"]
+    return (f"emulator {r['emulator_vs_best_lava']:,.0f}× Lava CPU's fastest protocol, bit-exact "
+            f"(bar {r['bar']}×, goal {r['goal']:,}×)")

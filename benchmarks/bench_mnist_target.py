@@ -56,3 +56,9 @@ def markdown(result: dict) -> str:
     ])
     met = "met" if result["ratios"]["target_met"] else "not met"
     return f"{table}\n\nTarget ≥ 95 % chip test accuracy: **{met}** (best {result['ratios']['best_chip_test']:.2%})."
+
+
+def headline(result: dict) -> str:
+    best = max(result["table"], key=lambda r: r["chip_test"])
+    met = "met" if result["ratios"]["target_met"] else "not met"
+    return f"{best['chip_test']:.2%} chip test accuracy with {best['witnesses']:,} witnesses (≥ 95 % target {met})"

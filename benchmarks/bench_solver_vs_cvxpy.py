@@ -219,3 +219,13 @@ def _largest(big: dict, bound: str) -> str:
                        f"within 16 GB, so the only measured ratio is the trivial "
                        f"**{bound}{big['speedup']:,.0f}×** (time until it failed).")
     return head + f"CVXPY {status}: **{bound}{big['speedup']:,.0f}×**."
+
+
+def headline(result: dict) -> str:
+    finished = [r for r in result["table"] if r.get("cvxpy_finished")]
+    agree = max(abs(r["objective_rel_diff"]) for r in finished) if finished else None
+    big = result["table"][-1]
+    bound = "≥ " if big.get("speedup_is_lower_bound") else ""
+    return ((f"same objective as CVXPY/Clarabel (≤ {agree:.0e} relative) where it finishes; " if agree is not None else "")
+            + f"at {big['n']:,} × {big['P']:,}: native {big['native_s']:.1f} s, {bound}{big['speedup']:,.0f}× "
+            f"({big.get('cvxpy_status', 'CVXPY not run')})")

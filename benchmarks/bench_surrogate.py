@@ -134,3 +134,9 @@ def markdown(result: dict) -> str:
         f"Total {result['total_s'] / 60:.1f} min. Last column: fine-tuning from the dequantized chip network at "
         "lr/10, then PTQ again (the hybrid step, not the peers' usual path)."
     )
+
+
+def headline(result: dict) -> str:
+    best = max(result["table"], key=lambda r: r["chip_test"] if r["task"] == "seq-mnist" else -1)
+    return (f"Norse SG + PTQ: seq-MNIST-10k {best['chip_test']:.2%} on chip ({best['architecture']}); largest "
+            f"float→chip drop {result['ratios']['largest_float_to_chip_drop']:.2%}")

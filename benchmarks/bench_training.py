@@ -113,3 +113,12 @@ def markdown(result: dict) -> str:
         f"Addition (token-wise test accuracy on chip, `step` readout, cvx):\n\n{addition}\n\n"
         f"Total {result['total_s'] / 60:.1f} min."
     )
+
+
+def headline(result: dict) -> str:
+    rows = {(r["task"], r["method"]): r for r in result["table"]}
+    mnist = [rows.get(("seq-mnist", m)) for m in METHODS]
+    text = "seq-MNIST-10k chip: " + ", ".join(f"{r['method']} {r['chip_test']:.2%} ({r['train_s']:.0f} s)"
+                                               for r in mnist if r)
+    add = ", ".join(f"base {r['task'][-1]} {r['chip_test']:.1%} / {r['ood_50']:.1%}" for r in result["addition"])
+    return f"{text}; addition ID / 50 digits: {add}"

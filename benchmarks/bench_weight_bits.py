@@ -103,3 +103,9 @@ def markdown(result: dict) -> str:
         f"Quantization-aware ≥ plain rounding in {r['refined_at_least_rounding']} rows. Total "
         f"{result['total_s'] / 60:.1f} min."
     )
+
+
+def headline(result: dict) -> str:
+    low = [r for r in result["table"] if r["weight_bits"] <= 4]
+    parts = [f"{r['task']} {r['weight_bits']} bits: cvx {r['cvx_chip']:.1%} vs SG+PTQ {r['sg_ptq_chip']:.1%}" for r in low]
+    return "; ".join(parts)
