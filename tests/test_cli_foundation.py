@@ -95,4 +95,5 @@ def test_console_entry_point_demo_trains_exports_and_agrees_with_lava(tmp_path):
     assert (run / "exports" / "lava" / "run_network.py").is_file()
     assert summary["exports"]["netx"] == str(run / "exports" / "model.net")  # trained netx-compatible
     assert (run / "exports" / "model.net").is_file()
+    assert summary["netx_emulator_differences"] == 0
     assert json.loads((run / "demo.json").read_text()) == summary

@@ -1,5 +1,6 @@
 """lava-dl netx export, read back with h5py against netx's documented schema (lava-dl 0.6.0:
-netx/hdf5.py, netx/utils.py, slayer's export_hdf5) and rebuilt the way netx builds Lava."""
+netx/hdf5.py, netx/utils.py, slayer's export_hdf5) and rebuilt the way netx builds Lava
+(``read_netx``)."""
 
 import re
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 import neurorecon as nr
-from neurorecon.interchange import from_nir, write_netx
+from neurorecon.interchange import from_nir, read_netx, write_netx
 from neurorecon.interchange.netx import netx_weight_mapping
 
 ALL = ("spikes", "v", "u")
@@ -22,24 +23,6 @@ def netx_ready(rng):
     exc = nr.LIFLayer(rng.integers(0, 100, (5, 10)), du=4095, dv=0, vth=300, weight_exp=1)
     inh = nr.LIFLayer(-rng.integers(1, 255, (3, 5)), du=200, dv=100, vth=2**17 - 1)
     return nr.Network([hidden, exc, inh])
-
-
-def read_as_netx(path) -> nr.Network:
-    """The network netx.hdf5.Network would build from the file (LIF + rescaled Dense per layer)."""
-    layers = []
-    with h5py.File(path, "r") as f:
-        group = f["layer"]
-        for key in sorted(group, key=int)[1:]:
-            g, n = group[key], group[key]["neuron"]
-            parts = [g["weight"][()].astype(int)] + ([g["weight_rec"][()].astype(int)] if "weight_rec" in g else [])
-            stored, bits, exp = netx_weight_mapping(np.hstack(parts))
-            ff, rec = stored[:, :parts[0].shape[1]], stored[:, parts[0].shape[1]:]
-            layers.append(nr.LIFLayer(
-                ff, du=int(n["iDecay"][()]) - 1, dv=int(n["vDecay"][()]), vth=int(n["vThMant"][()]),
-                bias_mant=g["bias"][()] if "bias" in g else 0, bias_exp=6, weight_exp=exp, num_weight_bits=bits,
-                recurrent=nr.Dense(rec, exp, bits) if len(parts) == 2 else None,
-            ))
-    return nr.Network(layers)
 
 
 def test_file_follows_the_netx_schema(tmp_path, rng):
@@ -73,7 +56,7 @@ def test_file_follows_the_netx_schema(tmp_path, rng):
 def test_netx_builds_the_same_network(tmp_path, rng):
     net = netx_ready(rng)
     write_netx(net, tmp_path / "m.net")
-    rebuilt = read_as_netx(tmp_path / "m.net")
+    rebuilt = read_netx(tmp_path / "m.net")
     x = (rng.random((6, 30, 6)) < 0.4).astype(np.uint8)
     a = nr.simulate(net, x, n_steps=33, record=ALL)
     b = nr.simulate(rebuilt, x, n_steps=33, record=ALL)
@@ -96,7 +79,7 @@ def test_weight_rescaling_model_matches_netx_utils_by_hand():
 def test_braille_imported_with_weight_exponent_zero_exports(shared_dir, tmp_path):
     net = from_nir(shared_dir / "data" / "nir" / "braille_noDelay_noBias_subtract.nir", "loihi2", weight_exp=0)
     write_netx(net, tmp_path / "braille.net")
-    rebuilt = read_as_netx(tmp_path / "braille.net")
+    rebuilt = read_netx(tmp_path / "braille.net")
     x = (np.random.default_rng(0).random((4, 60, 12)) < 0.2).astype(np.uint8)
     a, b = nr.simulate(net, x, n_steps=62), nr.simulate(rebuilt, x, n_steps=62)
     for i in range(2):
@@ -152,7 +135,7 @@ def test_netx_compatible_training_exports_what_netx_rebuilds(netx_trained, tmp_p
     assert model.report_["verification"]["solver_vs_chip_differences"] == 0
     assert model.score(data.X_test, data.y_test) > 0.6
     write_netx(net, tmp_path / "trained.net")
-    rebuilt = read_as_netx(tmp_path / "trained.net")
+    rebuilt = read_netx(tmp_path / "trained.net")
     X = data.X_test[:40]
     steps = nr.readout_steps(net, X.shape[1])
     a, b = nr.simulate(net, X, n_steps=steps, record=ALL), nr.simulate(rebuilt, X, n_steps=steps, record=ALL)
@@ -193,3 +176,47 @@ def test_netx_compatible_bad_settings_are_refused(params, message):
     data = nr.load_data("seq-digits")
     with pytest.raises(nr.NeuroreconError, match=re.escape(message)):
         nr.ReconstructionClassifier(n_witnesses=20, **params).fit(data.X_train[:50], data.y_train[:50])
+
+
+def _netx_file(path, layer_type="dense", **neuron):
+    with h5py.File(path, "w") as f:
+        f.create_dataset("layer/0/type", (1,), "S10", [b"input"])
+        f.create_dataset("layer/0/shape", data=np.array([3]))
+        g = f.create_group("layer/1")
+        g.create_dataset("type", (1,), "S10", [layer_type.encode()])
+        g.create_dataset("weight", data=np.array([[2, -4, 6], [8, 0, -2]]))
+        params = {"type": "CUBA", "iDecay": 1024, "vDecay": 128, "vThMant": 80, "refDelay": 1, "gradedSpike": False}
+        params.update(neuron)
+        for key, value in params.items():
+            if key == "type":
+                g.create_dataset("neuron/type", (1,), "S10", [value.encode()])
+            else:
+                g.create_dataset(f"neuron/{key}", data=value)
+
+
+def test_read_netx_builds_what_netx_builds(tmp_path):
+    _netx_file(tmp_path / "ok.net")
+    net = read_netx(tmp_path / "ok.net")
+    layer = net.layers[0]
+    assert net.sizes == [2] and layer.n_inputs == 3
+    assert (layer.du[0], layer.dv[0], layer.vth[0]) == (1023, 128, 80)  # netx: du = iDecay - 1
+    np.testing.assert_array_equal(layer.dense.effective_weights() >> -layer.weight_exp, [[2, -4, 6], [8, 0, -2]])
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.write_text("not hdf5"), "not readable as HDF5"),
+        (lambda p: h5py.File(p, "w").close(), "no layer/0"),
+        (lambda p: _netx_file(p, layer_type="conv"), "'conv'"),
+        (lambda p: _netx_file(p, refDelay=3), "refractory"),
+        (lambda p: _netx_file(p, type="LOIHI"), "only CUBA"),
+    ],
+)
+def test_read_netx_bad_files(tmp_path, make, message):
+    path = tmp_path / "bad.net"
+    make(path)
+    with pytest.raises(nr.NeuroreconError, match=re.escape(message)):
+        read_netx(path)
+    with pytest.raises(nr.NeuroreconError, match="does not exist"):
+        read_netx(tmp_path / "missing.net")

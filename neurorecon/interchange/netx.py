@@ -23,6 +23,9 @@ express, and so what this exporter refuses (it never approximates):
 * float networks (netx is integer: quantize first).
 Graded input payloads are carried by Lava, not the file: pass ``input_message_bits`` to
 ``netx.hdf5.Network`` (the file records it in ``neurorecon.input_message_bits``).
+
+:func:`read_netx` builds, from a ``.net`` file of dense CUBA layers, the Network netx would build
+(so an export can be checked, and lava-dl users can bring such files to neurorecon).
 """
 
 from __future__ import annotations
@@ -174,3 +177,74 @@ def write_netx(net: Network, path: str | Path) -> Path:
                 n.create_dataset("gradedSpike", data=False)
     return Path(path)
 
+
+
+def _scalar(group: h5py.Group, name: str, default=None):
+    if name not in group:
+        if default is None:
+            raise NeuroreconError(f"netx layer {group.name} has no {name!r}")
+        return default
+    value = np.asarray(group[name][()])
+    if value.size != 1:
+        raise NeuroreconError(f"netx {group.name}/{name} is not a scalar; neurorecon reads one LIF per layer")
+    return value.item()
+
+
+def _text(group: h5py.Group, name: str) -> str:
+    value = np.asarray(group[name][()]).reshape(-1)[0]
+    return value.decode("ascii") if isinstance(value, bytes) else str(value)
+
+
+def _read_layer(g: h5py.Group, n_inputs: int, message_bits: int) -> LIFLayer:
+    kind = _text(g, "type")
+    if kind not in ("dense", "dense_rec"):
+        raise NeuroreconError(f"netx layer {g.name} is {kind!r}; neurorecon reads dense and dense_rec layers")
+    if "delay" in g:
+        raise NeuroreconError(f"netx layer {g.name} has axonal delays, which neurorecon's LIF layers do not model")
+    neuron = g["neuron"]
+    if _text(neuron, "type") != "CUBA" or _scalar(neuron, "refDelay", 1) > 1 or _scalar(neuron, "gradedSpike", False):
+        raise NeuroreconError(f"netx layer {g.name}: only CUBA neurons without refractory delay or graded spikes are read")
+    parts = [np.asarray(g["weight"][()])] + ([np.asarray(g["weight_rec"][()])] if kind == "dense_rec" else [])
+    if parts[0].ndim != 2 or parts[0].shape[1] != n_inputs:
+        raise NeuroreconError(f"netx layer {g.name}: weight of shape {parts[0].shape} does not take {n_inputs} inputs")
+    if any(np.any(p != np.round(p)) for p in parts):
+        raise NeuroreconError(f"netx layer {g.name}: weights are not integers (a float slayer export; quantize it first)")
+    parts = [p.astype(np.int64) for p in parts]
+    mapped = netx_weight_mapping(np.hstack(parts))
+    if mapped is None:
+        raise NeuroreconError(f"netx layer {g.name}: netx cannot load these weights (all zero, or beyond 8 bits)")
+    stored, bits, exp = mapped
+    feed_forward, recurrent = stored[:, :n_inputs], stored[:, n_inputs:]
+    return LIFLayer(
+        feed_forward, du=int(_scalar(neuron, "iDecay")) - CURRENT_DECAY_OFFSET, dv=int(_scalar(neuron, "vDecay")),
+        vth=int(_scalar(neuron, "vThMant")), bias_mant=np.asarray(g["bias"][()]).astype(np.int64) if "bias" in g else 0,
+        bias_exp=NETX_BIAS_EXP, weight_exp=exp, num_weight_bits=bits, num_message_bits=message_bits,
+        recurrent=Dense(recurrent, exp, bits) if kind == "dense_rec" else None,
+    )
+
+
+def read_netx(path: str | Path) -> Network:
+    """The fixed-point Network lava-dl's netx builds from the ``.net`` file ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise NeuroreconError(f"netx file {path} does not exist")
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise NeuroreconError(f"{path} is not a netx file (not readable as HDF5)") from None
+    with f:
+        if "layer" not in f or "0" not in f["layer"]:
+            raise NeuroreconError(f"{path} is not a netx file (no layer/0)")
+        group = f["layer"]
+        first = group["0"]
+        if _text(first, "type") != "input" or "neuron" in first:
+            raise NeuroreconError(f"{path}: layer/0 must be a plain input layer (input neurons are not read)")
+        n_inputs = int(np.prod(first["shape"][()]))
+        message_bits = int(f.attrs.get("neurorecon.input_message_bits", 0))
+        layers = []
+        for key in sorted((k for k in group if k != "0"), key=int):
+            layers.append(_read_layer(group[key], n_inputs, message_bits if not layers else 0))
+            n_inputs = layers[-1].n_neurons
+    if not layers:
+        raise NeuroreconError(f"{path} holds no layer after the input")
+    return Network(layers)
