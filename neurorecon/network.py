@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 
 from neurorecon._atomic import atomic_path
+from neurorecon._hdf5 import open_hdf5
 from neurorecon.errors import NeuroreconError
 
 ARITHMETICS = ("fixed", "float")
@@ -280,13 +281,7 @@ class Network:
         path = Path(path)
         if path.is_dir():
             path = path / "network.h5"
-        if not path.is_file():
-            raise NeuroreconError(f"no Network file at {path}")
-        try:
-            f = h5py.File(path, "r")
-        except OSError:
-            raise NeuroreconError(f"{path} is not a neurorecon Network file (not readable as HDF5)") from None
-        with f:
+        with open_hdf5(path, f"no Network file at {path}", "neurorecon Network file") as f:
             if f.attrs.get("format") != FILE_FORMAT:
                 raise NeuroreconError(f"{path} is not a neurorecon Network file (no '{FILE_FORMAT}' marker)")
             version = int(f.attrs.get("schema_version", -1))

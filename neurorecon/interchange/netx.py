@@ -37,6 +37,7 @@ import numpy as np
 
 import neurorecon
 from neurorecon._atomic import atomic_path
+from neurorecon._hdf5 import open_hdf5
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.quantize.netx_grid import BIAS_MANT_RANGE, NETX_BIAS_EXP
@@ -226,13 +227,7 @@ def _read_layer(g: h5py.Group, n_inputs: int, message_bits: int) -> LIFLayer:
 def read_netx(path: str | Path) -> Network:
     """The fixed-point Network lava-dl's netx builds from the ``.net`` file ``path``."""
     path = Path(path)
-    if not path.is_file():
-        raise NeuroreconError(f"netx file {path} does not exist")
-    try:
-        f = h5py.File(path, "r")
-    except OSError:
-        raise NeuroreconError(f"{path} is not a netx file (not readable as HDF5)") from None
-    with f:
+    with open_hdf5(path, f"netx file {path} does not exist", "netx file") as f:
         if "layer" not in f or "0" not in f["layer"]:
             raise NeuroreconError(f"{path} is not a netx file (no layer/0)")
         group = f["layer"]

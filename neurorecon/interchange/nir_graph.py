@@ -21,6 +21,7 @@ import h5py
 import nir
 import numpy as np
 
+from neurorecon._hdf5 import open_hdf5
 from neurorecon.errors import NeuroreconError
 from neurorecon.interchange.convention import NEURON_TYPES, neuron_size
 
@@ -31,13 +32,7 @@ SUPPORTED = "Input, Output, Affine, Linear, Scale, Flatten (of vectors), CubaLIF
 def read_nir(path: str | Path) -> nir.NIRGraph:
     """Read a ``.nir`` file (without NIR's strict type check; shapes are checked here)."""
     path = Path(path)
-    if not path.is_file():
-        raise NeuroreconError(f"NIR file {path} does not exist")
-    try:
-        with h5py.File(path, "r"):
-            pass
-    except OSError:
-        raise NeuroreconError(f"{path} is not a NIR file (not readable as HDF5; truncated or corrupt?)") from None
+    open_hdf5(path, f"NIR file {path} does not exist", "NIR file").close()
     try:
         graph = nir.read(path, type_check=False)
     except Exception as exc:  # nir raises KeyError/ValueError/AssertionError/TypeError on bad content
