@@ -120,5 +120,5 @@ def headline(result: dict) -> str:
     mnist = [rows.get(("seq-mnist", m)) for m in METHODS]
     text = "seq-MNIST-10k chip: " + ", ".join(f"{r['method']} {r['chip_test']:.2%} ({r['train_s']:.0f} s)"
                                                for r in mnist if r)
-    add = ", ".join(f"base {r['task'][-1]} {r['chip_test']:.1%} / {r['ood_50']:.1%}" for r in result["addition"])
+    add = ", ".join(f"base {r['task'][-1]} {r['chip_test']:.2%} / {r['ood_50']:.2%}" for r in result["addition"])
     return f"{text}; addition ID / 50 digits: {add}"
