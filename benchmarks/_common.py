@@ -49,6 +49,11 @@ def save(name: str, command: str, result: dict) -> Path:
     return path
 
 
+def task_name(task: str, options: dict) -> str:
+    """A task's row label: its name, with the sequence length when one is given."""
+    return task + (f" T={options['T']}" if "T" in options else "")
+
+
 def md_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     head = "| " + " | ".join(title for _, title in columns) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"

@@ -17,6 +17,8 @@ import neurorecon as nr
 from neurorecon.simulate.emulator import emulate
 from neurorecon.simulate.lava_backend import run_isolated
 
+from _common import md_table  # benchmarks/ is on sys.path (run_all.py)
+
 TITLE = "Emulator vs Lava CPU (28-1024-10 LIF, T=28, fixed point)"
 N_EMULATOR = 10_000
 N_LAVA_EXACT = 48
@@ -118,8 +120,6 @@ def run() -> dict:
 
 
 def markdown(result: dict) -> str:
-    from _common import md_table
-
     ratio = result["ratios"]["emulator_vs_best_lava"]
     table = md_table(result["table"], [("backend", "backend"), ("samples", "samples"), ("seconds", "seconds"),
                                        ("samples_per_s", "samples/s"), ("speedup_vs_best_lava", "× best Lava"),

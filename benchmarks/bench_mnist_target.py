@@ -17,6 +17,8 @@ from neurorecon.resources import check_resources
 from neurorecon.train.classifier import predict_network
 from neurorecon.train.pipeline import train_dataset
 
+from _common import md_table  # benchmarks/ is on sys.path (run_all.py)
+
 TITLE = "seq-MNIST-10k with cvx on loihi2 (the 95 % target)"
 WITNESSES = (5000,)
 LAVA_SAMPLES = 50
@@ -46,8 +48,6 @@ def run() -> dict:
 
 
 def markdown(result: dict) -> str:
-    from _common import md_table
-
     table = md_table(result["table"], [
         ("witnesses", "witnesses"), ("chip_test", "chip test acc (emulator)"), ("float_test", "float readout acc"),
         ("n_hidden", "hidden neurons"), ("cores", "cores"), ("duality_gap", "duality gap"), ("train_s", "train s"),

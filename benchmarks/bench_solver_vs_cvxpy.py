@@ -28,6 +28,8 @@ import numpy as np
 
 from neurorecon.train import beta_max, solve
 
+from _common import md_table  # benchmarks/ is on sys.path (run_all.py)
+
 TITLE = "Readout solver: native working set vs CVXPY/Clarabel (group Lasso, C = 10)"
 CLASSES = 10
 BETA_FRACTION = 0.2
@@ -157,8 +159,6 @@ def run() -> dict:
 
 
 def markdown(result: dict) -> str:
-    from _common import md_table
-
     rows = []
     for r in result["table"]:
         finished = r.get("cvxpy_finished")

@@ -24,6 +24,8 @@ from neurorecon.data import load_data
 from neurorecon.train.sg_ptq import sg_ptq
 from neurorecon.train.surrogate import train_surrogate
 
+from _common import md_table, task_name  # benchmarks/ is on sys.path (run_all.py)
+
 TITLE = "Surrogate-gradient baseline (Norse BPTT, float) and its post-training quantization to Loihi 2"
 PROFILE = "loihi2"
 HIDDEN = 256
@@ -60,7 +62,7 @@ def _one(task: str, options: dict, readout: str, epochs: int, lr: float, recurre
         warnings.simplefilter("ignore")
         _, tuned_report = sg_ptq(tuned, PROFILE, data.X_train, evaluate={"test": (data.X_test, data.y_test)})
     fine_tune_s = time.perf_counter() - start
-    name = task + (f" T={options['T']}" if "T" in options else "")
+    name = task_name(task, options)
     return {
         "task": name,
         "architecture": f"{data.X_train.shape[2]}-{HIDDEN}{'r' if recurrent else ''}-{net.n_outputs}",
@@ -114,8 +116,6 @@ def run() -> dict:
 
 
 def markdown(result: dict) -> str:
-    from _common import md_table
-
     table = md_table(result["table"], [
         ("task", "task"), ("architecture", "network"), ("readout", "readout"), ("epochs", "epochs"), ("lr", "lr"),
         ("float_test", "float test acc"), ("chip_test", "chip (loihi2 PTQ) test acc"), ("drop", "drop"),

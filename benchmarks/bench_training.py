@@ -17,6 +17,8 @@ import time
 from neurorecon.data import load_data
 from neurorecon.train.pipeline import train_dataset
 
+from _common import md_table, task_name  # benchmarks/ is on sys.path (run_all.py)
+
 TITLE = "Training: convex reconstruction vs Norse surrogate gradients (float and chip accuracy, wall time)"
 PROFILE = "loihi2"
 
@@ -32,17 +34,13 @@ ADDITION_WITNESSES = 1000
 P1_ADDITION = {3: 0.366, 5: 0.23}  # P1, n = 5 digits, token-wise (paper.md)
 
 
-def _name(task: str, options: dict) -> str:
-    return task + (f" T={options['T']}" if "T" in options else "")
-
-
 def _row(task: str, options: dict, method: str, params: dict) -> dict:
     data = load_data(task, **options)
     start = time.perf_counter()
     net, metrics, _ = train_dataset(data, method=method, profile=PROFILE, seed=0, **params)
     wall = time.perf_counter() - start
     return {
-        "task": _name(task, options),
+        "task": task_name(task, options),
         "method": method,
         "float_test": metrics.get("float_test_accuracy"),
         "chip_test": metrics["test_accuracy"],
@@ -93,8 +91,6 @@ def run() -> dict:
 
 
 def markdown(result: dict) -> str:
-    from _common import md_table
-
     table = md_table(result["table"], [
         ("task", "task"), ("method", "method"), ("float_test", "float test acc"), ("chip_test", "chip test acc"),
         ("drop", "float→chip drop"), ("chip_vs_sg_points", "chip vs sg (points)"), ("n_hidden", "hidden neurons"),

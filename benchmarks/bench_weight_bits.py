@@ -24,6 +24,8 @@ from neurorecon.train.pipeline import train_dataset
 from neurorecon.train.sg_ptq import sg_ptq
 from neurorecon.train.surrogate import train_surrogate
 
+from _common import md_table, task_name  # benchmarks/ is on sys.path (run_all.py)
+
 TITLE = "Accuracy vs weight bits: quantization-aware reconstruction vs plain rounding (PTQ)"
 PROFILE = "loihi2"
 TASKS = [
@@ -39,7 +41,7 @@ def _profile_with_bits(bits: int):
 
 def _task(task: str, options: dict, readout: str, cvx: dict, sg: dict) -> tuple[list[dict], list[dict]]:
     data = load_data(task, **options)
-    name = task + (f" T={options['T']}" if "T" in options else "")
+    name = task_name(task, options)
     X_test, y_test = data.split("test")
     sg_float, _ = train_surrogate(data.X_train, data.y_train, hidden=(256,), readout=readout, seed=0, device="cpu", **sg)
     network_rows, model_8 = [], None
@@ -86,8 +88,6 @@ def run() -> dict:
 
 
 def markdown(result: dict) -> str:
-    from _common import md_table
-
     network = md_table(result["table"], [
         ("task", "task"), ("weight_bits", "weight bits"), ("cvx_chip", "cvx (quantization-aware) chip acc"),
         ("cvx_hidden", "cvx hidden"), ("sg_float", "sg float acc"), ("sg_ptq_chip", "sg + PTQ chip acc"),

@@ -179,7 +179,6 @@ def write_netx(net: Network, path: str | Path) -> Path:
     return Path(path)
 
 
-
 def _scalar(group: h5py.Group, name: str, default=None):
     if name not in group:
         if default is None:

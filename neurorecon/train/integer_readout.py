@@ -162,29 +162,30 @@ def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray
 
     best = None
     for exponent in range(0, precision.weight_exp_min - 1, -1):
-        on = netx_weight_grid(grid, exponent) if netx_compatible else grid
-        limits = [on.magnitude / max(np.abs(W).max(initial=0.0), 1e-300)]
+        exponent_grid = netx_weight_grid(grid, exponent) if netx_compatible else grid
+        limits = [exponent_grid.magnitude / max(np.abs(W).max(initial=0.0), 1e-300)]
         if voltage_peak > 0:
             limits.append(VOLTAGE_MARGIN * VOLTAGE_CEILING / (2**STATE_SHIFT * 2.0**exponent * voltage_peak))
         if input_peak > 0:
             limits.append(accumulator_limit / (2.0**exponent * input_peak))
         q = min(limits)
         kappa = 2**STATE_SHIFT * 2.0**exponent * q  # chip voltage units per solution unit
-        mantissa = on.snap(q * W)
+        mantissa = exponent_grid.snap(q * W)
         bias_total = kappa * intercept / bias_share
         bias_mant, bias_exp = netx_bias(bias_total) if netx_compatible else quantize_bias(bias_total, 1.0, precision)
         layer = make_layer(mantissa, bias_mant, bias_exp, exponent, weight_bits, readout)
         Z, v_peak, a_peak = chip_scores(layer, raster, readout, t_frames, depth)
         objective = _objective(Z, Y, mantissa, kappa, q, beta, penalty)
         if best is None or objective < best[0]:
-            best = (objective, exponent, q, kappa, mantissa, bias_mant, bias_exp, on)
+            best = (objective, exponent, q, kappa, mantissa, bias_mant, bias_exp, exponent_grid)
         if q == limits[0]:  # weights already fill the grid: a lower exponent only adds flooring
             break
-    objective_rounded, exponent, q, kappa, mantissa, bias_mant, bias_exp, on = best
+    objective_rounded, exponent, q, kappa, mantissa, bias_mant, bias_exp, exponent_grid = best
     moves = 0
     if refine:
         bias_units = (bias_mant.astype(np.float64) * 2.0**bias_exp) * bias_share / kappa
-        refined, moves = _refine(F, Y, mantissa, bias_units, q, beta, penalty, on.step, on.lo, on.hi)
+        refined, moves = _refine(F, Y, mantissa, bias_units, q, beta, penalty, exponent_grid.step,
+                                 exponent_grid.lo, exponent_grid.hi)
         candidate = make_layer(refined, bias_mant, bias_exp, exponent, weight_bits, readout)
         Z, v_peak, a_peak = chip_scores(candidate, raster, readout, t_frames, depth)
         objective = _objective(Z, Y, refined, kappa, q, beta, penalty)
