@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 
 from neurorecon.data import load_data
 from neurorecon.resources import check_resources
-from neurorecon.train.classifier import predict_network
+from neurorecon.simulate.predict import predict_network
 from neurorecon.train.pipeline import train_dataset
 
 from _common import md_table  # benchmarks/ is on sys.path (run_all.py)

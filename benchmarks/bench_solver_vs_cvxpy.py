@@ -5,7 +5,7 @@ projections of 32 latent inputs (correlated columns, as LIF witnesses on shared 
 stored float32 column-major (as a dictionary built witness block by witness block is). Targets
 are one-hot over C = 10 classes from a planted sparse readout (100 columns) plus noise;
 beta = 0.2 beta_max selects a few hundred columns. Both solvers get the same (D, Y, beta); both
-objectives and gaps come from the same certificate code (neurorecon.train.evaluate).
+objectives and gaps come from the same certificate code (neurorecon.solve.evaluate).
 
 CVXPY runs in a forked child with a wall-clock cap and a 20 GB address-space cap (the machine
 has 23 GB) and is killed at the cap; where it did not finish, its time is a lower bound and so
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurorecon.train import beta_max, solve
+from neurorecon.solve import beta_max, solve
 
 from _common import md_table  # benchmarks/ is on sys.path (run_all.py)
 

@@ -18,11 +18,10 @@ from __future__ import annotations
 import time
 import warnings
 
-import numpy as np
 
 from neurorecon.data import load_data
-from neurorecon.train.sg_ptq import sg_ptq
-from neurorecon.train.surrogate import train_surrogate
+from neurorecon.quantize.ptq import sg_ptq
+from neurorecon.train.surrogate.trainer import train_surrogate
 
 from _common import md_table, task_name  # benchmarks/ is on sys.path (run_all.py)
 

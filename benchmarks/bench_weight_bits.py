@@ -8,7 +8,7 @@ chip accuracy on the bit-exact emulator:
   b-bit weights (plain rounding of every layer, ``sg_ptq``);
 * readout only, on the 8-bit ``cvx`` network: the quantization-aware integer readout against plain
   rounding of the same convex solution and against Lava truncating the 8-bit readout
-  (``neurorecon.train.bit_sweep``).
+  (``neurorecon.train.convex.bit_sweep``).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from dataclasses import replace
 
 from neurorecon.data import load_data
 from neurorecon.profiles import load_profile
-from neurorecon.train.bit_sweep import SWEEP_BITS, readout_bit_sweep
+from neurorecon.train.convex.bit_sweep import SWEEP_BITS, readout_bit_sweep
 from neurorecon.train.pipeline import train_dataset
-from neurorecon.train.sg_ptq import sg_ptq
-from neurorecon.train.surrogate import train_surrogate
+from neurorecon.quantize.ptq import sg_ptq
+from neurorecon.train.surrogate.trainer import train_surrogate
 
 from _common import md_table, task_name  # benchmarks/ is on sys.path (run_all.py)
 

@@ -11,7 +11,6 @@ spikes against neurorecon's bit-exact emulator.
 import argparse
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 

@@ -6,6 +6,7 @@ Public API (see README): :class:`LIFLayer`, :class:`Dense`, :class:`Network`,
 :func:`quantize_network`, :func:`dequantize_network` (docs/interchange.md).
 """
 
+from neurorecon._version import __version__
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
 from neurorecon.interchange import from_nir, to_nir
@@ -15,9 +16,10 @@ from neurorecon.quantize import dequantize_network, quantize_network
 from neurorecon.simulate import readout_steps, simulate
 from neurorecon.resources import check_resources
 from neurorecon.simulate.result import SimulationResult
-from neurorecon.train.classifier import ReconstructionClassifier
+from neurorecon.train.convex.classifier import ReconstructionClassifier
 
 __all__ = [
+    "__version__",
     "Dense",
     "LIFLayer",
     "Network",
@@ -34,4 +36,3 @@ __all__ = [
     "simulate",
     "to_nir",
 ]
-__version__ = "0.1.0"

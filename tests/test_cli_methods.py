@@ -9,7 +9,7 @@ from clitools import assert_clean_failure, cli
 
 from neurorecon.data import load_data
 from neurorecon.run import load_network
-from neurorecon.train.classifier import predict_network
+from neurorecon.simulate.predict import predict_network
 
 TASK = ["first-last-xor", "--T", "6", "--n-train", "300", "--n-test", "100"]
 SG = ["--sg-hidden", "32", "--sg-epochs", "3"]

@@ -10,7 +10,7 @@ def test_lava_imports_through_the_hook_without_editing_site_packages():
     origin = importlib.util.find_spec("lava.magma.compiler.var_model").origin
     before = hashlib.sha256(open(origin, "rb").read()).hexdigest()
     code = (
-        "from neurorecon.simulate.lava_compat import import_lava; import_lava();"
+        "from neurorecon.simulate.lava_backend import import_lava; import_lava();"
         "import dataclasses, lava.magma.compiler.var_model as vm;"
         "print(dataclasses.fields(vm.CoreEncoder)[0].default_factory.__name__)"
     )

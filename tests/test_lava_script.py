@@ -1,6 +1,7 @@
 """The standalone Lava script export: run as a subprocess, it reproduces the emulator."""
 
 import ast
+import inspect
 import os
 import shutil
 import signal
@@ -13,7 +14,9 @@ from clitools import Outcome
 
 import neurorecon as nr
 from neurorecon.interchange import write_lava_script
-from neurorecon.interchange.lava_script import PARAMS_NAME, SCRIPT_NAME
+from neurorecon.interchange.lava_script import BUILDER_NAME, PARAMS_NAME, SCRIPT_NAME
+from neurorecon.simulate import lava_network
+from neurorecon.simulate.lava_backend import lava_layers
 
 ALL = ("spikes", "v", "u")
 
@@ -55,10 +58,14 @@ def test_script_is_standalone_python(exported):
     modules = {alias.name.split(".")[0] for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import) for alias in node.names}
     modules |= {node.module.split(".")[0] for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
     assert "neurorecon" not in modules and {"numpy", "lava"} & modules
-    assert "ByteEncoder" in source  # carries its own Python 3.11 fix for lava-nc
+    builder = (tmp / "lava" / BUILDER_NAME).read_text()
+    assert builder == inspect.getsource(lava_network)  # the backend's own construction, verbatim
+    assert "neurorecon" not in {node.module.split(".")[0] for node in ast.walk(ast.parse(builder))
+                                if isinstance(node, ast.ImportFrom) and node.module}
+    assert "ByteEncoder" in builder  # carries its own Python 3.11 fix for lava-nc
     groups = len(net.layers[0].groups())
     assert groups > 1 and f"layer 0: 5 -> 12 LIF, {groups} Lava LIF process(es), recurrent, weight_exp -1" in source
-    assert sorted(p.name for p in (tmp / "lava").iterdir()) == [PARAMS_NAME, SCRIPT_NAME]
+    assert sorted(p.name for p in (tmp / "lava").iterdir()) == sorted([BUILDER_NAME, PARAMS_NAME, SCRIPT_NAME])
 
 
 def test_fixed_pt_run_equals_the_emulator_bit_for_bit(exported, tmp_path):
@@ -135,3 +142,17 @@ def test_export_directory_is_replaced_atomically(tmp_path, rng, monkeypatch):
         write_lava_script(net, target)
     assert (target / PARAMS_NAME).read_bytes() == before  # the old export is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lava"]  # no temporary left behind
+
+
+def test_backend_and_export_refuse_the_same_network(tmp_path):
+    """Several (du, dv, vth) groups with a negative vth: the padded group processes would spike."""
+    layer = nr.LIFLayer(np.ones((4, 3)), du=[0.1, 0.1, 0.5, 0.5], dv=0.2, vth=[-0.5, -0.5, 1.0, 1.0])
+    net = nr.Network([layer, nr.LIFLayer(np.ones((2, 4)), du=1.0, dv=1.0, vth=1e9)], arithmetic="float")
+    x = np.ones((1, 3, 3))
+    with pytest.raises(nr.NeuroreconError, match="negative vth"):
+        nr.simulate(net, x, backend="lava")
+    with pytest.raises(nr.NeuroreconError, match="negative vth"):
+        write_lava_script(net, tmp_path / "lava")
+    assert not (tmp_path / "lava").exists()
+    with pytest.raises(lava_network.LavaBuildError, match="negative vth"):  # the shipped builder itself
+        lava_network.run_batch(lava_layers(net), x, 4, "floating_pt")

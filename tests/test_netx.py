@@ -10,7 +10,7 @@ import pytest
 
 import neurorecon as nr
 from neurorecon.interchange import from_nir, read_netx, write_netx
-from neurorecon.interchange.netx import netx_weight_mapping
+from neurorecon.quantize.netx_grid import netx_weight_mapping
 
 ALL = ("spikes", "v", "u")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from neurorecon.errors import NeuroreconError
-from neurorecon.train import DictionaryOperator, beta_max, dual_violation, evaluate, solve, solve_path
+from neurorecon.solve import DictionaryOperator, beta_max, dual_violation, evaluate, solve, solve_path
 
 
 def spike_problem(n=80, P=150, C=3, seed=0, offset=0.0, counts=False, density=(0.2, 0.5)):

@@ -12,15 +12,14 @@ import torch
 import neurorecon as nr
 from neurorecon import NeuroreconError
 from neurorecon.data import load_data
-from neurorecon.network import Dense
 from neurorecon.quantize import NON_SPIKING_VTH
-from neurorecon.train import sg_ptq as ptq_module
-from neurorecon.train.readout import Readout
-from neurorecon.train.sg_init import MAX_SCORE_SPREAD, best_temperature, initial_network, threshold_units
-from neurorecon.train.sg_model import SurrogateNetwork
-from neurorecon.train.sg_ptq import predict, sg_ptq
-from neurorecon.train.surrogate import train_surrogate
-from neurorecon.train.witnesses import default_palette
+from neurorecon.quantize import ptq as ptq_module
+from neurorecon.readout import Readout
+from neurorecon.train.surrogate.architecture import MAX_SCORE_SPREAD, best_temperature, initial_network, threshold_units
+from neurorecon.train.surrogate.model import SurrogateNetwork
+from neurorecon.quantize.ptq import predict, sg_ptq
+from neurorecon.train.surrogate.trainer import train_surrogate
+from neurorecon.train.convex.witnesses import default_palette
 
 
 def _random_network(rng, readout: str, recurrent: bool, d: int = 5, t: int = 7, bits: int = 0) -> nr.Network:

@@ -5,7 +5,8 @@ import pytest
 
 import neurorecon as nr
 from neurorecon.data import load_data
-from neurorecon.train.classifier import ReconstructionClassifier, predict_network
+from neurorecon.simulate.predict import predict_network
+from neurorecon.train.convex.classifier import ReconstructionClassifier
 
 SMALL = dict(n_witnesses=300, column_generation_rounds=1, candidates_per_round=150, n_betas=5)
 

@@ -25,10 +25,10 @@ from neurorecon.network import Network
 from neurorecon.interchange.lava_script import write_lava_script
 from neurorecon.interchange.netx import read_netx, write_netx
 from neurorecon.interchange.nir_export import write_nir
-from neurorecon.report import save_solution
+from neurorecon.run_report import save_solution
 from neurorecon.resources import check_resources
 from neurorecon.run import save_run, write_json
-from neurorecon.train.classifier import predict_network
+from neurorecon.simulate.predict import predict_network
 from neurorecon.train.pipeline import train_dataset
 
 PROFILE = "loihi2"

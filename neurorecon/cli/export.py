@@ -8,8 +8,9 @@ from neurorecon.cli import add_command
 from neurorecon.cli._common import emit_json
 from neurorecon.errors import NeuroreconError
 from neurorecon.interchange.convention import DEFAULT_DT
-from neurorecon.interchange.lava_script import SCRIPT_NAME, lava_parameters, write_lava_script
-from neurorecon.interchange.netx import netx_layers, write_netx
+from neurorecon.interchange.lava_script import SCRIPT_NAME, check_lava_export, write_lava_script
+from neurorecon.interchange.netx import write_netx
+from neurorecon.quantize.netx_grid import netx_layers
 from neurorecon.interchange.nir_export import to_nir, write_nir
 from neurorecon.network import Network
 
@@ -69,7 +70,7 @@ def run(args) -> int:
     if targets["netx"]:
         netx_layers(net)
     if targets["lava"]:
-        lava_parameters(net)
+        check_lava_export(net)
     _make_exports_dir(targets, Path(args.model))
     written = {}
     if targets["nir"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from neurorecon.cli import add_command
 from neurorecon.cli._common import emit_json
 from neurorecon.errors import NeuroreconError
-from neurorecon.report import build_report
+from neurorecon.run_report import build_report
 
 EXAMPLES = """  neurorecon report runs/digits
   neurorecon report runs/mnist --lava-samples 0 --no-bit-sweep --json

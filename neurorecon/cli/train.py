@@ -7,7 +7,7 @@ from neurorecon.cli import add_command
 from neurorecon.cli._common import add_data_arguments, check_writable, emit_json, progress_to_stderr, task_options
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
-from neurorecon.report import save_solution
+from neurorecon.run_report import save_solution
 from neurorecon.run import save_run
 from neurorecon.train.pipeline import METHODS, train_dataset
 

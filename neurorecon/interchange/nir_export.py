@@ -16,7 +16,7 @@ from pathlib import Path
 import nir
 import numpy as np
 
-import neurorecon
+from neurorecon._version import __version__
 from neurorecon._atomic import atomic_path
 from neurorecon.errors import NeuroreconError
 from neurorecon.interchange.convention import CONVENTION, DEFAULT_DT, nir_from_lava
@@ -77,7 +77,7 @@ def to_nir(net: Network, dt: float = DEFAULT_DT) -> nir.NIRGraph:
     nodes["output"] = nir.Output(output_type={"output": np.array([net.n_outputs])})
     edges.append((previous, "output"))
     metadata = {
-        "neurorecon.version": neurorecon.__version__,
+        "neurorecon.version": __version__,
         "neurorecon.dt": float(dt),
         "neurorecon.convention": CONVENTION,
         "neurorecon.not_carried": NOT_CARRIED,

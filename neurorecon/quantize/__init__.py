@@ -5,8 +5,8 @@ Public API: :func:`quantize_network` (float -> profile integers, with a per-laye
 :class:`QuantizationWarning`. NIR import/export and post-training quantization share it.
 """
 
-from neurorecon.quantize.mapping import dequantize_network, quantize_network
-from neurorecon.quantize.report import LayerReport, QuantizationReport, QuantizationWarning
+from neurorecon.quantize.fixed_point import dequantize_network, quantize_network
+from neurorecon.quantize.quantization_report import LayerReport, QuantizationReport, QuantizationWarning
 from neurorecon.quantize.scale import NON_SPIKING_VTH
 
 __all__ = [

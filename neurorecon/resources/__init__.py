@@ -45,6 +45,6 @@ limits, marked not public; research notes ``hardware_and_peers.md`` A.1-A.3):
 """
 
 from neurorecon.resources.check import check_resources
-from neurorecon.resources.report import CoreUse, LayerPrecision, LayerUsage, Measured, ResourceReport, Violation
+from neurorecon.resources.resource_report import CoreUse, LayerPrecision, LayerUsage, Measured, ResourceReport, Violation
 
 __all__ = ["CoreUse", "LayerPrecision", "LayerUsage", "Measured", "ResourceReport", "Violation", "check_resources"]

@@ -8,9 +8,9 @@ from dataclasses import asdict
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.profiles import Profile, load_profile
-from neurorecon.resources.mapping import map_network
+from neurorecon.resources.core_map import map_network
 from neurorecon.resources.precision import format_violations, measure, static_precision
-from neurorecon.resources.report import SEVERITIES, ResourceReport
+from neurorecon.resources.resource_report import SEVERITIES, ResourceReport
 from neurorecon.simulate import check_input, readout_steps
 
 

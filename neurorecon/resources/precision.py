@@ -23,7 +23,7 @@ import numpy as np
 
 from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.profiles import Precision
-from neurorecon.resources.report import LayerPrecision, Measured, Violation, margin_bits
+from neurorecon.resources.resource_report import LayerPrecision, Measured, Violation, margin_bits
 from neurorecon.simulate import readout_steps, simulate
 from neurorecon.simulate import arithmetic as ar
 

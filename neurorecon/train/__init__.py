@@ -1,11 +1,10 @@
-"""Training by parameter reconstruction: the certified convex readout solvers.
+"""Training: data -> a chip Network, by one of three methods (``neurorecon train --method``).
 
-Public API: :func:`solve`, :func:`solve_path`, :func:`beta_max`, :func:`dual_violation`,
-:func:`evaluate` (the certificate of any W),
-:class:`SolveResult`, :class:`DictionaryOperator` (a dictionary validated once, for repeated solves).
+* :mod:`neurorecon.train.convex`: parameter reconstruction. Witness neurons on the profile's
+  grid, their exact spikes as a dictionary, the certified convex readout
+  (:mod:`neurorecon.solve`), reconstruction into a Network (``cvx``; ``sg-cvx`` takes its
+  witnesses from an SG-trained layer).
+* :mod:`neurorecon.train.surrogate`: surrogate-gradient training with Norse, the baseline
+  users know (``sg``; the chip network is then :func:`neurorecon.quantize.ptq.sg_ptq`'s).
+* :mod:`neurorecon.train.pipeline`: what the command line runs for each method.
 """
-
-from neurorecon.train.operator import DictionaryOperator
-from neurorecon.train.solvers import SolveResult, beta_max, dual_violation, evaluate, solve, solve_path
-
-__all__ = ["DictionaryOperator", "SolveResult", "beta_max", "dual_violation", "evaluate", "solve", "solve_path"]

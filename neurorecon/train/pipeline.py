@@ -26,10 +26,11 @@ from neurorecon.data.dataset import Dataset
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.profiles import load_profile
-from neurorecon.train.classifier import ReconstructionClassifier, predict_network
-from neurorecon.train.integer_readout import _row_features
-from neurorecon.train.readout import Readout
-from neurorecon.train.reconstruct import hidden_raster
+from neurorecon.simulate.predict import predict_network
+from neurorecon.train.convex.classifier import ReconstructionClassifier
+from neurorecon.train.convex.integer_readout import _row_features
+from neurorecon.readout import Readout
+from neurorecon.train.convex.reconstruct import hidden_raster
 
 METHODS = ("cvx", "sg-cvx", "sg")
 SG_PARAMS = ("sg_hidden", "sg_epochs", "sg_recurrent", "sg_lr")
@@ -59,8 +60,8 @@ def _evaluate_splits(net: Network, dataset: Dataset) -> dict:
 
 
 def _train_sg(dataset: Dataset, profile: str, seed: int, progress, readout: str, params: dict):
-    from neurorecon.train.sg_ptq import sg_ptq
-    from neurorecon.train.surrogate import train_surrogate
+    from neurorecon.quantize.ptq import sg_ptq
+    from neurorecon.train.surrogate.trainer import train_surrogate
 
     kind = "step" if dataset.per_step else ("last" if readout == "last" else "count")
     sg = {k[3:]: params[k] for k in SG_PARAMS if k in params}

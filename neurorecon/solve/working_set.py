@@ -26,7 +26,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from neurorecon.train.certificate import certify_parts, dual_scale, penalty_value
+from neurorecon.solve.certificate import certify_parts, dual_scale, penalty_value
 
 ANDERSON_K = 5
 BCD_EPOCHS = 200  # then switch to the accelerated gradient

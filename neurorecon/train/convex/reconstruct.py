@@ -2,7 +2,7 @@
 
 Hidden neurons are the witnesses with non-zero readout rows, ordered by (du, dv, vth) group so
 each Lava process / chip neuron configuration is a contiguous block. The readout layer comes
-from :mod:`neurorecon.train.integer_readout` (fixed point) or is the float solution itself.
+from :mod:`neurorecon.train.convex.integer_readout` (fixed point) or is the float solution itself.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import numpy as np
 
 from neurorecon.network import LIFLayer, Network
 from neurorecon.simulate.emulator import emulate
-from neurorecon.train.readout import Readout
-from neurorecon.train.witnesses import select_rows
+from neurorecon.readout import Readout
+from neurorecon.train.convex.witnesses import select_rows
 
 FLOAT_NEVER = 1e30  # a float readout threshold no voltage reaches
 

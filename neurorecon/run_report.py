@@ -10,7 +10,6 @@ PNGs, so it is one self-contained file.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from neurorecon.quantize import dequantize_network  # noqa: E402
 from neurorecon.resources import check_resources  # noqa: E402
 from neurorecon.run import load_network, read_metrics  # noqa: E402
 from neurorecon.simulate import readout_steps, simulate  # noqa: E402
-from neurorecon.train.bit_sweep import SWEEP_BITS, readout_bit_sweep  # noqa: E402
+from neurorecon.train.convex.bit_sweep import SWEEP_BITS, readout_bit_sweep  # noqa: E402
 from neurorecon.train.pipeline import split_accuracy  # noqa: E402
 
 SOLUTION_FILE = "readout_solution.npz"

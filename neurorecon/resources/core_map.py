@@ -16,7 +16,7 @@ import numpy as np
 
 from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.profiles import Resources
-from neurorecon.resources.report import CoreUse, LayerUsage, Violation
+from neurorecon.resources.resource_report import CoreUse, LayerUsage, Violation
 
 # Loihi 1 synapse memory layout, as nengo-loihi computes it (nengo_loihi/block.py,
 # SynapseConfig.bits_per_axon with compression=3, the dense format it uses for dense weights):

@@ -18,10 +18,10 @@ from dataclasses import replace
 from neurorecon.data.dataset import Dataset
 from neurorecon.network import Network
 from neurorecon.profiles import load_profile
-from neurorecon.train.integer_readout import fit_integer_readout
+from neurorecon.train.convex.integer_readout import fit_integer_readout
 from neurorecon.train.pipeline import split_accuracy
-from neurorecon.train.readout import Readout
-from neurorecon.train.reconstruct import hidden_raster
+from neurorecon.readout import Readout
+from neurorecon.train.convex.reconstruct import hidden_raster
 
 SWEEP_BITS = (2, 3, 4, 6, 8)
 

@@ -20,19 +20,19 @@ import numpy as np
 
 from neurorecon.data.dataset import check_labels, check_sequences, payload_bits
 from neurorecon.errors import NeuroreconError
-from neurorecon.interchange.netx import netx_layers
+from neurorecon.quantize.netx_grid import netx_layers
 from neurorecon.network import LIFLayer, Network
 from neurorecon.profiles import Profile, load_profile
 from neurorecon.resources import check_resources
-from neurorecon.simulate import readout_steps
 from neurorecon.simulate.emulator import emulate
-from neurorecon.train import solvers
-from neurorecon.train.dictionary import Dictionary
-from neurorecon.train.readout import READOUTS, Readout
-from neurorecon.train.integer_readout import fit_integer_readout, output_steps
-from neurorecon.train.reconstruct import float_readout_layer, hidden_raster, pack
-from neurorecon.train.sources import RandomWitnesses, SurrogateWitnesses
-from neurorecon.train.witnesses import WitnessSampler, select_rows
+from neurorecon.simulate.predict import predict_network
+from neurorecon.solve import solvers
+from neurorecon.train.convex.dictionary import Dictionary
+from neurorecon.readout import READOUTS, Readout
+from neurorecon.train.convex.integer_readout import fit_integer_readout, output_steps
+from neurorecon.train.convex.reconstruct import float_readout_layer, hidden_raster, pack
+from neurorecon.train.convex.sources import RandomWitnesses, SurrogateWitnesses
+from neurorecon.train.convex.witnesses import WitnessSampler, select_rows
 
 CALIBRATION_SAMPLES = 512
 PATH_PATIENCE = 2  # betas without a validation gain before the path stops
@@ -505,23 +505,3 @@ class ReconstructionClassifier:
         y = check_labels(y, check_sequences(X), "y", n_classes=len(self.classes_))
         return float((pred == y).mean())
 
-
-def predict_network(net: Network, X, backend: str = "emulator") -> np.ndarray:
-    """Predictions of a classifier Network (metadata ``readout``) on ``X`` with a backend."""
-    return readout_run(net, check_sequences(X, "X"), backend)[0]
-
-
-def readout_run(net: Network, X: np.ndarray, backend: str = "emulator", record: tuple[str, ...] = ()):
-    """Run a classifier Network for its readout: (predictions, the readout layer's SimulationResult).
-
-    ``record`` adds what the caller needs besides the predictions (e.g. ``"counts"``).
-    """
-    from neurorecon.simulate import simulate
-
-    readout = Readout(net.metadata.get("readout", "last"))
-    last = net.n_layers - 1
-    record = tuple(record) + (("v",) if readout.per_step else ())
-    result = simulate(net, X, backend=backend, n_steps=readout_steps(net, X.shape[1]), record=record, layers=[last])
-    if readout.per_step:
-        return readout.predictions_from_voltage(result.v[last], X.shape[1], net.n_layers), result
-    return result.final_v[last].argmax(axis=1), result

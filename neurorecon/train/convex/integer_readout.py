@@ -28,12 +28,12 @@ import numpy as np
 
 from neurorecon.network import LIFLayer, Network
 from neurorecon.profiles import Profile
-from neurorecon.quantize.mapping import quantize_bias
+from neurorecon.quantize.fixed_point import quantize_bias
 from neurorecon.quantize.netx_grid import netx_bias, netx_weight_grid
 from neurorecon.quantize.scale import weight_grid
 from neurorecon.simulate.arithmetic import STATE_SHIFT
 from neurorecon.simulate.emulator import emulate
-from neurorecon.train.readout import Readout
+from neurorecon.readout import Readout
 
 VTH_MAX = 2**17 - 1
 VOLTAGE_CEILING = VTH_MAX << STATE_SHIFT  # the readout never spikes while v <= this

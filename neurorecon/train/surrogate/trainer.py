@@ -1,7 +1,7 @@
 """Surrogate-gradient (SG) training with Norse: the baseline users know (``--method sg``).
 
 BPTT over the whole sequence (``readout_steps`` steps: the frames plus one step per Dense) of a
-:class:`~neurorecon.train.sg_model.SurrogateNetwork`, whose forward pass is the project's float
+:class:`~neurorecon.train.surrogate.model.SurrogateNetwork`, whose forward pass is the project's float
 arithmetic (:func:`~neurorecon.simulate.arithmetic.float_lif_update`) with a Norse surrogate
 spike. Cross-entropy on the readout's scores, as the chip reads them:
 
@@ -11,7 +11,7 @@ spike. Cross-entropy on the readout's scores, as the chip reads them:
 
 Adam with a cosine learning-rate schedule (per batch, down to 1 % of ``lr``) and gradient-norm
 clipping. The result is a
-float Network: quantize it with :func:`neurorecon.train.sg_ptq.sg_ptq` for a chip, feed its hidden
+float Network: quantize it with :func:`neurorecon.quantize.ptq.sg_ptq` for a chip, feed its hidden
 layers to the convex trainer, or pass it back as ``init`` to fine-tune.
 """
 
@@ -30,10 +30,10 @@ from neurorecon.data.dataset import check_labels, check_sequences, payload_bits
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.quantize import dequantize_network
-from neurorecon.train.readout import READOUTS, Readout
-from neurorecon.train.sg_init import initial_network, threshold_units
-from neurorecon.train.sg_model import DEFAULT_SURROGATE, SURROGATES, SurrogateNetwork
-from neurorecon.train.witnesses import default_palette
+from neurorecon.readout import READOUTS, Readout
+from neurorecon.train.surrogate.architecture import initial_network, threshold_units
+from neurorecon.train.surrogate.model import DEFAULT_SURROGATE, SURROGATES, SurrogateNetwork
+from neurorecon.train.convex.witnesses import default_palette
 
 DEFAULT_HIDDEN = (256,)
 FINAL_LR_FRACTION = 0.01

@@ -28,11 +28,11 @@ from neurorecon.network import Network
 from neurorecon.profiles import load_profile
 from neurorecon.quantize import QuantizationReport, quantize_network
 from neurorecon.quantize.activity import float_state_peaks
-from neurorecon.quantize.mapping import quantize_layer
+from neurorecon.quantize.fixed_point import quantize_layer
 from neurorecon.simulate import check_input, readout_steps, simulate
 from neurorecon.simulate.arithmetic import STATE_SHIFT
-from neurorecon.train.classifier import readout_run
-from neurorecon.train.readout import Readout
+from neurorecon.simulate.predict import readout_run
+from neurorecon.readout import Readout
 
 READOUT_HEADROOM = 0.5  # fixed readout peak voltage / spiking level allowed on the calibration data
 MAX_RESCALES = 16

@@ -27,8 +27,8 @@ import numpy as np
 from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.quantize.scale import NON_SPIKING_VTH
 from neurorecon.simulate.emulator import emulate
-from neurorecon.train.readout import Readout
-from neurorecon.train.witnesses import decays
+from neurorecon.readout import Readout
+from neurorecon.train.convex.witnesses import decays
 
 INIT_ABOVE_THRESHOLD = 0.1  # fraction of probe (sample, step) points above threshold per group
 CALIBRATION_SAMPLES = 512

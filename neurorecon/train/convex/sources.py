@@ -15,7 +15,7 @@ import numpy as np
 from neurorecon.network import Dense, LIFLayer
 from neurorecon.profiles import Profile
 from neurorecon.quantize.scale import weight_grid
-from neurorecon.train.witnesses import WitnessSampler, concat_layers
+from neurorecon.train.convex.witnesses import WitnessSampler, concat_layers
 
 RECURRENT_DENSITY = 0.2  # fraction of non-zero recurrent weights inside a random module
 # Relative weight noise of a perturbed copy, chosen on the validation split (20 % of the training
@@ -70,15 +70,15 @@ class SurrogateWitnesses:
     With ``init`` (a trained Network of one hidden layer) the SG training fine-tunes it instead
     of starting from scratch: reconstruct, fine-tune, re-quantize, re-fit the readout convexly.
 
-    Training and quantization are :func:`neurorecon.train.surrogate.train_surrogate` and
-    :func:`neurorecon.train.sg_ptq.sg_ptq`; the SG network's own float and chip accuracies are
+    Training and quantization are :func:`neurorecon.train.surrogate.trainer.train_surrogate` and
+    :func:`neurorecon.quantize.ptq.sg_ptq`; the SG network's own float and chip accuracies are
     kept in ``report`` (the SG baseline of the same run).
     """
 
     def __init__(self, X, y, profile: Profile, readout: str, hidden: int, recurrent: bool, epochs: int,
                  lr: float, seed: int, progress: Callable[[str], None] | None = None, init=None):
-        from neurorecon.train.sg_ptq import sg_ptq
-        from neurorecon.train.surrogate import train_surrogate
+        from neurorecon.quantize.ptq import sg_ptq
+        from neurorecon.train.surrogate.trainer import train_surrogate
 
         self.profile = profile
         self.rng = np.random.default_rng([seed, 7])

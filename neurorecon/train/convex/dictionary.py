@@ -13,8 +13,8 @@ import numpy as np
 
 from neurorecon.network import LIFLayer, Network
 from neurorecon.simulate.emulator import emulate
-from neurorecon.train.readout import Readout
-from neurorecon.train.witnesses import concat_layers, select_rows
+from neurorecon.readout import Readout
+from neurorecon.train.convex.witnesses import concat_layers, select_rows
 
 BLOCK = 1024
 

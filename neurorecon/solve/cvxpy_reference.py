@@ -12,15 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from neurorecon.errors import NeuroreconError
-from neurorecon.train.operator import DictionaryOperator
+from neurorecon.solve.operator import DictionaryOperator
+from neurorecon.solve.result import certificate_result
 
 CVXPY_SOLVERS = ("CLARABEL", "SCS")
 
 
 def solve_cvxpy(op: DictionaryOperator, Y, beta, penalty, tol, cvxpy_solver, options, start):
     import cvxpy as cp
-
-    from neurorecon.train.solvers import certificate_result
 
     name = str(cvxpy_solver).upper()
     if name not in CVXPY_SOLVERS:

@@ -30,7 +30,7 @@ import numpy as np
 
 from neurorecon.network import LIFLayer, Network
 from neurorecon.profiles import Profile
-from neurorecon.quantize.mapping import quantize_bias
+from neurorecon.quantize.fixed_point import quantize_bias
 from neurorecon.quantize.netx_grid import netx_bias, netx_weight_grid
 from neurorecon.quantize.scale import weight_grid
 from neurorecon.simulate.emulator import emulate

@@ -8,8 +8,8 @@ Problem (C classes, targets Y (n, C), dictionary D (n, P), unpenalised intercept
 
 The intercept is eliminated in closed form (``b = ybar - W^T dbar``), which turns the problem into
 the same problem on centred Y and centred D; D is never centred in memory (see
-:mod:`neurorecon.train.operator`). Every result carries the relative primal–dual gap of
-:mod:`neurorecon.train.certificate`, computed over *all* P columns from the float64 residual.
+:mod:`neurorecon.solve.operator`). Every result carries the relative primal–dual gap of
+:mod:`neurorecon.solve.certificate`, computed over *all* P columns from the float64 residual.
 
 Native algorithm (``solver="native"``): a working-set method with gap-based column selection, as
 in celer / skglm / BLITZ, because the solution is sparse (a few hundred of tens of thousands of
@@ -30,13 +30,13 @@ columns) and full-dictionary passes are the expensive part:
    ranked by ``(beta - s ||Z_p||) / ||Dc_p||`` (the distance from Lambda to the constraint);
    size ``max(250, 2 |support|)``, doubled when an iteration did not halve the gap.
 4. Solve the sub-problem on the working set to a gap of 0.01x the outer gap by block coordinate
-   descent in Gram form with Anderson acceleration (:mod:`neurorecon.train._bcd`); the centred
+   descent in Gram form with Anderson acceleration (:mod:`neurorecon.solve.working_set`); the centred
    float64 columns and their Gram matrix are cached and extended across iterations (and across
    the betas of :func:`solve_path`). Go to 1. Sub-problems are cheap next to a pass over D, so
    they are solved accurately and a solve typically takes 4-6 passes.
 
 Certified to rounding: the correlations are exact up to a known bound (see
-:mod:`neurorecon.train.operator`), and the dual constraints are inflated by that bound, so the
+:mod:`neurorecon.solve.operator`), and the dual constraints are inflated by that bound, so the
 dual point is feasible for the exact products.
 
 ``solver="cvxpy"`` solves the same problem with CVXPY (Clarabel by default, SCS as an option):
@@ -47,54 +47,21 @@ from the W it returns.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
 from neurorecon.errors import NeuroreconError
-from neurorecon.train._bcd import bcd
-from neurorecon.train.certificate import check_penalty, certify, row_scores
-from neurorecon.train.operator import DictionaryOperator, as_operator
+from neurorecon.solve.certificate import check_penalty, certify, row_scores
+from neurorecon.solve.working_set import bcd
+from neurorecon.solve.operator import DictionaryOperator, as_operator
+from neurorecon.solve.result import SolveResult, certificate_result
 
 SOLVERS = ("native", "cvxpy")
 WS_MIN = 250  # smallest working set (passes over D cost more than sub-problems: start big)
 INNER_RHO = 0.01  # sub-problem gap target, relative to the outer gap (sub-problems are cheap, passes are not)
 MAX_EPOCHS = 20_000  # per sub-problem
 WS_MAX = 8192  # largest working set beyond twice the support (memory: its Gram matrix is m x m float64)
-
-
-@dataclass
-class SolveResult:
-    """A readout W (P, C) with its intercept and optimality certificate.
-
-    ``gap`` is the relative primal–dual gap ``(primal - dual) / primal`` at ``dual_point``
-    (Λ, n x C), which is feasible for every column: ``||D_p^T Λ||_2 <= beta`` (group) or
-    ``|D_p^T Λ_c| <= beta`` (l1), and ``Λ`` sums to zero over samples when an intercept is fit.
-    ``iterations`` counts coordinate-descent epochs (native) or solver iterations (cvxpy).
-    """
-
-    W: np.ndarray
-    intercept: np.ndarray
-    primal: float
-    dual: float
-    gap: float
-    dual_point: np.ndarray
-    iterations: int
-    seconds: float
-    converged: bool
-    support: np.ndarray
-    beta: float = 0.0
-    penalty: str = "group"
-    solver: str = "native"
-    outer_iterations: int = 0
-    history: list = field(default_factory=list)  # (seconds, relative gap, working-set size) per outer iteration
-    info: dict = field(default_factory=dict)
-
-    def predict(self, D) -> np.ndarray:
-        """Scores ``D W + b`` (n, C) for a dictionary with the same columns."""
-        D = np.asarray(D)
-        return D[:, self.support].astype(np.float64) @ self.W[self.support] + self.intercept
 
 
 def beta_max(D, Y, penalty: str = "group", *, fit_intercept: bool = True) -> float:
@@ -148,34 +115,6 @@ def evaluate(
     return certificate_result(op, Y, W, beta, penalty, tol, start)
 
 
-def certificate_result(op, Y, W, beta, penalty, tol, start, **fields) -> SolveResult:
-    """A :class:`SolveResult` for ``W`` with its certificate over every column of ``op``."""
-    ybar = Y.mean(axis=0) if op.fit_intercept else np.zeros(Y.shape[1])
-    Yc = Y - ybar
-    support = np.flatnonzero(np.any(W != 0, axis=1))
-    R = Yc - op.matvec(W[support], support)
-    if op.fit_intercept:
-        R -= R.mean(axis=0)
-    cert = certify(R, Yc, op.correlations(R), W, beta, penalty, op.correlation_error(R))
-    values = dict(
-        W=W,
-        intercept=ybar - op.col_means[support] @ W[support],
-        primal=cert.primal,
-        dual=cert.dual,
-        gap=cert.gap,
-        dual_point=R * cert.scale,
-        iterations=0,
-        seconds=time.perf_counter() - start,
-        converged=cert.gap <= tol,
-        support=support,
-        beta=beta,
-        penalty=penalty,
-        solver="given",
-    )
-    values.update(fields)
-    return SolveResult(**values)
-
-
 def solve(
     D,
     Y,
@@ -216,7 +155,7 @@ def solve(
     Y = _check_targets(Y, op.n)
     W0 = _check_warm_start(W0, intercept0, op.P, Y.shape[1])
     if solver == "cvxpy":
-        from neurorecon.train._reference import solve_cvxpy
+        from neurorecon.solve.cvxpy_reference import solve_cvxpy
 
         return solve_cvxpy(op, Y, beta, penalty, tol, cvxpy_solver, solver_options or {}, start)
     return _WorkingSet(op, penalty).solve(Y, beta, tol, max_iter, W0, screen, verbose, start)
