@@ -11,6 +11,7 @@ from neurorecon.simulate import BACKENDS, readout_steps, simulate
 
 EXAMPLES = """  neurorecon simulate model.h5 --input X.npz --out out.npz
   neurorecon simulate runs/digits --input X.npz --out out.npz --backend lava
+  neurorecon simulate runs/digits --input X.npz --out out.npz --backend torch --device cuda
   neurorecon simulate model.h5 --input X.npz --out out.npz --steps readout --record spikes,v,u
 
 X.npz holds X (n_samples, T, n_inputs). out.npz gets spikes_<i>, v_<i> (and u_<i>) per
@@ -24,6 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--input", required=True, help=".npz file with an array X (n_samples, T, n_inputs)")
     p.add_argument("--out", required=True, help="output .npz file (written atomically)")
     p.add_argument("--backend", default="emulator", choices=BACKENDS)
+    p.add_argument("--device", default=None, help="torch backend: 'cpu' (default) or 'cuda'")
     p.add_argument(
         "--steps", default=None,
         help="time steps to run: an integer, or 'readout' for T + n_layers (default: T)",
@@ -49,7 +51,7 @@ def run(args) -> int:
     x = read_npz(args.input, ("X",))["X"]
     record = [r for r in args.record.split(",") if r]
     n_steps = _steps(args.steps, net, x.shape[1] if x.ndim == 3 else 0)
-    result = simulate(net, x, backend=args.backend, n_steps=n_steps, record=record)
+    result = simulate(net, x, backend=args.backend, n_steps=n_steps, record=record, device=args.device)
     arrays = {}
     for i in range(net.n_layers):
         for name in ("spikes", "v", "u"):

@@ -17,7 +17,7 @@ from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network, as_sequences
 from neurorecon.simulate.result import SimulationResult
 
-BACKENDS = ("emulator", "lava", "loihi2-hw")
+BACKENDS = ("emulator", "torch", "lava", "loihi2-hw")
 RECORDABLE = ("spikes", "v", "u", "counts", "final_spikes")
 
 
@@ -59,13 +59,16 @@ def simulate(
     record: Sequence[str] = ("spikes", "v"),
     layers: Sequence[int] | None = None,
     timeout: float = 600.0,
+    device: str | None = None,
 ) -> SimulationResult:
     """Run ``net`` on ``X`` (n_samples, T, N_in) and return per-layer records.
 
     ``record`` picks what is kept: per-step ``"spikes"``, ``"v"``, ``"u"``, per-sample spike
     ``"counts"`` and/or the last step's spikes (``"final_spikes"``); ``layers`` the layers they
     are kept for (default all). ``final_v`` is always returned.
-    ``backend``: ``"emulator"`` (bit-exact numpy), ``"lava"`` (Lava's CPU simulator,
+    ``backend``: ``"emulator"`` (bit-exact numpy), ``"torch"`` (the emulator's loop on torch
+    tensors of ``device``, ``"cpu"`` or ``"cuda"``: bit-exact in fixed point, equal to 1e-9 in
+    float), ``"lava"`` (Lava's CPU simulator,
     ``fixed_pt`` or ``floating_pt`` to match the network), ``"loihi2-hw"`` (Loihi 2 via
     lava-loihi, where installed). Lava runs stop after ``timeout`` seconds per batch.
     """
@@ -83,10 +86,13 @@ def simulate(
     n_steps = x.shape[1] if n_steps is None else int(n_steps)
     if n_steps < 1:
         raise NeuroreconError(f"n_steps must be at least 1; got {n_steps}")
-    if backend == "emulator":
+    if backend in ("emulator", "torch"):
+        from neurorecon.simulate.arrays import array_ops
         from neurorecon.simulate.emulator import emulate
 
-        return emulate(net, x, n_steps, record, layers)
+        return emulate(net, x, n_steps, record, layers, ops=array_ops(backend, device))
+    if device is not None:
+        raise NeuroreconError(f"device is for the torch backend; backend {backend!r} takes none")
     from neurorecon.simulate.lava_backend import run_lava
 
     return run_lava(net, x, n_steps, record, layers, hardware=backend == "loihi2-hw", timeout=timeout)

@@ -17,9 +17,10 @@ Float (``PyLifModelFloat``, ``PyDenseModelFloat``)::
 
     u = u * (1 - du) + a;   v = v * (1 - dv) + u + bias_mant;   s = v > vth;  v = 0 where s
 
-Fixed-point state is held in float64 arrays of integers: every intermediate value is an integer
-below 2**36, so products, ``trunc`` and sums are exact (SPEC section 3 asks for bit-exactness;
-the tests check it against Lava).
+Fixed-point state is held in float64 arrays of integers (numpy) or int64 tensors (torch): every
+intermediate value is an integer below 2**36, so products, ``trunc`` and sums are exact (SPEC
+section 3 asks for bit-exactness; the tests check it against Lava). The update is written once;
+:mod:`neurorecon.simulate.arrays` spells its few in-place operations for each array library.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ import numpy as np
 
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Dense, LIFLayer
+from neurorecon.simulate.arrays import NumpyOps
+
+NUMPY = NumpyOps()
 
 DECAY_UNITY = 4096  # 2**12: du, dv are 12-bit fractions
 CURRENT_DECAY_OFFSET = 1  # Lava's ds_offset: the current decays by du + 1
@@ -79,29 +83,38 @@ def lif_constants(layer: LIFLayer, arithmetic: str, max_abs_input: float = np.in
     )
 
 
-def fixed_lif_update(u: np.ndarray, v: np.ndarray, a_shifted: np.ndarray, c: LIFConstants) -> np.ndarray:
-    """One fixed-point LIF step, in place on float64 arrays of integers; returns the spikes.
+def fixed_lif_update(u, v, a_shifted, c: LIFConstants, ops=NUMPY):
+    """One fixed-point LIF step, in place on the state arrays; returns the spikes.
 
-    ``a_shifted`` is the synaptic input already shifted by 6 (``a_in << 6``).
+    ``a_shifted`` is the synaptic input already shifted by 6 (``a_in << 6``). ``ops`` spells
+    the few in-place operations of the array library (:mod:`neurorecon.simulate.arrays`): numpy
+    float64 arrays of integers or torch int64 tensors, the same formulas either way.
     """
-    u *= c.current_keep
-    np.trunc(u, out=u)
+    ops.trunc_scale_(u, c.current_keep)
     u += a_shifted
     if c.may_wrap:  # Lava wraps once: u > 2**23 -> u - 2**24 ; u <= -2**23 -> u + 2**24
-        u -= (u > STATE_LIMIT) * (2.0 * STATE_LIMIT)
-        u += (u <= -STATE_LIMIT) * (2.0 * STATE_LIMIT)
-    v *= c.voltage_keep
-    np.trunc(v, out=v)
+        u -= (u > STATE_LIMIT) * (2 * STATE_LIMIT)
+        u += (u <= -STATE_LIMIT) * (2 * STATE_LIMIT)
+    ops.trunc_scale_(v, c.voltage_keep)
     v += u
     if c.has_bias:
         v += c.bias
     if c.may_saturate:
         # Lava clips v to +-(2**23 - 1). Only the lower clip is observable: vth << 6 is at most
         # 8,388,544 < 2**23 - 1, so a v above the upper clip spikes and is reset to 0 either way.
-        np.maximum(v, -(STATE_LIMIT - 1), out=v)
+        ops.clip_below_(v, -(STATE_LIMIT - 1))
     spikes = v > c.threshold
     v *= ~spikes
     return spikes
+
+
+def shifted_accumulation(acc, floor_scale: float, ops=NUMPY):
+    """``(acc >> -weight_exp) << 6`` for a negative ``weight_exp``: floor(acc * scale) * 64, in
+    place on a float64 accumulation (exact: acc is an integer below 2**53)."""
+    acc *= floor_scale
+    ops.floor_(acc)
+    acc *= 2**STATE_SHIFT
+    return acc
 
 
 def float_lif_update(u, v, a_in, c: LIFConstants, spike_fn=None, reset_fn=None):

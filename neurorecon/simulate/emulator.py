@@ -1,10 +1,14 @@
-"""Batched, bit-exact emulator of a Network (the ``"emulator"`` backend).
+"""Batched, bit-exact emulator of a Network (the ``"emulator"`` and ``"torch"`` backends).
 
-Time-major loop over steps, vectorised over a cache-resident chunk of samples; chunks run on a
-small thread pool with BLAS limited to one thread (multi-threaded BLAS on these small GEMMs is
-10-40x slower). Synaptic input is one GEMM per layer and step; in fixed point the GEMM runs in
-float32 where every partial sum provably fits its 24-bit mantissa, else in float64 (exact below
-2**53). The LIF update is :mod:`neurorecon.simulate.arithmetic`'s, applied in place.
+Time-major loop over steps, vectorised over a chunk of samples. Synaptic input is one GEMM per
+layer and step; in fixed point the GEMM runs in float32 where every partial sum provably fits its
+24-bit mantissa, else in float64 (exact below 2**53). The LIF update is
+:mod:`neurorecon.simulate.arithmetic`'s, applied in place.
+
+The loop is written once against :mod:`neurorecon.simulate.arrays`: with numpy (``"emulator"``)
+chunks are cache-resident and run on a small thread pool with BLAS limited to one thread
+(multi-threaded BLAS on these small GEMMs is 10-40x slower); with torch (``"torch"``, CPU or
+CUDA) chunks are large and run one after the other, torch parallelising each operation.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from neurorecon.network import Dense, Network
 from neurorecon.simulate import arithmetic as ar
+from neurorecon.simulate.arrays import NumpyOps
 from neurorecon.simulate.result import SimulationResult
 
 FLOAT32_EXACT = 2**24
@@ -28,18 +33,16 @@ FLOAT32_EXACT = 2**24
 class _Synapse:
     """x @ weights, then (fixed point, negative weight_exp) the flooring shift and << 6."""
 
-    weights: np.ndarray  # (N_in, N_out), already transposed
+    weights: object  # (N_in, N_out), already transposed: an array of ``ops``
     floor_scale: float | None
+    state: type  # dtype of the neuron state the result is added to
+    ops: object
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        acc = x.astype(self.weights.dtype, copy=False) @ self.weights
-        if self.floor_scale is None:
-            return acc
-        acc = acc.astype(np.float64, copy=False)
-        acc *= self.floor_scale
-        np.floor(acc, out=acc)
-        acc *= 2**ar.STATE_SHIFT
-        return acc
+    def __call__(self, x):
+        acc = self.ops.asarray(x, self.weights.dtype) @ self.weights
+        if self.floor_scale is not None:
+            acc = ar.shifted_accumulation(self.ops.asarray(acc, np.float64), self.floor_scale, self.ops)
+        return self.ops.asarray(acc, self.state)
 
 
 @dataclass(frozen=True)
@@ -50,18 +53,30 @@ class _LayerPlan:
     update: Callable
 
 
-def _synapse(dense: Dense, arithmetic: str, max_payload: float) -> _Synapse:
+def _synapse(dense: Dense, arithmetic: str, max_payload: float, ops) -> _Synapse:
     weights, floor_scale = ar.synaptic_scale(dense, arithmetic)
-    exact_in_float32 = (
+    exact_in_float32 = ops.exact_float32 and (
         arithmetic == "fixed" and float(np.abs(weights).sum(axis=1).max(initial=0.0)) * max_payload < FLOAT32_EXACT
     )
     dtype = np.float32 if exact_in_float32 else np.float64
-    return _Synapse(np.ascontiguousarray(weights.T, dtype=dtype), floor_scale)
+    return _Synapse(ops.asarray(np.ascontiguousarray(weights.T), dtype), floor_scale, _state_dtype(arithmetic, ops), ops)
 
 
-def _fixed_update(constants: ar.LIFConstants):
+def _state_dtype(arithmetic: str, ops):
+    return ops.fixed_state if arithmetic == "fixed" else np.float64
+
+
+def _on_device(c: ar.LIFConstants, arithmetic: str, ops) -> ar.LIFConstants:
+    """The constants as arrays of ``ops``: decay factors in float64, the rest in the state's dtype."""
+    state = _state_dtype(arithmetic, ops)
+    return ar.LIFConstants(ops.asarray(c.current_keep, np.float64), ops.asarray(c.voltage_keep, np.float64),
+                           ops.asarray(c.bias, state), ops.asarray(c.threshold, state), c.may_wrap,
+                           c.may_saturate, c.has_bias)
+
+
+def _fixed_update(constants: ar.LIFConstants, ops):
     def update(u, v, a):
-        return u, v, ar.fixed_lif_update(u, v, a, constants)
+        return u, v, ar.fixed_lif_update(u, v, a, constants, ops)
 
     return update
 
@@ -69,13 +84,14 @@ def _fixed_update(constants: ar.LIFConstants):
 def _float_update(constants: ar.LIFConstants):
     def update(u, v, a):
         u, v, s = ar.float_lif_update(u, v, a, constants)
-        return u, v, s.astype(bool)
+        return u, v, s > 0
 
     return update
 
 
-def plan_network(net: Network, max_input_payload: float) -> list[_LayerPlan]:
+def plan_network(net: Network, max_input_payload: float, ops=None) -> list[_LayerPlan]:
     """Precompute every layer's synapses and LIF constants (and check Lava's int32 datapath)."""
+    ops = ops or NumpyOps()
     plans = []
     for i, layer in enumerate(net.layers):
         payload = max_input_payload if i == 0 else 1.0
@@ -83,42 +99,35 @@ def plan_network(net: Network, max_input_payload: float) -> list[_LayerPlan]:
         recurrent = None
         if layer.recurrent is not None:
             bound += ar.max_abs_accumulation(layer.recurrent, net.arithmetic, 1.0)
-            recurrent = _synapse(layer.recurrent, net.arithmetic, 1.0)
+            recurrent = _synapse(layer.recurrent, net.arithmetic, 1.0, ops)
         if net.arithmetic == "fixed":
             ar.check_int32_datapath(layer, i, bound)
-        constants = ar.lif_constants(layer, net.arithmetic, bound)
-        update = _fixed_update(constants) if net.arithmetic == "fixed" else _float_update(constants)
-        plans.append(_LayerPlan(_synapse(layer.dense, net.arithmetic, payload), recurrent, constants, update))
+        constants = _on_device(ar.lif_constants(layer, net.arithmetic, bound), net.arithmetic, ops)
+        update = _fixed_update(constants, ops) if net.arithmetic == "fixed" else _float_update(constants)
+        plans.append(_LayerPlan(_synapse(layer.dense, net.arithmetic, payload, ops), recurrent, constants, update))
     return plans
 
 
 class _Recorder:
     """Preallocated outputs; every chunk writes its own rows, so threads never collide."""
 
-    def __init__(self, net: Network, n: int, n_steps: int, record: Sequence[str], layers: Sequence[int]):
+    def __init__(self, net: Network, n: int, n_steps: int, record: Sequence[str], layers: Sequence[int], ops):
         value_dtype = np.int32 if net.arithmetic == "fixed" else np.float64
         sizes = net.sizes
+        self.ops = ops
 
-        def maybe(var: str, dtype) -> list[np.ndarray | None]:
-            return [
-                np.zeros((n, n_steps, size), dtype) if (var in record and i in layers) else None
-                for i, size in enumerate(sizes)
-            ]
+        def maybe(var: str, shape, dtype) -> list:
+            return [ops.zeros(shape(size), dtype) if (var in record and i in layers) else None
+                    for i, size in enumerate(sizes)]
 
-        self.spikes = maybe("spikes", bool)
-        self.v = maybe("v", value_dtype)
-        self.u = maybe("u", value_dtype)
-        self.final_v = [np.zeros((n, size), value_dtype) for size in sizes]
-        self.spike_counts = [
-            np.zeros((n, size), np.int32) if ("counts" in record and i in layers) else None
-            for i, size in enumerate(sizes)
-        ]
-        self.final_spikes = [
-            np.zeros((n, size), bool) if ("final_spikes" in record and i in layers) else None
-            for i, size in enumerate(sizes)
-        ]
+        self.spikes = maybe("spikes", lambda size: (n, n_steps, size), bool)
+        self.v = maybe("v", lambda size: (n, n_steps, size), value_dtype)
+        self.u = maybe("u", lambda size: (n, n_steps, size), value_dtype)
+        self.final_v = [ops.zeros((n, size), value_dtype) for size in sizes]
+        self.spike_counts = maybe("counts", lambda size: (n, size), np.int32)
+        self.final_spikes = maybe("final_spikes", lambda size: (n, size), bool)
 
-    def observe(self, layer: int, t: int, rows: slice, s: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+    def observe(self, layer: int, t: int, rows: slice, s, u, v) -> None:
         if self.spike_counts[layer] is not None:
             self.spike_counts[layer][rows] += s
         if self.spikes[layer] is not None:
@@ -129,26 +138,28 @@ class _Recorder:
             self.u[layer][rows, t] = u
 
     def result(self, n_steps: int) -> SimulationResult:
-        return SimulationResult(
-            self.spikes, self.v, self.u, self.final_v, self.spike_counts, n_steps, "emulator", self.final_spikes
-        )
+        def out(arrays):
+            return [None if a is None else self.ops.to_numpy(a) for a in arrays]
+
+        return SimulationResult(out(self.spikes), out(self.v), out(self.u), out(self.final_v), out(self.spike_counts),
+                                n_steps, self.ops.backend, out(self.final_spikes))
 
 
 def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice, rec: _Recorder) -> None:
     batch, t_in, _ = x.shape
     first = plans[0].feed_forward
-    input_current = first(x.reshape(batch * t_in, -1)).astype(np.float64, copy=False).reshape(batch, t_in, -1)
-    u = [np.zeros((batch, p.constants.threshold.shape[0])) for p in plans]
-    v = [np.zeros_like(state) for state in u]
-    previous: list[np.ndarray | None] = [None] * len(plans)
+    input_current = first(x.reshape(batch * t_in, -1)).reshape(batch, t_in, -1)
+    u = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), p.feed_forward.state) for p in plans]
+    v = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), p.feed_forward.state) for p in plans]
+    previous: list = [None] * len(plans)
     for t in range(n_steps):
         current = []
         for i, plan in enumerate(plans):
             # Dense delivers the previous step's accumulation (one-step delay).
             if i == 0:
-                a = input_current[:, t - 1] if 1 <= t <= t_in else 0.0
+                a = input_current[:, t - 1] if 1 <= t <= t_in else 0
             else:
-                a = plan.feed_forward(previous[i - 1]) if previous[i - 1] is not None else 0.0
+                a = plan.feed_forward(previous[i - 1]) if previous[i - 1] is not None else 0
             if plan.recurrent is not None and previous[i] is not None:
                 a = a + plan.recurrent(previous[i])
             u[i], v[i], s = plan.update(u[i], v[i], a)
@@ -161,9 +172,12 @@ def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice
             rec.final_spikes[i][rows] = previous[i]
 
 
-def default_chunk_size(net: Network) -> int:
-    """Samples per chunk: keep one layer's state around 64k values (cache resident)."""
-    return int(np.clip(65536 // max(net.sizes), 8, 1024))
+def default_chunk_size(net: Network, ops=None) -> int:
+    """Samples per chunk: numpy keeps one layer's state around 64k values (cache resident);
+    torch takes large chunks (fewer, larger operations), about 4M values per layer."""
+    if isinstance(ops or NumpyOps(), NumpyOps):
+        return int(np.clip(65536 // max(net.sizes), 8, 1024))
+    return int(max(2**22 // max(net.sizes), 8))
 
 
 def emulate(
@@ -174,16 +188,21 @@ def emulate(
     layers: Sequence[int] | None = None,
     chunk_size: int | None = None,
     threads: int | None = None,
+    ops=None,
 ) -> SimulationResult:
-    """Simulate ``x`` (n, T, N_in), already validated, for ``n_steps`` steps (inputs past T are 0)."""
+    """Simulate ``x`` (n, T, N_in), already validated, for ``n_steps`` steps (inputs past T are 0).
+
+    ``ops`` (:mod:`neurorecon.simulate.arrays`): numpy (default) or torch on a device.
+    """
+    ops = ops or NumpyOps()
     n = x.shape[0]
     layers = range(net.n_layers) if layers is None else layers
     max_payload = float(x.max(initial=0))
-    plans = plan_network(net, max(max_payload, 1.0))
-    rec = _Recorder(net, n, n_steps, record, list(layers))
-    chunk = chunk_size or default_chunk_size(net)
+    plans = plan_network(net, max(max_payload, 1.0), ops)
+    rec = _Recorder(net, n, n_steps, record, list(layers), ops)
+    chunk = chunk_size or default_chunk_size(net, ops)
     bounds = [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
-    threads = threads or min(2, os.cpu_count() or 1, len(bounds))
+    threads = 1 if not isinstance(ops, NumpyOps) else threads or min(2, os.cpu_count() or 1, len(bounds))
     with threadpool_limits(limits=1, user_api="blas"):
         if threads <= 1:
             for rows in bounds:
