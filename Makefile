@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install torch==2.13.0
 	$(PIP) install "numpy>=1.24.4,<2" "scipy>=1.10.1,<2" "cvxpy<1.8" ecos nir nirtorch h5py \
 	    "networkx<=2.8.7" "asteval>=0.9.31,<0.10" "scikit-learn>=1.5,<2" matplotlib "numba>=0.60,<0.62" \
-	    pytest pytest-timeout hypothesis
+	    "dask[distributed]>=2024.8" pytest pytest-timeout hypothesis
 	$(PIP) install --no-deps --ignore-requires-python lava-nc==0.10.0
 	$(PIP) install --no-deps norse==1.1.0
 	$(PIP) install --no-deps -e .

@@ -51,6 +51,7 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]  # to name a command to re-run
     try:
         return int(args.handler(args) or 0)
     except NeuroreconError as exc:

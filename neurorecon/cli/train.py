@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
+from pathlib import Path
 
 from neurorecon.cli import add_command
 from neurorecon.cli._common import add_data_arguments, check_writable, emit_json, progress_to_stderr, task_options
@@ -9,7 +12,11 @@ from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
 from neurorecon.run_report import save_solution
 from neurorecon.run import save_run
+from neurorecon.train.blocks import BlockStore
+from neurorecon.train.cluster import check_cluster, parse_memory_limit
 from neurorecon.train.pipeline import METHODS, train_dataset
+
+BLOCKS_DIR = "blocks"  # RUN/blocks: finished dictionary and calibration blocks of an unfinished run
 
 EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
   neurorecon train first-last-xor --T 50 --out runs/xor50 --readout last
@@ -18,11 +25,16 @@ EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
   neurorecon train my_data.npz --profile loihi1 --out runs/mine --seed 3
   neurorecon train seq-digits --out runs/small --max-neurons 64 --weight-bits 4
   neurorecon train seq-digits --out runs/netx --netx-compatible   # then: neurorecon export runs/netx --netx m.net
+  neurorecon train seq-mnist --mnist-dir ../shared/data/mnist --out runs/m20k --witnesses 20000 --cluster local:4
+  neurorecon train seq-mnist --mnist-dir ../shared/data/mnist --out runs/m20k --witnesses 20000 --resume
+  neurorecon train seq-digits --out runs/gpu --device cuda
 
 DATA is a built-in task (first-last-xor, addition-base2|3|5, seq-mnist, seq-digits) or an .npz
 with X_train (n, T, d) non-negative integers, y_train (n,) or (n, T), optional X_test, y_test.
 RUN gets network.h5 (the chip network) and metrics.json (accuracies in the chip's arithmetic,
-duality gap, sizes, timings). Progress goes to stderr.
+duality gap, sizes, timings, the cluster used, peak memory). Progress goes to stderr.
+Finished blocks are kept in RUN/blocks while the run is unfinished: after an interruption, the
+same command with --resume reuses them (a run without --resume starts over).
 """
 
 
@@ -53,6 +65,17 @@ def add_parser(sub) -> None:
     sg.add_argument("--sg-epochs", type=int, default=30, help="training epochs (default 30)")
     sg.add_argument("--sg-recurrent", action="store_true", help="a recurrent hidden layer")
     sg.add_argument("--sg-lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    scale = p.add_argument_group("scale (cvx, sg-cvx)")
+    scale.add_argument("--cluster", default=None, metavar="local:N|tcp://HOST:PORT",
+                       help="run dictionary blocks on a Dask LocalCluster of N worker processes or an existing "
+                            "scheduler (default: in this process); the network is the same either way")
+    scale.add_argument("--device", default=None, choices=("cpu", "cuda"),
+                       help="simulate dictionary blocks with the torch backend on this device (default: numpy)")
+    scale.add_argument("--memory-limit", default=None, metavar="SIZE",
+                       help="bytes one process may hold, e.g. 4GB, or a fraction of the machine's memory "
+                            "(default 0.5): sizes the blocks and bounds each local worker")
+    scale.add_argument("--resume", action="store_true",
+                       help="reuse the finished blocks of an interrupted run with the same --out")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=run)
@@ -86,8 +109,37 @@ def _beta(value: str) -> float | str:
     return beta
 
 
+def _scale_params(args) -> dict:
+    scale = dict(cluster=args.cluster, device=args.device, memory_limit=args.memory_limit)
+    if args.method == "sg":
+        if args.cluster or args.device or args.memory_limit or args.resume:
+            raise NeuroreconError("--cluster, --device, --memory-limit and --resume are for --method cvx and sg-cvx")
+        return {}
+    check_cluster(args.cluster)
+    parse_memory_limit(args.memory_limit)
+    store = BlockStore(Path(args.out) / BLOCKS_DIR)
+    if not args.resume:
+        store.clear()
+    return dict(scale, block_store=str(store.directory))
+
+
+def _resume_command(args) -> str:
+    argv = list(args.argv) + ([] if "--resume" in args.argv else ["--resume"])
+    return "neurorecon " + shlex.join(argv)
+
+
 def run(args) -> int:
     check_writable(args.out)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        store = BlockStore(Path(args.out) / BLOCKS_DIR)
+        sys.stderr.write(f"neurorecon train: interrupted; {store.count()} finished block(s) kept in {store.directory}; "
+                         f"resume with: {_resume_command(args)}\n")
+        return 130
+
+
+def _run(args) -> int:
     dataset = load_data(args.data, **task_options(args))
     sg = dict(sg_hidden=args.sg_hidden, sg_epochs=args.sg_epochs, sg_recurrent=args.sg_recurrent, sg_lr=args.sg_lr)
     if args.method == "sg":
@@ -98,6 +150,7 @@ def run(args) -> int:
                       max_neurons=args.max_neurons, max_cores=args.max_cores,
                       time_constants=parse_time_constants(args.time_constants), netx_compatible=args.netx_compatible,
                       **sg)
+    params.update(_scale_params(args))
     if args.fine_tune < 0 or (args.fine_tune and args.method == "sg"):
         raise NeuroreconError("--fine-tune takes a positive number of epochs, with --method cvx or sg-cvx")
     net, metrics, model = train_dataset(
@@ -107,6 +160,7 @@ def run(args) -> int:
     run_dir = save_run(args.out, net, metrics)
     if model is not None:
         save_solution(run_dir, model.readout_solution_)
+        BlockStore(run_dir / BLOCKS_DIR).clear()  # the run is finished: nothing left to resume
     if args.json:
         emit_json(dict(metrics, out=str(run_dir)))
         return 0
@@ -121,5 +175,10 @@ def run(args) -> int:
     for name, split in metrics["splits"].items():
         if name != "test":
             print(f"  {name}: accuracy {split['accuracy']:.4f} on {split['n_samples']} sequences")
+    engine = metrics.get("engine")
+    if engine is not None:
+        cluster = engine["cluster"]
+        print(f"blocks: {engine['blocks_computed']} computed, {engine['blocks_reused']} reused "
+              f"({cluster['kind']}, {cluster['workers']} worker(s)); peak memory {metrics['peak_rss_bytes'] / 2**20:.0f} MiB")
     print(f"wrote {run_dir}")
     return 0

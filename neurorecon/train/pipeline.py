@@ -27,6 +27,7 @@ from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.profiles import load_profile
 from neurorecon.simulate.predict import predict_network
+from neurorecon.train.blocks import peak_resident_memory
 from neurorecon.train.convex.classifier import ReconstructionClassifier
 from neurorecon.train.convex.integer_readout import _row_features
 from neurorecon.readout import Readout
@@ -121,8 +122,11 @@ def train_dataset(dataset: Dataset, method: str = "cvx", profile: str = "loihi2"
         "float_splits": float_splits,
         "training": training,
     }
+    metrics["peak_rss_bytes"] = peak_resident_memory()
     if model is not None:
-        metrics.update(duality_gap=training["duality_gap"], dictionary_size=training["dictionary_size"])
+        metrics.update(duality_gap=training["duality_gap"], dictionary_size=training["dictionary_size"],
+                       dictionary_bytes=training["dictionary_bytes"], engine=training["engine"],
+                       cluster=training["engine"]["cluster"])
     if "test" in splits:
         metrics["test_accuracy"] = splits["test"]["accuracy"]
         metrics["float_test_accuracy"] = float_splits["test"]["accuracy"]

@@ -27,6 +27,8 @@ from neurorecon.resources import check_resources
 from neurorecon.simulate.emulator import emulate
 from neurorecon.simulate.predict import predict_network
 from neurorecon.solve import solvers
+from neurorecon.train.blocks import BlockStore, Engine, peak_resident_memory
+from neurorecon.train.cluster import check_cluster, parse_memory_limit
 from neurorecon.train.convex.dictionary import Dictionary
 from neurorecon.readout import READOUTS, Readout
 from neurorecon.train.convex.integer_readout import fit_integer_readout, output_steps
@@ -97,6 +99,13 @@ class ReconstructionClassifier:
       max_neurons / max_cores: a budget for the hidden neurons / the chip cores (resource
         check); beta is then raised until the network fits.
       validation_fraction, n_betas, tol, seed, progress (a callable taking a message, or None).
+      cluster: where dictionary and calibration blocks run: None (this process), "local:N" (a
+        Dask LocalCluster of N worker processes), "tcp://HOST:PORT" (an existing scheduler) or a
+        ``dask.distributed.Client``. Same seed, same network, wherever blocks ran.
+      device: None (numpy emulator) or "cpu"/"cuda": blocks simulated by the torch backend there.
+      memory_limit: bytes or a size ("4GB") or a fraction of the machine's memory; sizes the
+        blocks, bounds each local worker, and refuses a dictionary larger than it.
+      block_store: a directory keeping finished blocks (reused when present: resuming a run).
 
     Learned: ``network_`` (the chip Network), ``report_`` (dict), ``classes_``, ``readout_``,
     ``readout_solution_`` (the real-valued convex readout behind the integer one).
@@ -111,7 +120,8 @@ class ReconstructionClassifier:
                  recurrent_module_size: int | None = None, time_constants: list[tuple[float, float]] | None = None,
                  netx_compatible: bool = False, sg_hidden: int = 256, sg_epochs: int = 30,
                  sg_recurrent: bool = False, sg_lr: float = 3e-3, sg_init: Network | None = None, seed: int = 0,
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[str], None] | None = None, cluster=None, device: str | None = None,
+                 memory_limit=None, block_store=None):
         self.profile = profile
         self.readout = readout
         self.n_witnesses = n_witnesses
@@ -139,6 +149,10 @@ class ReconstructionClassifier:
         self.sg_init = sg_init
         self.seed = seed
         self.progress = progress
+        self.cluster = cluster
+        self.device = device
+        self.memory_limit = memory_limit
+        self.block_store = block_store
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, per_step: bool) -> list[str]:
@@ -204,11 +218,30 @@ class ReconstructionClassifier:
     # ------------------------------------------------------------------ fit
     def fit(self, X, y) -> "ReconstructionClassifier":
         """Train on sequences ``X`` (n, T, d) and labels ``y`` (n,) or (n, T)."""
-        started = time.perf_counter()
-        timings: dict[str, float] = {}
         X = check_sequences(X, "X")
         y = check_labels(y, X, "y")
         kinds = self._check_params(y.ndim == 2)
+        check_cluster(self.cluster)
+        limit = parse_memory_limit(self.memory_limit)
+        rows = X.shape[0] * (X.shape[1] if kinds == ["step"] else 1)
+        estimate = rows * int(self.n_witnesses) * 4 * len(kinds)  # float32 columns before deduplication
+        if estimate > limit:
+            raise NeuroreconError(
+                f"the dictionary ({rows} rows x {self.n_witnesses} witnesses x {len(kinds)} readout(s), "
+                f"{estimate / 2**30:.2f} GiB) exceeds the memory limit of {limit / 2**30:.2f} GiB: "
+                "raise the memory limit or use fewer witnesses"
+            )
+        store = None if self.block_store is None else BlockStore(self.block_store)
+        with Engine(self.cluster, store, backend="emulator" if self.device is None else "torch", device=self.device,
+                    memory_limit=limit) as engine:
+            self._fit(X, y, kinds, engine)
+            self.report_["engine"] = dict(engine.describe(), peak_rss_bytes=peak_resident_memory(),
+                                          worker_peak_rss_bytes=engine.worker_peak_memory())
+        return self
+
+    def _fit(self, X, y, kinds, engine: Engine) -> None:
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
         profile = load_profile(self.profile)
         arithmetic = profile.network_arithmetic
         if self.netx_compatible and not profile.is_fixed:
@@ -236,6 +269,7 @@ class ReconstructionClassifier:
             lower = WitnessSampler(profile, inputs[calib], t_frames, h, "rate", rng, palette=self._palette(),
                                    num_message_bits=bits if h == 0 else 0, weight_bits=self.weight_bits,
                                    connectivity=self._connectivity(inputs.shape[2]), netx_compatible=self.netx_compatible)
+            lower.use(engine)
             layer = lower.sample(self.first_layer_size)
             hidden.append(layer)
             raster = emulate(Network([layer], arithmetic=arithmetic), inputs, inputs.shape[1] + 1, ("spikes",), [0])
@@ -243,7 +277,7 @@ class ReconstructionClassifier:
         depth = self.depth - 1
         statistic = "last" if kinds == ["last"] else "rate"
         readouts = [Readout(k) for k in kinds]
-        dictionary = Dictionary(inputs, t_frames, depth, readouts, arithmetic)
+        dictionary = Dictionary(inputs, t_frames, depth, readouts, arithmetic, engine)
         if self.witness_source == "sg":
             sg_readout = "step" if kinds == ["step"] else ("last" if kinds == ["last"] else "count")
             self._say(f"training the surrogate-gradient network ({self.sg_hidden} neurons, {self.sg_epochs} epochs)")
@@ -257,11 +291,16 @@ class ReconstructionClassifier:
                                      num_message_bits=bits if depth == 0 else 0, weight_bits=self.weight_bits,
                                      connectivity=self._connectivity(inputs.shape[2]),
                                      netx_compatible=self.netx_compatible)
+            sampler.use(engine)
             source = RandomWitnesses(sampler, self.recurrent_module_size)
         self._say(f"sampling {self.n_witnesses} witnesses ({self.witness_source}) on the {profile.name} grid")
         witnesses, modules = source.initial(self.n_witnesses)
-        self._say(f"building the dictionary on {n} sequences")
+        where = engine.cluster.description
+        self._say(f"building the dictionary on {n} sequences ({where['kind']}, {where['workers']} worker(s), "
+                  f"blocks of {dictionary.witness_block} witnesses x {dictionary.sample_block} samples)")
         dictionary.add(witnesses, modules=modules)
+        if engine.reused:
+            self._say(f"reused {engine.reused} finished blocks from {self.block_store}")
         timings["dictionary_s"] = time.perf_counter() - tick
 
         # Model selection on the validation split.
@@ -332,6 +371,7 @@ class ReconstructionClassifier:
             "selection": {"readout": choice.readout, "beta": beta, "validation_accuracy": choice.validation_accuracy,
                           "path": self._path},
             "dictionary_size": int(columns.size),
+            "dictionary_bytes": dictionary.nbytes,
             "n_witnesses_sampled": int(dictionary.n_witnesses),
             "n_hidden": int(layers[-1].n_neurons),
             "n_selected": int(support.size),
@@ -352,7 +392,6 @@ class ReconstructionClassifier:
             "integer_readout": None if quant is None else quant.__dict__,
             "timings": timings,
         }
-        return self
 
     # ------------------------------------------------------------------ pieces
     def _connectivity(self, n_inputs: int) -> float:

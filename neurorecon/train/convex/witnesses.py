@@ -33,12 +33,15 @@ from neurorecon.profiles import Profile
 from neurorecon.quantize.fixed_point import quantize_bias
 from neurorecon.quantize.netx_grid import netx_bias, netx_weight_grid
 from neurorecon.quantize.scale import weight_grid
+from neurorecon.simulate.arrays import array_ops
 from neurorecon.simulate.emulator import emulate
+from neurorecon.train.blocks import Engine, content_key
 
 VTH_MAX = 2**17 - 1
 SAFE_VOLTAGE = 2**21  # probe membrane scale kept below this (v saturates at 2**23)
 BISECTION_STEPS = 12
 SLOWEST_LEAK = 4096.0  # tau_v in steps of dv = 1 (fixed) / 1/4096 (float)
+CALIBRATION_BLOCK = 1024  # witnesses per bias-calibration block (a unit of work on a cluster)
 
 
 def default_palette(t_frames: int) -> list[tuple[float, float]]:
@@ -97,11 +100,21 @@ class WitnessSampler:
         self.netx_compatible = netx_compatible
         self.grid = weight_grid(np.array([-1.0, 1.0]), weight_bits)
         self.n_steps = inputs.shape[1] + 1
+        self.engine: Engine | None = None
+        self.backend, self.device = "emulator", None
         palette = palette or default_palette(t_frames)
         group_decays = list(dict.fromkeys(decays(tu, tv, self.arithmetic) for tu, tv in palette))
         self.calibration = self._calibrate(group_decays)
         if netx_compatible:
             self.grid = netx_weight_grid(self.grid, self.calibration.weight_exp)
+
+    def use(self, engine: Engine) -> None:
+        """Calibrate biases in blocks on ``engine`` (its cluster, store and simulation backend)."""
+        self.engine = engine
+        self.backend, self.device = engine.backend, engine.device
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, engine=None)  # what a worker needs; the engine stays here
 
     # ------------------------------------------------------------------ drawing
     def _directions(self, n: int) -> np.ndarray:
@@ -129,7 +142,7 @@ class WitnessSampler:
 
     def _simulate(self, layer: LIFLayer, record: tuple[str, ...]):
         net = Network([layer], arithmetic=self.arithmetic)
-        return emulate(net, self.inputs, self.n_steps, record, [0])
+        return emulate(net, self.inputs, self.n_steps, record, [0], ops=array_ops(self.backend, self.device))
 
     def _calibrate(self, group_decays: list[tuple[float, float]]) -> Calibration:
         """Choose the layer's weight exponent and each group's threshold from a probe run."""
@@ -168,7 +181,34 @@ class WitnessSampler:
         return quantize_bias(bias, 1.0, self.profile.precision)
 
     def calibrate_bias(self, weights: np.ndarray, groups: np.ndarray, targets: np.ndarray) -> LIFLayer:
-        """Bisect each neuron's bias so its firing statistic reaches ``targets``."""
+        """Bisect each neuron's bias so its firing statistic reaches ``targets``.
+
+        Neurons are independent here, so they are calibrated in blocks: on the engine's workers
+        (and kept in its block store) when one is set.
+        """
+        cal = self.calibration
+        blocks = [slice(start, start + CALIBRATION_BLOCK) for start in range(0, len(groups), CALIBRATION_BLOCK)]
+        if self.engine is None:
+            parts = [self.bisect(weights[b], groups[b], targets[b]) for b in blocks]
+        else:
+            setup = self.setup_key()
+            tasks = [(content_key("bias", setup, weights[b], groups[b], targets[b]),
+                      (self, weights[b], groups[b], targets[b])) for b in blocks]
+            parts = self.engine.map(_bisect_block, tasks)
+        bias_mant = np.concatenate([p["bias_mant"] for p in parts])
+        bias_exp = np.concatenate([p["bias_exp"] for p in parts])
+        return self._layer(weights, groups, cal.group_vth[groups], bias_mant, bias_exp, cal.weight_exp)
+
+    def setup_key(self) -> str:
+        """Everything besides a neuron's own draw that its calibrated bias depends on."""
+        cal = self.calibration
+        return content_key(self.inputs, self.arithmetic, self.profile.name, self.statistic, self.num_message_bits,
+                           self.weight_bits, self.netx_compatible, [list(map(float, d)) for d in cal.group_decays],
+                           cal.group_vth, cal.weight_exp, self.n_steps,
+                           self.backend if self.arithmetic == "float" else None)
+
+    def bisect(self, weights: np.ndarray, groups: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+        """The calibrated (bias_mant, bias_exp) of a block of neurons."""
         cal = self.calibration
         vth = cal.group_vth[groups]
         span = vth * (64 if self.arithmetic == "fixed" else 1)
@@ -179,7 +219,8 @@ class WitnessSampler:
             low = self._statistic(layer) < targets
             lo = np.where(low, mid, lo)
             hi = np.where(low, hi, mid)
-        return self._layer(weights, groups, vth, *self._quantize_bias((lo + hi) / 2), cal.weight_exp)
+        bias_mant, bias_exp = self._quantize_bias((lo + hi) / 2)
+        return {"bias_mant": np.asarray(bias_mant), "bias_exp": np.asarray(bias_exp)}
 
     def _targets(self, n: int) -> np.ndarray:
         if self.statistic == "last":
@@ -206,7 +247,21 @@ class WitnessSampler:
         return next(g for g, d in enumerate(self.calibration.group_decays) if tuple(d) == key)
 
 
+def _bisect_block(sampler: WitnessSampler, weights, groups, targets) -> dict[str, np.ndarray]:
+    """One bias-calibration block (a unit of work on a cluster)."""
+    return sampler.bisect(weights, groups, targets)
+
+
 NEURON_FIELDS = ("weights", "du", "dv", "vth", "bias_mant", "bias_exp")
+
+
+def layer_key(layer: LIFLayer) -> str:
+    """A content key of a witness layer: every parameter its spikes depend on."""
+    rec = layer.recurrent
+    return content_key([np.asarray(getattr(layer, name)) for name in NEURON_FIELDS], layer.weight_exp,
+                       layer.num_weight_bits, layer.sign_mode, layer.num_message_bits,
+                       None if rec is None else (np.asarray(rec.weights), rec.weight_exp, rec.num_weight_bits,
+                                                 rec.sign_mode, rec.num_message_bits))
 
 
 def concat_layers(layers: list[LIFLayer]) -> LIFLayer:

@@ -1,0 +1,221 @@
+"""Training's unit of work, run in this process or on a Dask cluster, and kept for resuming.
+
+A block is a pure function of its arguments (e.g. one witness block simulated on one sample
+block: :func:`neurorecon.train.convex.dictionary.block_features`), named by a content key: a hash
+of the witnesses' parameters and of the data it reads. Because blocks are pure and their results
+exact integers, the result of a run does not depend on where blocks ran, in which order, on how
+many workers, or whether some were recomputed after a worker died (Dask recomputes the lost ones).
+
+:class:`BlockStore` keeps finished blocks as files in the run directory (written atomically as
+each one completes), so an interrupted run loses at most the blocks in flight and ``--resume``
+reuses the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from neurorecon._atomic import atomic_path, ensure_output_dir
+from neurorecon.errors import NeuroreconError
+from neurorecon.simulate.arrays import array_ops
+from neurorecon.train.cluster import Cluster, connect, parse_memory_limit
+
+
+def content_key(*parts) -> str:
+    """A hex digest of arrays, numbers, strings and None (nested in tuples/lists), by value."""
+    h = hashlib.sha256()
+
+    def feed(x) -> None:
+        if isinstance(x, np.ndarray):
+            h.update(f"a{x.dtype.str}{x.shape}".encode())
+            h.update(np.ascontiguousarray(x).tobytes())
+        elif isinstance(x, (tuple, list)):
+            h.update(f"l{len(x)}".encode())
+            for item in x:
+                feed(item)
+        elif x is None or isinstance(x, (str, int, float, bool, np.integer, np.floating)):
+            h.update(f"s{type(x).__name__}:{x!r};".encode())
+        else:
+            raise TypeError(f"content_key cannot hash {type(x).__name__}")
+
+    for part in parts:
+        feed(part)
+    return h.hexdigest()[:40]
+
+
+class BlockStore:
+    """Finished blocks as ``<key>.npz`` files in one directory (a run's ``blocks/``)."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+
+    def clear(self) -> None:
+        """Start over: forget every stored block."""
+        if self.directory.is_dir():
+            shutil.rmtree(self.directory)
+
+    def count(self) -> int:
+        return len(list(self.directory.glob("*.npz"))) if self.directory.is_dir() else 0
+
+    def get(self, key: str) -> dict[str, np.ndarray] | None:
+        path = self.directory / f"{key}.npz"
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as f:
+                return {name: f[name] for name in f.files}
+        except (OSError, ValueError, zipfile.BadZipFile):  # unreadable: compute it again
+            return None
+
+    def put(self, key: str, arrays: dict[str, np.ndarray]) -> None:
+        ensure_output_dir(self.directory)
+        with atomic_path(self.directory / f"{key}.npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+
+
+TASK_RETRIES = 3  # a block whose worker died is run again, at most this many times
+
+
+def _data(array: np.ndarray) -> np.ndarray:
+    """A task whose result is its argument: data a cluster can re-make after losing a worker."""
+    return array
+
+
+def _lost_errors() -> tuple[type, ...]:
+    """Exceptions meaning a block's result was lost (its worker died), not that the block failed."""
+    from concurrent.futures import CancelledError
+
+    from distributed.comm import CommClosedError
+
+    return CancelledError, CommClosedError
+
+
+class Engine:
+    """Runs blocks in this process or on a Dask cluster, reusing and filling a block store.
+
+    ``backend``/``device``: the simulation backend of the blocks (``"emulator"``, or ``"torch"``
+    on ``"cpu"``/``"cuda"``). ``memory_limit`` (bytes, or a string such as ``"4GB"``; default a
+    fraction of the machine's memory) sizes the blocks and bounds each local worker.
+    ``on_block(done, total)`` is called after every finished block (progress, tests).
+    """
+
+    def __init__(self, cluster=None, store: BlockStore | None = None, backend: str = "emulator",
+                 device: str | None = None, memory_limit=None, on_block: Callable[[int, int], None] | None = None):
+        self.memory_limit = parse_memory_limit(memory_limit)
+        if backend not in ("emulator", "torch"):
+            raise NeuroreconError(f"blocks are simulated with 'emulator' or 'torch'; got {backend!r}")
+        array_ops(backend, device)  # a bad or missing device fails here, before any work
+        self.backend, self.device = backend, device
+        self.store = store
+        self.on_block = on_block
+        self.cluster: Cluster = connect(cluster, self.memory_limit)
+        self.computed = 0
+        self.reused = 0
+
+    @property
+    def client(self):
+        return self.cluster.client
+
+    def close(self) -> None:
+        self.cluster.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def share(self, array: np.ndarray):
+        """A handle on ``array`` for blocks to read: the array, or a Dask future of a task that
+        holds it (not scattered data: a task's result lost with its worker is made again)."""
+        if self.client is None:
+            return array
+        return self.client.submit(_data, array, key=f"neurorecon-data-{content_key(array)}", retries=TASK_RETRIES)
+
+    def map(self, fn: Callable[..., dict[str, np.ndarray]], tasks: Sequence[tuple[str, tuple]]) -> list[dict]:
+        """``fn(*args)`` for each ``(key, args)``; stored blocks are reused, new ones stored."""
+        results: list[dict | None] = [None] * len(tasks)
+        todo = []
+        for i, (key, args) in enumerate(tasks):
+            cached = self.store.get(key) if self.store is not None else None
+            if cached is None:
+                todo.append(i)
+            else:
+                results[i] = cached
+                self.reused += 1
+        done = len(tasks) - len(todo)
+
+        def finished(i: int, value: dict) -> None:
+            nonlocal done
+            if self.store is not None:
+                self.store.put(tasks[i][0], value)
+            results[i] = value
+            self.computed += 1
+            done += 1
+            if self.on_block is not None:
+                self.on_block(done, len(tasks))
+
+        if self.client is None:
+            for i in todo:
+                finished(i, fn(*tasks[i][1]))
+            return results
+        from distributed import as_completed
+
+        attempts = dict.fromkeys(todo, 0)
+
+        def submit(i: int):
+            key, args = tasks[i]
+            return self.client.submit(fn, *args, key=f"neurorecon-{key}-{attempts[i]}", retries=TASK_RETRIES)
+
+        futures = {submit(i): i for i in todo}
+        pending = as_completed(list(futures))
+        try:
+            for future in pending:
+                i = futures.pop(future)
+                try:
+                    value = future.result()
+                except _lost_errors() as exc:  # lost with a worker before it reached us: run it again
+                    attempts[i] += 1
+                    if attempts[i] > TASK_RETRIES:
+                        raise NeuroreconError(f"a block was lost {attempts[i]} times on the cluster: {exc}") from None
+                    retry = submit(i)
+                    futures[retry] = i
+                    pending.add(retry)
+                    continue
+                finally:
+                    future.release()
+                finished(i, value)
+        finally:
+            for future in futures:
+                future.release()
+        return results
+
+    def describe(self) -> dict:
+        """What the run reports: the cluster, the backend, the blocks computed and reused."""
+        return {"cluster": dict(self.cluster.description), "backend": self.backend, "device": self.device,
+                "memory_limit_bytes": self.memory_limit, "blocks_computed": self.computed,
+                "blocks_reused": self.reused}
+
+    def worker_peak_memory(self) -> list[int]:
+        """Peak resident memory (bytes) of each worker process, or [] in process."""
+        if self.client is None:
+            return []
+        try:
+            return sorted(self.client.run(peak_resident_memory).values())
+        except Exception:  # a worker going away at the end is not worth failing a finished run for
+            return []
+
+
+def peak_resident_memory() -> int:
+    """Peak resident memory of this process in bytes (``getrusage``; Linux reports KiB)."""
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
