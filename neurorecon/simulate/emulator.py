@@ -21,57 +21,26 @@ from typing import Callable, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from neurorecon.network import Dense, Network
+from neurorecon.network import Network
 from neurorecon.simulate import arithmetic as ar
 from neurorecon.simulate.arrays import NumpyOps
 from neurorecon.simulate.result import SimulationResult
 
-FLOAT32_EXACT = 2**24
 
-
-@dataclass(frozen=True)
-class _Synapse:
-    """x @ weights, then (fixed point, negative weight_exp) the flooring shift and << 6."""
-
-    weights: object  # (N_in, N_out), already transposed: an array of ``ops``
-    floor_scale: float | None
-    state: type  # dtype of the neuron state the result is added to
-    ops: object
-
-    def __call__(self, x):
-        acc = self.ops.asarray(x, self.weights.dtype) @ self.weights
-        if self.floor_scale is not None:
-            acc = ar.shifted_accumulation(self.ops.asarray(acc, np.float64), self.floor_scale, self.ops)
-        return self.ops.asarray(acc, self.state)
+def _on_device(c: ar.LIFConstants, arithmetic: str, ops) -> ar.LIFConstants:
+    """The constants as arrays of ``ops``: decay factors in float64, the rest in the state's dtype."""
+    state = ops.fixed_state if arithmetic == "fixed" else np.float64
+    return ar.LIFConstants(ops.asarray(c.current_keep, np.float64), ops.asarray(c.voltage_keep, np.float64),
+                           ops.asarray(c.bias, state), ops.asarray(c.threshold, state), c.may_wrap,
+                           c.may_saturate, c.has_bias)
 
 
 @dataclass(frozen=True)
 class _LayerPlan:
-    feed_forward: _Synapse
-    recurrent: _Synapse | None
+    feed_forward: ar.Synapse
+    recurrent: ar.Synapse | None
     constants: ar.LIFConstants
     update: Callable
-
-
-def _synapse(dense: Dense, arithmetic: str, max_payload: float, ops) -> _Synapse:
-    weights, floor_scale = ar.synaptic_scale(dense, arithmetic)
-    exact_in_float32 = ops.exact_float32 and (
-        arithmetic == "fixed" and float(np.abs(weights).sum(axis=1).max(initial=0.0)) * max_payload < FLOAT32_EXACT
-    )
-    dtype = np.float32 if exact_in_float32 else np.float64
-    return _Synapse(ops.asarray(np.ascontiguousarray(weights.T), dtype), floor_scale, _state_dtype(arithmetic, ops), ops)
-
-
-def _state_dtype(arithmetic: str, ops):
-    return ops.fixed_state if arithmetic == "fixed" else np.float64
-
-
-def _on_device(c: ar.LIFConstants, arithmetic: str, ops) -> ar.LIFConstants:
-    """The constants as arrays of ``ops``: decay factors in float64, the rest in the state's dtype."""
-    state = _state_dtype(arithmetic, ops)
-    return ar.LIFConstants(ops.asarray(c.current_keep, np.float64), ops.asarray(c.voltage_keep, np.float64),
-                           ops.asarray(c.bias, state), ops.asarray(c.threshold, state), c.may_wrap,
-                           c.may_saturate, c.has_bias)
 
 
 def _fixed_update(constants: ar.LIFConstants, ops):
@@ -99,12 +68,12 @@ def plan_network(net: Network, max_input_payload: float, ops=None) -> list[_Laye
         recurrent = None
         if layer.recurrent is not None:
             bound += ar.max_abs_accumulation(layer.recurrent, net.arithmetic, 1.0)
-            recurrent = _synapse(layer.recurrent, net.arithmetic, 1.0, ops)
+            recurrent = ar.synapse(layer.recurrent, net.arithmetic, 1.0, ops)
         if net.arithmetic == "fixed":
             ar.check_int32_datapath(layer, i, bound)
         constants = _on_device(ar.lif_constants(layer, net.arithmetic, bound), net.arithmetic, ops)
         update = _fixed_update(constants, ops) if net.arithmetic == "fixed" else _float_update(constants)
-        plans.append(_LayerPlan(_synapse(layer.dense, net.arithmetic, payload, ops), recurrent, constants, update))
+        plans.append(_LayerPlan(ar.synapse(layer.dense, net.arithmetic, payload, ops), recurrent, constants, update))
     return plans
 
 

@@ -50,7 +50,7 @@ def block_shape(n_samples: int, n_steps: int, per_step: bool, memory_limit: int)
     return witnesses, int(samples)
 
 
-@dataclass
+@dataclass(eq=False)
 class Columns:
     """One readout's dictionary: D (rows x P, float32) and the witness behind each column."""
 
