@@ -60,8 +60,14 @@ class BlockStore:
         if self.directory.is_dir():
             shutil.rmtree(self.directory)
 
+    def keys(self) -> list[str]:
+        """Keys of the finished blocks (a write cut short leaves only a hidden temporary file)."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p.stem for p in self.directory.glob("*.npz") if not p.name.startswith("."))
+
     def count(self) -> int:
-        return len(list(self.directory.glob("*.npz"))) if self.directory.is_dir() else 0
+        return len(self.keys())
 
     def get(self, key: str) -> dict[str, np.ndarray] | None:
         path = self.directory / f"{key}.npz"
