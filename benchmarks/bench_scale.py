@@ -148,6 +148,22 @@ def headline(result: dict) -> str:
             f"{r['e2e_local2_vs_inprocess']:.2f}x{' (quick)' if result['quick'] else ''}")
 
 
+def _extrapolation(rows: list[dict]) -> str:
+    inproc, one, two = rows
+    work = inproc["seconds"] / inproc["blocks"]
+    overhead = max(one["seconds"] - inproc["seconds"], 0.0) / one["blocks"]
+    return (f"Extrapolation: a block here is about {work:.2g} s of simulation in process (two threads) and "
+            f"about {overhead:.2g} s more on one single-threaded worker (scheduling, shipping the witness block "
+            "and its features back). "
+            "Blocks are independent, so throughput grows with the workers while each block's work is large "
+            "against that overhead (the default block, 1,024 witnesses x 4,096 samples, is about "
+            f"{1024 * 4096 / (inproc['throughput'] / 2):.0f} s of one core's work at the rate measured here) "
+            "and until the client's gathering of the features (one byte or int32 per sample and witness) "
+            "and the solver, which runs on the client, dominate. On this 2-core machine two workers can at "
+            "most double one, the in-process emulator already uses both cores, and other jobs shared them: "
+            "read the scaling from a run with larger blocks on more cores (the full mode).")
+
+
 def markdown(result: dict) -> str:
     s = result["sizes"]
     return "\n".join([
@@ -158,10 +174,7 @@ def markdown(result: dict) -> str:
                                         ("seconds", "seconds"), ("throughput", "witness-samples / s"),
                                         ("startup_s", "cluster start (s)"), ("same_bits", "same bits")]),
         "",
-        "Extrapolation: blocks are independent and each is a few seconds of numpy work against a "
-        "transfer of its result (bool/int32 features) to the client, so throughput grows with "
-        "workers until the client's gathering and the solver dominate; on this 2-core machine two "
-        "workers can at best double one worker, and the in-process emulator already uses two threads.",
+        _extrapolation(result["dictionary"]),
         "",
         md_table(result["torch"], [("backend", "backend"), ("seconds", "seconds"),
                                    ("per_sample_ms", "ms / sample"), ("same_bits", "same bits")]),
