@@ -131,7 +131,7 @@ def run(quick: bool = False) -> dict:
         "quick": quick,
         "sizes": size,
         "machine_note": "2 cores shared with other sessions' jobs while this ran (load average above 10): "
-                        "timings are lower bounds on what the machine does alone",
+                        "timings are slower and noisier than the machine alone would give",
         "dictionary": dictionary,
         "torch": torch_rows,
         "end_to_end": e2e,
