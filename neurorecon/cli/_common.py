@@ -66,12 +66,17 @@ def progress_to_stderr(message: str) -> None:
 
 
 def check_writable(out: str | Path) -> None:
-    """Fail before a long computation, not after, when the output directory cannot be written."""
+    """Fail before a long computation, not after, when the output directory cannot be written.
+
+    Missing parents are fine (they are created): the nearest existing one must be a writable folder.
+    """
     path = Path(out)
-    target = path if path.exists() else path.parent if str(path.parent) else Path(".")
     if path.exists() and not path.is_dir():
         raise NeuroreconError(f"cannot use {path} as a run directory: it is a file")
+    target = path.absolute()
+    while not target.exists():
+        target = target.parent
     if not target.is_dir():
-        raise NeuroreconError(f"cannot create {path}: {target} does not exist")
+        raise NeuroreconError(f"cannot create {path}: {target} is a file")
     if not os.access(target, os.W_OK):
         raise NeuroreconError(f"cannot write into {target}: permission denied")

@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
     p.add_argument("--samples", type=int, default=100, help="test sequences to run on Lava (default 100)")
     p.add_argument("--witnesses", type=int, default=800, help="candidate neurons per round (default 800)")
     p.add_argument("--rounds", type=int, default=1, help="column-generation rounds (default 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the training (default 0)")
     p.add_argument("--mixed-time-constants", action="store_true",
                    help="train with the default mix of time constants (more accurate; netx cannot hold it)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")

@@ -28,7 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument("run", help="run directory (or Network .h5 with classifier metadata)")
     add_data_arguments(p, required=False)
     p.add_argument("--split", default="test", help="split to evaluate: test (default), train, or an extra split")
-    p.add_argument("--backend", default="emulator", choices=BACKENDS)
+    p.add_argument("--backend", default="emulator", choices=BACKENDS,
+                   help="where the network runs (default emulator; see below)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N sequences")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)

@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="Network file (.h5) or run directory")
     p.add_argument("--input", required=True, help=".npz file with an array X (n_samples, T, n_inputs)")
     p.add_argument("--out", required=True, help="output .npz file (written atomically)")
-    p.add_argument("--backend", default="emulator", choices=BACKENDS)
+    p.add_argument("--backend", default="emulator", choices=BACKENDS,
+                   help="emulator (bit-exact numpy, default), lava (Lava's CPU simulator) or loihi2-hw (a board)")
     p.add_argument(
         "--steps", default=None,
         help="time steps to run: an integer, or 'readout' for T + n_layers (default: T)",

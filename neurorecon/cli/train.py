@@ -32,11 +32,14 @@ def add_parser(sub) -> None:
     p.add_argument("--profile", default="loihi2", help="hardware profile (default loihi2)")
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--method", default="cvx", choices=METHODS, help="training method (default cvx)")
-    p.add_argument("--readout", default="auto", choices=("auto", "last", "count", "step"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--readout", default="auto", choices=("auto", "last", "count", "step"),
+                   help="what the output layer reads: the last hidden spikes, spike counts, or one class per step "
+                        "(default auto: chosen on a validation split)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the training (default 0; same seed, same bits)")
     p.add_argument("--witnesses", type=int, default=2000, help="candidate hidden neurons (default 2000)")
     p.add_argument("--beta", default="auto", help="group-Lasso weight, or 'auto' (validation)")
-    p.add_argument("--penalty", default="group", choices=("group", "l1"))
+    p.add_argument("--penalty", default="group", choices=("group", "l1"),
+                   help="group: a hidden neuron is kept for all classes or none (default); l1: per weight")
     p.add_argument("--rounds", type=int, default=2, help="column-generation rounds (default 2)")
     p.add_argument("--depth", type=int, default=1, choices=(1, 2), help="hidden layers (default 1)")
     p.add_argument("--weight-bits", type=int, default=8, help="Dense weight bits of every layer, 1-8 (default 8)")

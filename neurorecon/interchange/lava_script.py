@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from neurorecon._version import __version__
-from neurorecon._atomic import atomic_directory
+from neurorecon._atomic import atomic_directory, file_mode
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.quantize import dequantize_network
@@ -99,7 +99,7 @@ def write_lava_script(net: Network, directory: str | Path) -> Path:
     source, params = script_source(net), lava_parameters(net)
     with atomic_directory(directory) as tmp:
         (tmp / SCRIPT_NAME).write_text(source)
-        (tmp / SCRIPT_NAME).chmod(0o755)
+        (tmp / SCRIPT_NAME).chmod(file_mode(executable=True))
         (tmp / BUILDER_NAME).write_text(inspect.getsource(lava_network))
         with open(tmp / PARAMS_NAME, "wb") as f:
             np.savez_compressed(f, **params)
