@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
 	$(PIP) install "numpy>=1.24.4,<2" "scipy>=1.10.1,<2" "cvxpy<1.8" ecos nir nirtorch h5py \
-	    "networkx<=2.8.7" "asteval>=0.9.31,<0.10" "scikit-learn>=1.5,<2" matplotlib "numba>=0.60,<0.62" \
+	    "networkx<=2.8.7" "asteval>=0.9.31,<0.10" "scikit-learn>=1.5,<2" matplotlib "numba>=0.60,<0.62" "tqdm>=4.66,<5" \
 	    pytest pytest-timeout hypothesis
 	$(PIP) install --no-deps --ignore-requires-python lava-nc==0.10.0
 	$(PIP) install --no-deps norse==1.1.0

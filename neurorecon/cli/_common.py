@@ -59,10 +59,13 @@ def task_options(args) -> dict:
     return options
 
 
-def progress_to_stderr(message: str) -> None:
-    """Progress lines for long steps, on stderr so that --json output stays clean."""
-    sys.stderr.write(f"[neurorecon] {message}\n")
-    sys.stderr.flush()
+def progress_option(args) -> bool:
+    """The ``progress=`` every command passes: on stderr unless ``--quiet`` or ``--json``."""
+    return not (getattr(args, "quiet", False) or getattr(args, "json", False))
+
+
+def add_quiet(parser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr (also off with --json)")
 
 
 def check_writable(out: str | Path) -> None:

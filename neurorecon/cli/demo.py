@@ -3,7 +3,7 @@
 Trains a classifier on ``seq-digits`` (scikit-learn's bundled 8x8 digits, row by row) by convex
 reconstruction for the ``loihi2`` profile, verifies the integer network against the solver,
 exports it (NIR, a standalone Lava script, lava-dl netx), runs test sequences on Lava's CPU
-backend in fixed point and prints float / emulator / Lava accuracy, neurons, cores, duality gap
+backend in fixed point and prints the real-valued readout's / emulator / Lava accuracy, neurons, cores, duality gap
 and timings. The network is trained netx-compatible (one time-constant pair per layer) so that
 all three exports hold the same network; ``--mixed-time-constants`` trains the default mix
 instead (about a point more accurate; netx cannot hold it and the demo says so).
@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import check_writable, emit_json, progress_to_stderr
+from neurorecon._progress import Progress
+from neurorecon.cli._common import add_quiet, check_writable, emit_json, progress_option
 from neurorecon.cli.export import DEFAULTS as EXPORT_NAMES
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
@@ -29,7 +30,7 @@ from neurorecon.run_report import save_solution
 from neurorecon.resources import check_resources
 from neurorecon.run import save_run, write_json
 from neurorecon.simulate.predict import predict_network
-from neurorecon.train.pipeline import train_dataset
+from neurorecon.train.pipeline import float_model_name, train_dataset
 
 PROFILE = "loihi2"
 TASK = "seq-digits"
@@ -54,6 +55,7 @@ def add_parser(sub) -> None:
     p.add_argument("--mixed-time-constants", action="store_true",
                    help="train with the default mix of time constants (more accurate; netx cannot hold it)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    add_quiet(p)
     p.set_defaults(handler=run)
 
 
@@ -86,7 +88,7 @@ def _exports(net, run_dir: Path) -> dict:
 
 def run(args) -> int:
     _check_args(args)
-    progress = None if args.json else progress_to_stderr
+    progress = Progress(progress_option(args))
     dataset = load_data(TASK)
     net, metrics, model = train_dataset(dataset, method="cvx", profile=PROFILE, seed=args.seed, progress=progress,
                                         n_witnesses=args.witnesses, column_generation_rounds=args.rounds,
@@ -101,10 +103,9 @@ def run(args) -> int:
     start = time.perf_counter()
     emulator_pred = predict_network(net, X, backend="emulator")
     timings["emulator"] = time.perf_counter() - start
-    if progress:
-        progress(f"running {len(X)} test sequences on Lava (Loihi2SimCfg, fixed_pt)")
+    progress.say(f"running {len(X)} test sequences on Lava (Loihi2SimCfg, fixed_pt)")
     start = time.perf_counter()
-    lava_pred = predict_network(net, X, backend="lava")
+    lava_pred = predict_network(net, X, backend="lava", progress=progress)
     timings["lava"] = time.perf_counter() - start
     netx_differences = None
     if Path(exports["netx"]).is_file():  # the network netx builds from the file, on the emulator
@@ -144,7 +145,7 @@ def run(args) -> int:
 def _print_table(s: dict) -> None:
     t = s["seconds"]
     rows = [
-        ("float readout (test)", f"{s['float_test_accuracy']:.2%}", f"{s['n_test']} sequences"),
+        (float_model_name("cvx") + " (test)", f"{s['float_test_accuracy']:.2%}", f"{s['n_test']} sequences"),
         ("chip, bit-exact emulator (test)", f"{s['emulator_test_accuracy']:.2%}", f"{s['n_test']} sequences"),
         ("chip, emulator (same as Lava)", f"{s['emulator_accuracy_same_samples']:.2%}",
          f"{s['lava_samples']} sequences, {t['emulator']:.2f} s"),
