@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -78,11 +79,22 @@ def _shown_neurons(spikes: np.ndarray) -> tuple[np.ndarray, str]:
     return pick, f"{RASTER_NEURONS} of {order.size} neurons: an even sample sorted by spike count"
 
 
-def _rasters(net: Network, X: np.ndarray, y: np.ndarray, folder: Path, n: int = 2) -> Section:
-    n = min(n, len(X))
+def _raster_samples(net: Network, X: np.ndarray, y: np.ndarray) -> tuple[list[int], str]:
+    """The first test sequence and the first one the network gets wrong (else the second), and in words."""
+    head = min(len(X), 200)
+    pred = predict_network(net, X[:head])
+    wrong = [k for k in range(1, head) if _labels_at_end(pred[k]) != _labels_at_end(y[k])]
+    if wrong:
+        return [0, wrong[0]], f"The first test sequence and the first one the network gets wrong (#{wrong[0]})"
+    return list(range(min(head, 2))), "The first test sequences"
+
+
+def _rasters(net: Network, X: np.ndarray, y: np.ndarray, folder: Path) -> Section:
+    picked, which = _raster_samples(net, X, y)
+    X, y, n = X[picked], y[picked], len(picked)
     steps = readout_steps(net, X.shape[1])
-    res = simulate(net, X[:n], n_steps=steps, record=("spikes", "v"))
-    pred = predict_network(net, X[:n])
+    res = simulate(net, X, n_steps=steps, record=("spikes", "v"))
+    pred = predict_network(net, X)
     rows = net.n_layers + 1
     fig, axes = plt.subplots(rows, n, figsize=(5.5 * n, 2.4 * rows), squeeze=False)
     notes = []
@@ -92,7 +104,7 @@ def _rasters(net: Network, X: np.ndarray, y: np.ndarray, folder: Path, n: int = 
                   extent=(-0.5, X.shape[1] - 0.5, X.shape[2] - 0.5, -0.5), vmin=0)
         ax.set_xlim(-0.5, steps - 0.5)
         ax.set_ylabel("input channel")
-        ax.set_title(f"sample {s}: input ({X.shape[2]} channels, {X.shape[1]} frames)", fontsize=9)
+        ax.set_title(f"test sequence {picked[s]}: input ({X.shape[2]} channels, {X.shape[1]} frames)", fontsize=9)
         for i in range(net.n_layers - 1):
             ax = axes[i + 1, s]
             shown, what = _shown_neurons(res.spikes[i][:n])
@@ -119,7 +131,7 @@ def _rasters(net: Network, X: np.ndarray, y: np.ndarray, folder: Path, n: int = 
             row.set_xlim(-0.5, steps - 0.5)
         axes[-1, s].set_xlabel("time step")
     fig.tight_layout()
-    text = (f"The first {n} test sequences: the input, every hidden layer's spikes (black) and the output "
+    text = (f"{which}: the input, every hidden layer's spikes (black) and the output "
             "layer's voltage per class (grey; the true class green, a wrong prediction red). The output layer "
             "never spikes: its voltage is the class score.")
     if notes:
@@ -140,8 +152,12 @@ def _confusion(net: Network, X: np.ndarray, y: np.ndarray, folder: Path) -> Sect
     np.add.at(matrix, (true, pred), 1)
     totals = matrix.sum(axis=1)
     share = matrix / np.maximum(totals, 1)[:, None]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.42 * k, 1.0 + 0.42 * k))
+    fig, ax = plt.subplots(figsize=(2.0 + 0.42 * k, 1.0 + 0.42 * k))
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    if k <= 40:  # per-class accuracy beside each row
+        ax.text(k - 0.3, -0.8, "accuracy", fontsize=7, ha="left", va="center")
+        for c in range(k):
+            ax.text(k - 0.3, c, f"{share[c, c]:.0%}" if totals[c] else "-", fontsize=7, ha="left", va="center")
     if k <= 20:
         for i, j in zip(*np.nonzero(matrix)):
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
@@ -185,9 +201,11 @@ def _activity(net: Network, X: np.ndarray, folder: Path) -> Section:
         silent = int((rates == 0).sum())
         axes[0, i].set_title(f"layer {i}: {net.sizes[i]} neurons, {silent} silent", fontsize=9)
     ax = axes[0, hidden]
-    ax.bar([f"layer {r['layer']}" for r in rows], [r["synaptic ops / inference"] for r in rows], color="tab:orange")
+    ops = [r["synaptic ops / inference"] for r in rows]
+    bars = ax.bar([f"into layer {r['layer']}" for r in rows], ops, color="tab:orange")
+    ax.bar_label(bars, [f"{v:,.0f}" for v in ops], fontsize=8)
     ax.set_ylabel("synaptic operations / inference")
-    ax.set_title("synaptic operations (input events x fan-out)", fontsize=9)
+    ax.set_title(f"synaptic operations per inference: {sum(ops):,.0f} in all", fontsize=9)
     fig.tight_layout()
     return Section("Activity", f"Over the first {len(X)} test sequences ({steps} steps each): per-neuron firing rates "
                    "of the hidden layers, and the synaptic operations one inference costs (each input event or "
@@ -203,14 +221,18 @@ def _weights(net: Network, folder: Path) -> Section:
         w = np.asarray(layer.weights)
         nonzero = w[w != 0]
         ax = axes[0, i]
+        grid = ""
         if fixed and nonzero.size:
+            # One bar per value the weights can take: mixed-sign weights are even (Lava drops the LSB).
+            step = int(np.gcd.reduce(np.abs(nonzero).astype(np.int64)))
             lo, hi = int(nonzero.min()), int(nonzero.max())
-            ax.hist(nonzero, bins=np.arange(lo - 0.5, hi + 1.5), color="tab:purple")
+            ax.hist(nonzero, bins=np.arange(lo - step / 2, hi + step, step), color="tab:purple")
+            grid = f", multiples of {step}" if step > 1 else ""
         elif nonzero.size:
             ax.hist(nonzero, bins=50, color="tab:purple")
-        ax.set_xlabel("integer weight (mantissa)" if fixed else "weight")
+        ax.set_xlabel(f"integer weight (mantissa{grid})" if fixed else "weight")
         ax.set_ylabel("synapses")
-        scale = f", x 2^{layer.weight_exp}, {layer.num_weight_bits} bits" if fixed else ""
+        scale = f"; weight_exp {layer.weight_exp}, {layer.num_weight_bits} bits" if fixed else ""
         ax.set_title(f"layer {i}: {nonzero.size} of {w.size} non-zero{scale}", fontsize=9)
         rows.append({"layer": i, "non-zero": int(nonzero.size), "of": int(w.size),
                      "min": nonzero.min().item() if nonzero.size else None,
@@ -222,10 +244,11 @@ def _weights(net: Network, folder: Path) -> Section:
 
 
 def _tau(decay: float, fixed: bool) -> str:
-    """Time constant in steps of a du or dv: 4096 / d in fixed point, 1 / d in float."""
+    """Time constant in steps of a du or dv, about 4096 / d in fixed point and 1 / d in float."""
     if decay == 0:
         return "inf"
-    return f"{(4096 if fixed else 1.0) / decay:.3g}"
+    tau = (4096 if fixed else 1.0) / decay
+    return f"{tau:.2g}" if tau < 10 else f"{tau:.0f}"
 
 
 def _decays(net: Network, folder: Path) -> Section | None:
@@ -239,12 +262,13 @@ def _decays(net: Network, folder: Path) -> Section | None:
             rows.append({"layer": i, "du": du, "dv": dv, "tau_u (steps)": _tau(du, fixed), "tau_v (steps)": _tau(dv, fixed),
                          "neurons": count})
     fig, ax = plt.subplots(figsize=(6.5, 0.8 + 0.28 * len(rows)))
-    labels = [f"layer {r['layer']}: du {r['du']:g}, dv {r['dv']:g} (tau {r['tau_u (steps)']}:{r['tau_v (steps)']})"
-              for r in rows]
+    labels = [f"layer {r['layer']}: du {r['du']:g}, dv {r['dv']:g} (tau_u {r['tau_u (steps)']}, "
+              f"tau_v {r['tau_v (steps)']} steps)" for r in rows]
     ax.barh(labels, [r["neurons"] for r in rows], color="tab:green")
     ax.invert_yaxis()
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlabel("selected neurons")
+    ax.set_title(f"{sum(r['neurons'] for r in rows)} hidden neurons in {len(rows)} (du, dv) pairs", fontsize=9)
     return Section("Time constants of the selected neurons", "The (du, dv) pairs of the hidden neurons the group "
                    "Lasso kept, with their time constants in steps (inf: no leak).", _save(fig, folder, "decays.png"),
                    rows)
@@ -260,7 +284,15 @@ def _path(metrics: dict, folder: Path) -> Section | None:
         ax.plot([p["neurons"] for p in points], [p["validation_accuracy"] for p in points], "o-", label=kind)
     chosen = metrics["training"]["selection"]
     ax.axhline(chosen["validation_accuracy"], color="grey", lw=0.8, ls="--")
+    best = sorted((p for p in path if p["readout"] == chosen["readout"]
+                   and p["validation_accuracy"] == chosen["validation_accuracy"]), key=lambda p: p["neurons"])
+    if best:  # the final solve rescales beta to all rows, so the point is found by its accuracy
+        ax.plot([best[0]["neurons"]], [best[0]["validation_accuracy"]], "*", ms=14, color="k", label="chosen")
     ax.set_xscale("log")
+    # Plain numbers at 1-2-5 steps: the default log labels (3x10^2, 4x10^2, ...) overlap.
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:.0f}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("hidden neurons selected (group Lasso)")
     ax.set_ylabel("validation accuracy")
     ax.legend(title="readout")
@@ -276,9 +308,13 @@ def _column_generation(metrics: dict, folder: Path) -> Section | None:
     ax[0].plot([r["round"] for r in rounds], [r["objective"] for r in rounds], "o-")
     ax[0].set_ylabel("convex objective")
     later = [r for r in rounds if r["max_violation"] is not None]
-    ax[1].bar([r["round"] for r in later], [r["max_violation"] for r in later])
+    bars = ax[1].bar([r["round"] for r in later], [r["max_violation"] for r in later])
+    ax[1].bar_label(bars, [f"+{r['added']} columns" for r in later], fontsize=8)
     ax[1].axhline(1.0, color="k", lw=0.8)
-    ax[1].set_ylabel(r"largest dual violation $\max_d \|d^\top\Lambda\|_2 / \beta$")
+    ax[1].set_ylabel(r"largest $\|d^\top\Lambda\|_2\,/\,\beta$")
+    ax[1].margins(y=0.12)
+    ax[1].set_title("largest dual violation among the candidates", fontsize=9)
+    ax[0].set_title("objective after each round", fontsize=9)
     for a in ax:
         a.set_xlabel("column-generation round (0: initial solve)")
         a.set_xticks([r["round"] for r in rounds])  # whole rounds only
@@ -294,7 +330,9 @@ def _cores(net: Network, profile: str, folder: Path) -> Section:
     for k, core in enumerate(report.cores):
         for start, stop in core.neuron_ranges:
             ax.barh(k, stop - start, left=start, color=colours[core.layer % 20], edgecolor="k")
-        ax.text(0, k, f" core {core.core}: layer {core.layer}, {len(core.configs)} configs", va="center", fontsize=7)
+        configs = len(core.configs)
+        ax.text(0, k, f" core {core.core}: layer {core.layer}, {configs} neuron config{'s' if configs != 1 else ''}",
+                va="center", fontsize=7, bbox={"facecolor": "white", "alpha": 0.8, "pad": 1, "lw": 0})
     ax.set_xlabel("neuron index within its layer")
     ax.set_yticks([])
     ax.invert_yaxis()
@@ -315,10 +353,12 @@ def _float_vs_chip(net: Network, metrics: dict, X: np.ndarray, y: np.ndarray, la
                         "accuracy": float(metrics["float_test_accuracy"]), "n_samples": len(X)})
     if lava_samples:
         k = min(lava_samples, len(X))
-        rows.append({"model": f"Lava fixed_pt (first {k})", **split_accuracy(net, X[:k], y[:k], backend="lava", progress=progress)})
-        rows.append({"model": f"emulator (same {k})", **split_accuracy(net, X[:k], y[:k])})
+        rows.append({"model": f"chip, Lava fixed_pt (first {k})", **split_accuracy(net, X[:k], y[:k], backend="lava", progress=progress)})
+        rows.append({"model": f"chip, emulator (same {k})", **split_accuracy(net, X[:k], y[:k])})
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.45 * len(rows)))
-    ax.barh([r["model"] for r in rows], [r["accuracy"] for r in rows], color="tab:blue")
+    chip = [not r["model"].startswith(("real-valued", "float", "dequantized")) for r in rows]
+    ax.barh([r["model"] for r in rows], [r["accuracy"] for r in rows],
+            color=["tab:blue" if c else "tab:grey" for c in chip])
     for k, r in enumerate(rows):
         ax.text(r["accuracy"], k, f" {r['accuracy']:.4f}", va="center", fontsize=8)
     ax.set_xlim(0, 1.12)
@@ -342,6 +382,7 @@ def _weight_bits(run: Path, net: Network, dataset, folder: Path) -> Section | No
     ax.plot(SWEEP_BITS, [r["quantization_aware"] for r in rows], "o-", label="quantization-aware readout")
     ax.plot(SWEEP_BITS, [r["plain_rounding"] for r in rows], "^:", label="plain rounding")
     ax.plot(SWEEP_BITS, [r["lava_truncation"] for r in rows], "s--", label="8-bit readout truncated by Lava")
+    ax.set_xticks(SWEEP_BITS)
     ax.set_xlabel("readout weight bits")
     ax.set_ylabel("test accuracy (chip)")
     ax.legend()

@@ -11,8 +11,11 @@ EXAMPLES = """  neurorecon report runs/digits
   neurorecon report runs/mnist --lava-samples 0 --no-bit-sweep --json
 
 Writes RUN/report/report.html (figures embedded), RUN/report/report.md and the PNG figures:
-spike rasters, accuracy vs beta, accuracy vs weight bits, column-generation rounds, the core
-map, and float vs chip (emulator and Lava) accuracy.
+input and spike rasters (a sorted sample of wide layers) with the output voltages, true and
+predicted class; float models vs the chip (emulator and Lava); the confusion matrix and
+per-class accuracy; firing rates and synaptic operations per inference; integer weight
+histograms; the (du, dv) mix of the selected neurons; accuracy vs beta; accuracy vs weight
+bits; column-generation rounds; the core map. Progress goes to stderr.
 """
 
 

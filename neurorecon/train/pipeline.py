@@ -38,8 +38,8 @@ def float_model_name(method: str) -> str:
     """What ``float_test_accuracy`` measures for ``method`` (two different "float" models exist:
     this one, and the dequantized chip network the report also shows)."""
     if method == "sg":
-        return "float SG network (before quantization)"
-    return "real-valued convex readout (before integer rounding)"
+        return "float SG network, before quantization"
+    return "real-valued convex readout, before integer rounding"
 SG_PARAMS = ("sg_hidden", "sg_epochs", "sg_recurrent", "sg_lr")
 
 
