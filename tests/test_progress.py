@@ -82,3 +82,14 @@ def test_lava_batches_report_progress(rng):
     assert np.array_equal(lava, predict_network(net, x))
     assert lines[0].startswith("Lava run batches (5 samples each): 0/1") and lines[-1].startswith(
         "Lava run batches (5 samples each): 1/1 [")
+
+
+def test_surrogate_training_reports_the_data_shape_and_epochs():
+    from neurorecon.train.surrogate.trainer import train_surrogate
+
+    data = load_data("first-last-xor", T=5, n_train=64, n_test=8, seed=0)
+    lines = []
+    train_surrogate(data.X_train, data.y_train, hidden=(8,), readout="last", epochs=2, seed=0, device="cpu",
+                    progress=lines.append)
+    assert lines[0] == "surrogate-gradient training on 64 sequences x 5 time steps x 4 channels, 2 classes"
+    assert [line.split(":")[0] for line in lines[1:]] == ["epoch 1/2", "epoch 2/2"]
