@@ -66,15 +66,12 @@ def _check_args(args) -> None:
         raise NeuroreconError("--witnesses must be at least 10")
     if args.rounds < 0:
         raise NeuroreconError("--rounds must be 0 or more")
-    if args.out == DEFAULT_OUT:
-        Path(DEFAULT_OUT).parent.mkdir(exist_ok=True)
-    check_writable(args.out)
+    check_writable(args.out)  # missing parents (runs/) are created
 
 
 def _exports(net, run_dir: Path) -> dict:
     """Write every export into RUN/exports; a network netx cannot hold exactly is reported, not faked."""
-    folder = run_dir / "exports"
-    folder.mkdir(exist_ok=True)
+    folder = run_dir / "exports"  # created by the first export written into it
     written = {
         "nir": str(write_nir(net, folder / EXPORT_NAMES["nir"])),
         "lava": str(write_lava_script(net, folder / EXPORT_NAMES["lava"])),
