@@ -74,12 +74,16 @@ class Progress:
             yield from tqdm(iterable, total=total, desc=PREFIX + what, file=sys.stderr, dynamic_ncols=True)
             return
         started = time.perf_counter()
-        self._line(tqdm.format_meter(0, total, 0.0, prefix=what, bar_format=LINE_FORMAT))
+
+        def meter(k: int) -> str:
+            return tqdm.format_meter(k, total, time.perf_counter() - started, prefix=what, bar_format=LINE_FORMAT)
+
+        self._line(meter(0))
         k = 0
         try:
             for k, item in enumerate(iterable, 1):
                 yield item
-                self._line(tqdm.format_meter(k, total, time.perf_counter() - started, prefix=what, bar_format=LINE_FORMAT))
+                self._line(meter(k))
         except GeneratorExit:  # the loop stopped early (e.g. the beta path once validation stops improving)
             elapsed = tqdm.format_interval(time.perf_counter() - started)
             self._line(f"{what}: {k}/{total} [{elapsed}]" + ("" if k == total else ", done early"))

@@ -31,7 +31,8 @@ def add_parser(sub) -> None:
         "--steps", default=None,
         help="time steps to run: an integer, or 'readout' for T + n_layers (default: T)",
     )
-    p.add_argument("--record", default="", help="comma-separated per-step variables to record: spikes,v,u (default none)")
+    p.add_argument("--record", default="",
+                   help="comma-separated per-step variables to record: spikes,v,u (default none)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     add_quiet(p)
     p.set_defaults(handler=run)

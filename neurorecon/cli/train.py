@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import add_data_arguments, add_quiet, check_writable, emit_json, progress_option, task_options
+from neurorecon.cli._common import (add_data_arguments, add_quiet, check_writable, emit_json, progress_option,
+                                    task_options)
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
 from neurorecon.run_report import save_solution
