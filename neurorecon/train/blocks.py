@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from neurorecon._atomic import atomic_path, ensure_output_dir
+from neurorecon._progress import ProgressOption, as_progress
 from neurorecon.errors import NeuroreconError
 from neurorecon.simulate.arrays import array_ops
 from neurorecon.train.cluster import Cluster, connect, parse_memory_limit
@@ -145,8 +146,10 @@ class Engine:
             return array
         return self.client.submit(_data, array, key=f"neurorecon-data-{content_key(array)}", retries=TASK_RETRIES)
 
-    def map(self, fn: Callable[..., dict[str, np.ndarray]], tasks: Sequence[tuple[str, tuple]]) -> list[dict]:
-        """``fn(*args)`` for each ``(key, args)``; stored blocks are reused, new ones stored."""
+    def map(self, fn: Callable[..., dict[str, np.ndarray]], tasks: Sequence[tuple[str, tuple]],
+            progress: ProgressOption = None, what: str = "blocks") -> list[dict]:
+        """``fn(*args)`` for each ``(key, args)``; stored blocks are reused, new ones stored.
+        ``progress`` reports the blocks computed here as they finish."""
         results: list[dict | None] = [None] * len(tasks)
         todo = []
         for i, (key, args) in enumerate(tasks):
@@ -169,7 +172,7 @@ class Engine:
                 self.on_block(done, len(tasks))
 
         if self.client is None:
-            for i in todo:
+            for i in as_progress(progress).steps(todo, len(todo), what):
                 finished(i, fn(*tasks[i][1]))
             return results
         from distributed import as_completed
@@ -183,7 +186,7 @@ class Engine:
         futures = {submit(i): i for i in todo}
         pending = as_completed(list(futures))
         try:
-            for future in pending:
+            for future in as_progress(progress).steps(pending, len(todo), what):
                 i = futures.pop(future)
                 try:
                     value = future.result()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neurorecon._progress import ProgressOption
 from neurorecon.network import LIFLayer, Network
 from neurorecon.simulate.arrays import array_ops
 from neurorecon.simulate.emulator import emulate
@@ -104,7 +105,7 @@ class Dictionary:
     def n_witnesses(self) -> int:
         return 0 if self.witnesses is None else self.witnesses.n_neurons
 
-    def features(self, layer: LIFLayer) -> dict[str, np.ndarray]:
+    def features(self, layer: LIFLayer, progress: ProgressOption = None) -> dict[str, np.ndarray]:
         """Each readout's features of ``layer``'s neurons on all inputs, block by block
         (a recurrent layer is one witness block: its neurons interact)."""
         kinds = tuple(r.kind for r in self.readouts)
@@ -118,7 +119,7 @@ class Dictionary:
         tasks = [(content_key("features", layer_key(part), data_key, setup),
                   (part, handle, *setup[:5], engine.backend, engine.device))
                  for part in parts for data_key, handle in samples]
-        results = engine.map(block_features, tasks)
+        results = engine.map(block_features, tasks, progress, "dictionary blocks")
         out = {}
         for kind in kinds:
             columns = [np.concatenate([results[i * len(samples) + j][kind] for j in range(len(samples))], axis=0)
@@ -132,12 +133,12 @@ class Dictionary:
         return int(sum(c.matrix.nbytes for c in self.columns.values()))
 
     def add(self, layer: LIFLayer, features: dict[str, np.ndarray] | None = None,
-            modules: np.ndarray | None = None) -> dict[str, np.ndarray]:
+            modules: np.ndarray | None = None, progress: ProgressOption = None) -> dict[str, np.ndarray]:
         """Add witnesses (their features, if already computed); returns, per readout, the
         indices of the new distinct columns. ``modules`` labels groups of witnesses that must be
         kept together (recurrent modules); by default every witness is its own module."""
         offset = self.n_witnesses
-        features = self.features(layer) if features is None else features
+        features = self.features(layer, progress) if features is None else features
         labels = np.arange(layer.n_neurons) if modules is None else np.asarray(modules)
         first_new = int(self.modules.max(initial=-1)) + 1
         self.modules = np.concatenate([self.modules, first_new + np.unique(labels, return_inverse=True)[1]])
