@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import re
 import signal
@@ -111,17 +112,21 @@ def _import_distributed():
 
 
 @contextlib.contextmanager
-def _workers_ignore_sigint():
-    """Start worker processes with SIGINT ignored (inherited through exec): Ctrl-C stops the run
-    in this process, which shuts the workers down, instead of a traceback from every worker."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _starting_workers():
+    """Start worker processes (1) with SIGINT ignored, inherited through exec: Ctrl-C stops the run
+    in this process, which shuts the workers down, instead of a traceback from every worker; and
+    (2) leaving this process's default multiprocessing start method unset, as it was: spawning
+    sets it as a side effect, and Lava sets its own at import (it would then fail to import)."""
+    method = multiprocessing.get_start_method(allow_none=True)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if main:
+            signal.signal(signal.SIGINT, previous)
+        if method is None:
+            multiprocessing.set_start_method(None, force=True)
 
 
 def connect(cluster, memory_limit: int) -> Cluster:
@@ -135,7 +140,7 @@ def connect(cluster, memory_limit: int) -> Cluster:
     distributed = _import_distributed()
     if cluster.startswith("local:"):
         n = int(cluster[len("local:"):])
-        with _workers_ignore_sigint():
+        with _starting_workers():
             local = distributed.LocalCluster(n_workers=n, processes=True, threads_per_worker=1,
                                              dashboard_address=":0", memory_limit=memory_limit + WORKER_BASELINE,
                                              silence_logs=logging.CRITICAL)
