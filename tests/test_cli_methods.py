@@ -84,3 +84,22 @@ def test_report_on_a_trained_run(capsys, tmp_path):
         assert name in pngs, pngs
     assert html.count("data:image/png;base64,") == len(pngs)
     assert "Accuracy vs weight bits" in (folder / "report.md").read_text()
+
+
+def test_retraining_replaces_the_run_whole_and_a_failing_report_writes_nothing(capsys, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train(capsys, run, *CVX)
+    assert cli(capsys, "export", run, "--nir").code == 0
+    (run / "my_notes.txt").write_text("keep")
+
+    def fail(*args):
+        raise RuntimeError("late failure after some figures were drawn")
+
+    monkeypatch.setattr("neurorecon.run_report._cores", fail)
+    with pytest.raises(RuntimeError):
+        cli(capsys, "report", run, "--lava-samples", "0")
+    assert not (run / "report").exists()
+    assert not [p for p in run.iterdir() if p.name.startswith(".report")]  # no temporary folder left
+    train(capsys, run, "--method", "sg", *SG)
+    assert sorted(p.name for p in run.iterdir()) == [".neurorecon.json", "metrics.json", "my_notes.txt", "network.h5"]
+    assert (run / "my_notes.txt").read_text() == "keep"

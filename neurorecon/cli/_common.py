@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -63,15 +62,3 @@ def progress_to_stderr(message: str) -> None:
     """Progress lines for long steps, on stderr so that --json output stays clean."""
     sys.stderr.write(f"[neurorecon] {message}\n")
     sys.stderr.flush()
-
-
-def check_writable(out: str | Path) -> None:
-    """Fail before a long computation, not after, when the output directory cannot be written."""
-    path = Path(out)
-    target = path if path.exists() else path.parent if str(path.parent) else Path(".")
-    if path.exists() and not path.is_dir():
-        raise NeuroreconError(f"cannot use {path} as a run directory: it is a file")
-    if not target.is_dir():
-        raise NeuroreconError(f"cannot create {path}: {target} does not exist")
-    if not os.access(target, os.W_OK):
-        raise NeuroreconError(f"cannot write into {target}: permission denied")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import check_writable, emit_json, progress_to_stderr
+from neurorecon.cli._common import emit_json, progress_to_stderr
 from neurorecon.cli.export import DEFAULTS as EXPORT_NAMES
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
@@ -25,9 +25,8 @@ from neurorecon.network import Network
 from neurorecon.interchange.lava_script import write_lava_script
 from neurorecon.interchange.netx import read_netx, write_netx
 from neurorecon.interchange.nir_export import write_nir
-from neurorecon.run_report import save_solution
 from neurorecon.resources import check_resources
-from neurorecon.run import save_run, write_json
+from neurorecon.run import check_run_target, save_run, write_json
 from neurorecon.simulate.predict import predict_network
 from neurorecon.train.pipeline import train_dataset
 
@@ -66,7 +65,7 @@ def _check_args(args) -> None:
         raise NeuroreconError("--rounds must be 0 or more")
     if args.out == DEFAULT_OUT:
         Path(DEFAULT_OUT).parent.mkdir(exist_ok=True)
-    check_writable(args.out)
+    check_run_target(args.out)
 
 
 def _exports(net, run_dir: Path) -> dict:
@@ -91,8 +90,7 @@ def run(args) -> int:
     net, metrics, model = train_dataset(dataset, method="cvx", profile=PROFILE, seed=args.seed, progress=progress,
                                         n_witnesses=args.witnesses, column_generation_rounds=args.rounds,
                                         netx_compatible=not args.mixed_time_constants)
-    run_dir = save_run(args.out, net, metrics)
-    save_solution(run_dir, model.readout_solution_)
+    run_dir = save_run(args.out, net, metrics, model.readout_solution_)
     exports = _exports(net, run_dir)
 
     X, y = dataset.split("test")

@@ -8,7 +8,8 @@ from neurorecon.cli import add_command
 from neurorecon.cli._common import emit_json
 from neurorecon.errors import NeuroreconError
 from neurorecon.interchange.convention import DEFAULT_DT
-from neurorecon.interchange.lava_script import SCRIPT_NAME, check_lava_export, write_lava_script
+from neurorecon._atomic import check_replaceable
+from neurorecon.interchange.lava_script import LAVA_KIND, SCRIPT_NAME, check_lava_export, write_lava_script
 from neurorecon.interchange.netx import write_netx
 from neurorecon.quantize.netx_grid import netx_layers
 from neurorecon.interchange.nir_export import to_nir, write_nir
@@ -20,6 +21,8 @@ EXAMPLES = """  neurorecon export runs/braille --nir braille.nir
   python lava_model/run_network.py --input X.npz --out out.npz [--tag floating_pt] [--hardware]
 
 Every artifact is written atomically (the Lava directory too: built aside, then renamed).
+The Lava directory must be new, empty or an earlier Lava export: any other folder (a run
+directory, your own files) is refused and left untouched.
 NIR uses the documented convention (--dt, default 1e-4 s; see docs/interchange.md). netx
 (lava-dl 0.6.0 layout) holds fixed-point networks with one (du, dv, vth) group per layer and
 weights netx rescales exactly; anything else is refused, never approximated.
@@ -71,6 +74,8 @@ def run(args) -> int:
         netx_layers(net)
     if targets["lava"]:
         check_lava_export(net)
+        if targets["lava"].parent.is_dir():  # a folder neurorecon did not write is refused, untouched
+            check_replaceable(targets["lava"], LAVA_KIND)
     _make_exports_dir(targets, Path(args.model))
     written = {}
     if targets["nir"]:

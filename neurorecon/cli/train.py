@@ -4,11 +4,10 @@ from __future__ import annotations
 
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import add_data_arguments, check_writable, emit_json, progress_to_stderr, task_options
+from neurorecon.cli._common import add_data_arguments, emit_json, progress_to_stderr, task_options
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
-from neurorecon.run_report import save_solution
-from neurorecon.run import save_run
+from neurorecon.run import check_run_target, save_run
 from neurorecon.train.pipeline import METHODS, train_dataset
 
 EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
@@ -22,7 +21,9 @@ EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
 DATA is a built-in task (first-last-xor, addition-base2|3|5, seq-mnist, seq-digits) or an .npz
 with X_train (n, T, d) non-negative integers, y_train (n,) or (n, T), optional X_test, y_test.
 RUN gets network.h5 (the chip network) and metrics.json (accuracies in the chip's arithmetic,
-duality gap, sizes, timings). Progress goes to stderr.
+duality gap, sizes, timings), all at once. Training into an existing run replaces it as a whole
+(its exports/ and report/ too; files you added are kept); a folder that is not a run directory
+and not empty is refused. Progress goes to stderr.
 """
 
 
@@ -87,7 +88,7 @@ def _beta(value: str) -> float | str:
 
 
 def run(args) -> int:
-    check_writable(args.out)
+    check_run_target(args.out)
     dataset = load_data(args.data, **task_options(args))
     sg = dict(sg_hidden=args.sg_hidden, sg_epochs=args.sg_epochs, sg_recurrent=args.sg_recurrent, sg_lr=args.sg_lr)
     if args.method == "sg":
@@ -104,9 +105,7 @@ def run(args) -> int:
         dataset, method=args.method, profile=args.profile, seed=args.seed, fine_tune=args.fine_tune,
         progress=None if (args.quiet or args.json) else progress_to_stderr, **params,
     )
-    run_dir = save_run(args.out, net, metrics)
-    if model is not None:
-        save_solution(run_dir, model.readout_solution_)
+    run_dir = save_run(args.out, net, metrics, None if model is None else model.readout_solution_)
     if args.json:
         emit_json(dict(metrics, out=str(run_dir)))
         return 0
