@@ -7,11 +7,23 @@ Each command lives in its own module with ``add_parser(subparsers)``; bad input 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from neurorecon.errors import NeuroreconError
 
 EXIT_BAD_INPUT = 2
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``finally`` runs: temporary outputs are
+    removed and a Lava child's process group is killed before the command exits."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -51,6 +63,8 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         return int(args.handler(args) or 0)
     except NeuroreconError as exc:
@@ -59,3 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("neurorecon: interrupted\n")
         return 130
+    except Terminated:
+        sys.stderr.write("neurorecon: terminated\n")
+        return EXIT_TERMINATED
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)

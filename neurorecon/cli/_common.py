@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 
 from neurorecon._atomic import atomic_path
 from neurorecon.errors import NeuroreconError
+from neurorecon.simulate import LAVA_TIMEOUT
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
@@ -56,6 +58,23 @@ def task_options(args) -> dict:
                 continue
         options[key.strip().replace("-", "_")] = value
     return options
+
+
+def add_lava_timeout_argument(parser) -> None:
+    """``--lava-timeout SECONDS``: how long one Lava batch may run before every Lava process is stopped."""
+    parser.add_argument("--lava-timeout", type=_seconds, default=LAVA_TIMEOUT, metavar="SECONDS",
+                        help=f"stop a Lava batch that runs longer than this, with all its processes "
+                             f"(default {LAVA_TIMEOUT:g}; a failing Lava worker can otherwise hang a run)")
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds; got {value!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds; got {value!r}")
+    return seconds
 
 
 def progress_to_stderr(message: str) -> None:

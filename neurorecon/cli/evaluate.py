@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import add_data_arguments, emit_json, task_options
+from neurorecon.cli._common import add_data_arguments, add_lava_timeout_argument, emit_json, task_options
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
 from neurorecon.quantize import dequantize_network
@@ -30,6 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--split", default="test", help="split to evaluate: test (default), train, or an extra split")
     p.add_argument("--backend", default="emulator", choices=BACKENDS)
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N sequences")
+    add_lava_timeout_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)
 
@@ -70,7 +71,7 @@ def run(args) -> int:
         if net.arithmetic == "fixed":
             net = dequantize_network(net)
         backend = "emulator" if backend == "float" else "lava"
-    result = split_accuracy(net, X, y, backend=backend)
+    result = split_accuracy(net, X, y, backend=backend, timeout=args.lava_timeout)
     result.update(backend=args.backend, split=args.split, data=dataset.name)
     if args.json:
         emit_json(result)

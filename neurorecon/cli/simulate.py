@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import emit_json, write_npz
+from neurorecon.cli._common import add_lava_timeout_argument, emit_json, write_npz
 from neurorecon.data.files import read_npz
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
@@ -29,6 +29,7 @@ def add_parser(sub) -> None:
         help="time steps to run: an integer, or 'readout' for T + n_layers (default: T)",
     )
     p.add_argument("--record", default="spikes,v", help="comma-separated variables to record: spikes,v,u")
+    add_lava_timeout_argument(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(handler=run)
 
@@ -49,7 +50,8 @@ def run(args) -> int:
     x = read_npz(args.input, ("X",))["X"]
     record = [r for r in args.record.split(",") if r]
     n_steps = _steps(args.steps, net, x.shape[1] if x.ndim == 3 else 0)
-    result = simulate(net, x, backend=args.backend, n_steps=n_steps, record=record)
+    result = simulate(net, x, backend=args.backend, n_steps=n_steps, record=record,
+                      timeout=args.lava_timeout)
     arrays = {}
     for i in range(net.n_layers):
         for name in ("spikes", "v", "u"):

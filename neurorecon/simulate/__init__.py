@@ -19,6 +19,7 @@ from neurorecon.simulate.result import SimulationResult
 
 BACKENDS = ("emulator", "lava", "loihi2-hw")
 RECORDABLE = ("spikes", "v", "u", "counts", "final_spikes")
+LAVA_TIMEOUT = 600.0  # default seconds per Lava batch (a hung Lava worker never finishes; SPEC section 8)
 
 
 def readout_steps(net: Network, t_in: int) -> int:
@@ -58,7 +59,7 @@ def simulate(
     n_steps: int | None = None,
     record: Sequence[str] = ("spikes", "v"),
     layers: Sequence[int] | None = None,
-    timeout: float = 600.0,
+    timeout: float = LAVA_TIMEOUT,
 ) -> SimulationResult:
     """Run ``net`` on ``X`` (n_samples, T, N_in) and return per-layer records.
 
@@ -67,7 +68,8 @@ def simulate(
     are kept for (default all). ``final_v`` is always returned.
     ``backend``: ``"emulator"`` (bit-exact numpy), ``"lava"`` (Lava's CPU simulator,
     ``fixed_pt`` or ``floating_pt`` to match the network), ``"loihi2-hw"`` (Loihi 2 via
-    lava-loihi, where installed). Lava runs stop after ``timeout`` seconds per batch.
+    lava-loihi, where installed). Lava runs stop after ``timeout`` seconds per batch (a positive
+    number; a run that takes longer is stopped with every Lava process, and refused).
     """
     if not isinstance(net, Network):
         raise NeuroreconError("simulate() needs a neurorecon.Network")

@@ -4,8 +4,9 @@ The processes are built by :mod:`neurorecon.simulate.lava_network`, the one cons
 exported script ships too; this module turns a Network into its layer arrays
 (:func:`lava_layers`), runs batches, and assembles a :class:`SimulationResult` laid out as the
 emulator's. Every batch runs in a forked child process with a timeout: a failing Lava worker
-otherwise hangs ``run()`` forever (SPEC section 8); the child's whole process group is killed on
-timeout, and ``stop()`` always runs.
+otherwise hangs ``run()`` forever (SPEC section 8). The child and Lava's workers form their own
+process group, killed whole on timeout, on an error, when a worker dies, and when the parent
+ends (the child watches its parent, so even a SIGKILL of the parent leaves no process behind).
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 import traceback
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Dense, LIFLayer, Network
-from neurorecon.simulate import lava_network
+from neurorecon.simulate import LAVA_TIMEOUT, lava_network
 from neurorecon.simulate.result import SimulationResult
+
+WATCH_INTERVAL = 0.2  # seconds between the parent's and the child's checks on each other
 
 
 def import_lava() -> None:
@@ -60,30 +66,94 @@ def lava_layers(net: Network) -> list[dict[str, np.ndarray]]:
     return [_layer_arrays(layer, net.arithmetic == "fixed") for layer in net.layers]
 
 
-def _child(conn, fn, args) -> None:
-    os.setsid()  # own process group: the parent can kill Lava's workers with it
+def _dead_worker() -> str | None:
+    """A child of this process (a Lava worker) that died by a signal or failed, without reaping it."""
+    for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        try:
+            pids = [int(p) for p in task.read_text().split()]
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                continue
+            if info is None:
+                continue
+            if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
+                return f"a Lava worker (pid {pid}) was killed by signal {info.si_status}"
+            if info.si_status != 0:
+                return f"a Lava worker (pid {pid}) exited with code {info.si_status}"
+    return None
+
+
+def _watchdog(conn, lock: threading.Lock, parent: int) -> None:
+    """In the child: end the whole group (Lava's workers too) when the parent or a worker dies."""
+    while True:
+        time.sleep(WATCH_INTERVAL)
+        if os.getppid() != parent:
+            os.killpg(0, signal.SIGKILL)
+        problem = _dead_worker()
+        if problem is not None:
+            with lock:
+                try:
+                    conn.send(("error", problem))
+                finally:
+                    os.killpg(0, signal.SIGKILL)
+
+
+def _child(conn, unused, parent: int, fn, args) -> None:
+    os.setsid()  # own process group: the parent, or the watchdog, kills Lava's workers with it
+    unused.close()  # the parent's read end: holding it would block our writes forever once the parent is gone
+    lock = threading.Lock()
+    threading.Thread(target=_watchdog, args=(conn, lock, parent), daemon=True).start()
     try:
-        conn.send(("ok", fn(*args)))
+        result = ("ok", fn(*args))
     except BaseException as exc:  # reported to the parent, which raises a clear error
-        conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"))
-    finally:
+        result = ("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
+    with lock:
+        conn.send(result)
         conn.close()
 
 
+def check_timeout(timeout) -> float:
+    """A Lava timeout (seconds per batch) must be a positive, finite number."""
+    try:
+        value = float(timeout)
+    except (TypeError, ValueError):
+        raise NeuroreconError(f"the Lava timeout must be a number of seconds; got {timeout!r}") from None
+    if not (0 < value < float("inf")):
+        raise NeuroreconError(f"the Lava timeout must be a positive number of seconds; got {timeout!r}")
+    return value
+
+
 def run_isolated(fn, args: tuple, timeout: float, what: str):
-    """Run ``fn(*args)`` in a forked child with its own process group; kill it on timeout."""
+    """Run ``fn(*args)`` in a forked child with its own process group; every way out kills the group.
+
+    The child watches its parent and its own workers: if the parent dies (even by SIGKILL) or a
+    Lava worker dies, the child kills its whole group within ``WATCH_INTERVAL`` seconds. The parent
+    watches the child: a child that dies without a result, a timeout, an exception or a signal in
+    the parent (SIGINT, or SIGTERM through the command line's handler) kills the group too.
+    """
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(sender, fn, args), daemon=False)
+    child = context.Process(target=_child, args=(sender, receiver, os.getpid(), fn, args), daemon=False)
     child.start()
     sender.close()
+    deadline = time.monotonic() + timeout
     try:
-        if not receiver.poll(timeout):
-            raise NeuroreconError(f"{what} did not finish within {timeout:g} s and was stopped")
-        status, payload = receiver.recv()
-    except EOFError:
-        raise NeuroreconError(f"{what} crashed (its process exited without a result)") from None
+        while not receiver.poll(WATCH_INTERVAL):
+            if not child.is_alive() and not receiver.poll(0):
+                raise NeuroreconError(f"{what} crashed (its process exited without a result, code {child.exitcode})")
+            if time.monotonic() > deadline:
+                raise NeuroreconError(f"{what} did not finish within {timeout:g} s and was stopped "
+                                      "(a longer run needs a larger Lava timeout)")
+        try:
+            status, payload = receiver.recv()
+        except EOFError:
+            raise NeuroreconError(f"{what} crashed (its process exited without a result)") from None
     finally:
+        receiver.close()
         try:
             os.killpg(child.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -101,9 +171,10 @@ def run_lava(
     record: Sequence[str],
     layers: Sequence[int],
     hardware: bool = False,
-    timeout: float = 600.0,
+    timeout: float = LAVA_TIMEOUT,
 ) -> SimulationResult:
-    """Simulate ``x`` on Lava, batch by batch; same result layout as the emulator."""
+    """Simulate ``x`` on Lava, batch by batch (each stopped after ``timeout`` s); same layout as the emulator."""
+    timeout = check_timeout(timeout)
     import_lava()
     if hardware and not lava_network.loihi_runtime_available():
         raise NeuroreconError(

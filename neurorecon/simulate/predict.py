@@ -7,17 +7,17 @@ import numpy as np
 from neurorecon.data.dataset import check_sequences
 from neurorecon.network import Network
 from neurorecon.readout import Readout
-from neurorecon.simulate import readout_steps, simulate
+from neurorecon.simulate import LAVA_TIMEOUT, readout_steps, simulate
 from neurorecon.simulate.result import SimulationResult
 
 
-def predict_network(net: Network, X, backend: str = "emulator") -> np.ndarray:
+def predict_network(net: Network, X, backend: str = "emulator", timeout: float = LAVA_TIMEOUT) -> np.ndarray:
     """Predictions of a classifier Network on ``X`` with a backend: (n,) or (n, T) for ``step``."""
-    return readout_run(net, check_sequences(X, "X"), backend)[0]
+    return readout_run(net, check_sequences(X, "X"), backend, timeout=timeout)[0]
 
 
 def readout_run(net: Network, X: np.ndarray, backend: str = "emulator",
-                record: tuple[str, ...] = ()) -> tuple[np.ndarray, SimulationResult]:
+                record: tuple[str, ...] = (), timeout: float = LAVA_TIMEOUT) -> tuple[np.ndarray, SimulationResult]:
     """Run a classifier Network for its readout: (predictions, the readout layer's SimulationResult).
 
     ``record`` adds what the caller needs besides the predictions (e.g. ``"counts"``).
@@ -25,7 +25,8 @@ def readout_run(net: Network, X: np.ndarray, backend: str = "emulator",
     readout = Readout(net.metadata.get("readout", "last"))
     last = net.n_layers - 1
     record = tuple(record) + (("v",) if readout.per_step else ())
-    result = simulate(net, X, backend=backend, n_steps=readout_steps(net, X.shape[1]), record=record, layers=[last])
+    result = simulate(net, X, backend=backend, n_steps=readout_steps(net, X.shape[1]), record=record, layers=[last],
+                      timeout=timeout)
     if readout.per_step:
         return readout.predictions_from_voltage(result.v[last], X.shape[1], net.n_layers), result
     return result.final_v[last].argmax(axis=1), result

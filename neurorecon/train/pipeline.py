@@ -26,6 +26,7 @@ from neurorecon.data.dataset import Dataset
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.profiles import load_profile
+from neurorecon.simulate import LAVA_TIMEOUT
 from neurorecon.simulate.predict import predict_network
 from neurorecon.train.convex.classifier import ReconstructionClassifier
 from neurorecon.train.convex.integer_readout import _row_features
@@ -36,9 +37,10 @@ METHODS = ("cvx", "sg-cvx", "sg")
 SG_PARAMS = ("sg_hidden", "sg_epochs", "sg_recurrent", "sg_lr")
 
 
-def split_accuracy(net: Network, X: np.ndarray, y: np.ndarray, backend: str = "emulator") -> dict:
+def split_accuracy(net: Network, X: np.ndarray, y: np.ndarray, backend: str = "emulator",
+                   timeout: float = LAVA_TIMEOUT) -> dict:
     """Accuracy of a classifier Network on one split (token-wise for per-step labels)."""
-    pred = predict_network(net, X, backend=backend)
+    pred = predict_network(net, X, backend=backend, timeout=timeout)
     out = {"accuracy": float((pred == y).mean()), "n_samples": int(X.shape[0])}
     if y.ndim == 2:
         out["token_accuracy"] = out["accuracy"]
