@@ -24,6 +24,8 @@ from neurorecon.errors import NeuroreconError
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; rename it onto ``path`` on success."""
+    if str(path) == "":
+        raise NeuroreconError("the output file name is empty")
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     if target.is_dir():

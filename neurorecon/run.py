@@ -71,6 +71,9 @@ def read_metrics(run: str | Path) -> dict:
     if not path.is_file():
         raise NeuroreconError(f"{run} is not a run directory (no {METRICS_FILE})")
     try:
-        return json.loads(path.read_text())
+        metrics = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise NeuroreconError(f"{path} is corrupt: {exc}") from None
+    if not isinstance(metrics, dict):
+        raise NeuroreconError(f"{path} is corrupt: it holds a JSON {type(metrics).__name__}, not an object")
+    return metrics

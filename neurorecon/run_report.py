@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 
 from neurorecon._atomic import DirectoryKind, atomic_directory  # noqa: E402
 from neurorecon.data import load_data  # noqa: E402
+from neurorecon.data.files import read_npz  # noqa: E402
 from neurorecon.errors import NeuroreconError  # noqa: E402
 from neurorecon.network import Network  # noqa: E402
 from neurorecon.quantize import dequantize_network  # noqa: E402
@@ -164,8 +165,8 @@ def _weight_bits(run: Path, net: Network, dataset, folder: Path) -> Section | No
     solution_file = run / SOLUTION_FILE
     if net.arithmetic != "fixed" or not solution_file.is_file():
         return None
-    with np.load(solution_file) as solution:
-        rows = readout_bit_sweep(net, solution, dataset, SWEEP_BITS)
+    solution = read_npz(solution_file, ("W", "intercept", "beta", "penalty"), kind="readout solution")
+    rows = readout_bit_sweep(net, solution, dataset, SWEEP_BITS)
     fig, ax = plt.subplots(figsize=(6, 3.4))
     ax.plot(SWEEP_BITS, [r["quantization_aware"] for r in rows], "o-", label="quantization-aware readout")
     ax.plot(SWEEP_BITS, [r["plain_rounding"] for r in rows], "^:", label="plain rounding")

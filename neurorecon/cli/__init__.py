@@ -7,6 +7,7 @@ Each command lives in its own module with ``add_parser(subparsers)``; bad input 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -15,6 +16,7 @@ from neurorecon.errors import NeuroreconError
 
 EXIT_BAD_INPUT = 2
 EXIT_TERMINATED = 128 + signal.SIGTERM
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
 class Terminated(BaseException):
@@ -73,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("neurorecon: interrupted\n")
         return 130
+    except BrokenPipeError:  # stdout closed early (`neurorecon resources RUN | head -1`): stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_BROKEN_PIPE
     except Terminated:
         sys.stderr.write("neurorecon: terminated\n")
         return EXIT_TERMINATED

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from neurorecon.cli import add_command
 from neurorecon.cli._common import add_lava_timeout_argument, emit_json, write_npz
 from neurorecon.data.files import read_npz
@@ -46,6 +48,8 @@ def _steps(value: str | None, net: Network, t_in: int) -> int | None:
 
 
 def run(args) -> int:
+    if Path(args.out).resolve() == Path(args.input).resolve():
+        raise NeuroreconError(f"--out {args.out} is the --input file; give another output file")
     net = Network.load(args.model)
     x = read_npz(args.input, ("X",))["X"]
     record = [r for r in args.record.split(",") if r]

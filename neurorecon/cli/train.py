@@ -99,6 +99,8 @@ def run(args) -> int:
                       max_neurons=args.max_neurons, max_cores=args.max_cores,
                       time_constants=parse_time_constants(args.time_constants), netx_compatible=args.netx_compatible,
                       **sg)
+    if args.rounds < 0:
+        raise NeuroreconError(f"--rounds must be 0 or more; got {args.rounds}")
     if args.fine_tune < 0 or (args.fine_tune and args.method == "sg"):
         raise NeuroreconError("--fine-tune takes a positive number of epochs, with --method cvx or sg-cvx")
     net, metrics, model = train_dataset(

@@ -9,6 +9,7 @@ neurorecon (its ``lava_network`` import resolves only beside the exported script
 
 import argparse
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,23 @@ def load_layers(tag):
         layer = {key[len(f"{prefix}_{i}_"):]: value for key, value in params.items() if key.startswith(f"{prefix}_{i}_")}
         layers.append(layer)
     return layers
+
+
+def read_input(path):
+    """X from an .npz file; a .npy file, a folder or a damaged file is one clear line."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ScriptError(f"cannot read {path}: it is not an .npz file written by numpy.savez ({exc})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ScriptError(f"{path} is a single .npy array, not an .npz archive; write it with numpy.savez(path, X=...)")
+    with data:
+        if "X" not in data.files:
+            raise ScriptError(f"{path} has no array named X (it has: {', '.join(data.files) or 'none'})")
+        try:
+            return data["X"]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ScriptError(f"cannot read X from {path}: {exc}") from None
 
 
 def parse_args(argv):
@@ -71,15 +89,14 @@ def main(argv=None):
         if tag != "fixed_pt":
             raise ScriptError("--hardware runs fixed_pt only")
     layers = load_layers(tag)
-    try:
-        with np.load(args.input, allow_pickle=False) as f:
-            x = f["X"]
-    except (OSError, KeyError, ValueError) as exc:
-        raise ScriptError(f"cannot read X from {args.input}: {exc}") from None
+    x = read_input(args.input)
     if x.ndim != 3 or x.shape[2] != n_inputs or x.shape[0] == 0 or x.shape[1] == 0:
         raise ScriptError(f"X must have shape (n_samples, T, {n_inputs}); got {x.shape}")
     if not np.all(np.isfinite(x)) or x.min() < 0:
         raise ScriptError("X must hold finite, non-negative values (spikes or payloads)")
+    if int(layers[0]["num_message_bits"]) == 0 and (x.max() > 1 or not np.array_equal(x, np.round(x))):
+        raise ScriptError(f"this network's first layer takes binary spikes (0/1), but X holds values up to {x.max():g}; "
+                          "graded payloads need a network trained or imported with graded input")
     if args.steps == "readout":
         n_steps = x.shape[1] + n_layers
     else:

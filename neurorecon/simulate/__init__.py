@@ -88,7 +88,23 @@ def simulate(
     if backend == "emulator":
         from neurorecon.simulate.emulator import emulate
 
-        return emulate(net, x, n_steps, record, layers)
-    from neurorecon.simulate.lava_backend import run_lava
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, not warned about
+            result = emulate(net, x, n_steps, record, layers)
+    else:
+        from neurorecon.simulate.lava_backend import run_lava
 
-    return run_lava(net, x, n_steps, record, layers, hardware=backend == "loihi2-hw", timeout=timeout)
+        result = run_lava(net, x, n_steps, record, layers, hardware=backend == "loihi2-hw", timeout=timeout)
+    if net.arithmetic == "float":
+        check_finite(result, net)
+    return result
+
+
+def check_finite(result: SimulationResult, net: Network) -> None:
+    """Refuse a float simulation whose voltages overflowed (inf or NaN), instead of returning them."""
+    records = [*result.final_v, *(r for r in (*result.v, *result.u) if r is not None)]
+    if not all(np.isfinite(r).all() for r in records):
+        largest = max(float(np.abs(layer.weights).max(initial=0)) for layer in net.layers)
+        raise NeuroreconError(
+            f"the float simulation overflowed: voltages reached inf or NaN (largest weight {largest:.3g}); "
+            "scale the network's weights and thresholds down"
+        )

@@ -25,7 +25,7 @@ import numpy as np
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.simulate import LAVA_TIMEOUT, lava_network
-from neurorecon.simulate.result import SimulationResult
+from neurorecon.simulate.result import SimulationResult, check_record_memory
 
 WATCH_INTERVAL = 0.2  # seconds between the parent's and the child's checks on each other
 
@@ -196,6 +196,7 @@ def run_lava(
     batch = lava_network.batch_size(arrays, n)
     dtype = np.int32 if net.arithmetic == "fixed" else np.float64
     sizes = net.sizes
+    check_record_memory(sizes, n, n_steps, probed, layers, np.dtype(dtype).itemsize)
     out = {var: [np.zeros((n, n_steps, s), bool if var == "spikes" else dtype) if i in layers and var in probed else None
                  for i, s in enumerate(sizes)] for var in lava_network.RECORDABLE}
     final_v = [np.zeros((n, s), dtype) for s in sizes]
