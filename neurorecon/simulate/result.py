@@ -10,7 +10,7 @@ import numpy as np
 from neurorecon._limits import check_memory
 
 
-@dataclass
+@dataclass(eq=False)
 class SimulationResult:
     """Per-layer records of one simulation of ``n`` samples for ``n_steps`` steps.
 
