@@ -103,3 +103,10 @@ def test_retraining_replaces_the_run_whole_and_a_failing_report_writes_nothing(c
     train(capsys, run, "--method", "sg", *SG)
     assert sorted(p.name for p in run.iterdir()) == [".neurorecon.json", "metrics.json", "my_notes.txt", "network.h5"]
     assert (run / "my_notes.txt").read_text() == "keep"
+
+
+def test_a_budget_tighter_than_the_whole_beta_path_raises_beta_until_met(capsys, tmp_path):
+    metrics = train(capsys, tmp_path / "b", "--witnesses", "200", "--rounds", "0", "--max-neurons", "2")
+    path = metrics["training"]["selection"]["path"]
+    assert min(p["neurons"] for p in path) > 2  # no point of the usual path meets the budget
+    assert 1 <= metrics["n_hidden"] <= 2
