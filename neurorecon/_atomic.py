@@ -89,7 +89,7 @@ def _owned_entries(target: Path, kind: DirectoryKind) -> set[str]:
     thing is touched: neurorecon never deletes a file it did not write.
     """
     if target.is_symlink() or not target.is_dir():
-        raise NeuroreconError(f"cannot write directory {target}: a file of that name exists")
+        raise NeuroreconError(f"cannot use {target} as a {kind.name} directory: it is a file")
     entries = {p.name for p in target.iterdir()}
     if not entries:
         return set()

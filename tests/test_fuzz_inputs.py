@@ -98,7 +98,7 @@ def _case(name: str, tmp: Path, trained: Path):
         return command, "single .npy array"
     if name == "random-bytes":
         (tmp / "rand.npz").write_bytes(np.random.default_rng(1).bytes(3000))
-        return ["train", tmp / "rand.npz", "--out", tmp / "r"], "not an .npz file"
+        return ["train", tmp / "rand.npz", "--out", tmp / "r"], "not a readable .npz file (not a zip archive)"
     if name == "folder-as-data":
         (tmp / "data").mkdir()
         return ["train", tmp / "data", "--out", tmp / "r"], "is a folder"

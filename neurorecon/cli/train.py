@@ -41,7 +41,8 @@ def add_parser(sub) -> None:
     p.add_argument("--rounds", type=int, default=2, help="column-generation rounds (default 2)")
     p.add_argument("--depth", type=int, default=1, choices=(1, 2), help="hidden layers (default 1)")
     p.add_argument("--weight-bits", type=int, default=8, help="Dense weight bits of every layer, 1-8 (default 8)")
-    p.add_argument("--max-neurons", type=int, default=None, help="budget: at most this many hidden neurons")
+    p.add_argument("--max-neurons", type=int, default=None,
+                   help="budget: at most this many hidden neurons (beta is raised until the budget is met)")
     p.add_argument("--max-cores", type=int, default=None, help="budget: at most this many chip cores")
     p.add_argument("--time-constants", default=None, metavar="TU:TV[,TU:TV...]",
                    help="witness time constants (tau_u:tau_v in steps, 'inf' = no leak); default: a mix of 16 pairs")

@@ -32,9 +32,10 @@ def read_npz(path: str | Path, required: tuple[str, ...], kind: str = "input fil
         with open(path, "rb") as f:
             magic = f.read(6)
         if magic == NPY_MAGIC:
-            raise NeuroreconError(f"{path} is a single .npy array, not an .npz archive of named arrays; write it with {savez}")
+            raise NeuroreconError(f"{path} is not a readable .npz file: it holds a single .npy array, not named "
+                                  f"arrays; write it with {savez}")
         if not magic.startswith(b"PK"):
-            raise NeuroreconError(f"{path} is not an .npz file (not a zip archive); write it with {savez}")
+            raise NeuroreconError(f"{path} is not a readable .npz file (not a zip archive); write it with {savez}")
         with zipfile.ZipFile(path) as archive:
             members = {m.filename.removesuffix(".npy"): m for m in archive.infolist() if m.filename.endswith(".npy")}
             check_memory(sum(m.file_size for m in members.values()), f"reading {path} ({len(members)} arrays)")
