@@ -89,7 +89,8 @@ def _owned_entries(target: Path, kind: DirectoryKind) -> set[str]:
     thing is touched: neurorecon never deletes a file it did not write.
     """
     if target.is_symlink() or not target.is_dir():
-        raise NeuroreconError(f"cannot use {target} as a {kind.name} directory: it is a file")
+        what = "a symbolic link" if target.is_symlink() else "a file"
+        raise NeuroreconError(f"cannot use {target} as a {kind.name} directory: it is {what}")
     entries = {p.name for p in target.iterdir()}
     if not entries:
         return set()
@@ -138,11 +139,11 @@ def atomic_directory(path: str | os.PathLike, kind: DirectoryKind) -> Iterator[P
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     except OSError as exc:
         raise NeuroreconError(f"cannot write {path}: {exc.strerror or exc}") from None
+    old = None
     try:
         yield tmp
         written = sorted(p.name for p in tmp.iterdir())
         (tmp / MARKER).write_text(json.dumps({"kind": kind.name, "entries": written}) + "\n")
-        old = None
         if target.exists():
             foreign = {p.name for p in target.iterdir()} - _owned_entries(target, kind)
             clash = sorted(foreign & set(written))
@@ -153,11 +154,14 @@ def atomic_directory(path: str | os.PathLike, kind: DirectoryKind) -> Iterator[P
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
             os.replace(target, old / target.name)
         os.replace(tmp, target)
-    except OSError as exc:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise NeuroreconError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:  # put the old directory back where it was
+            if (old / target.name).exists() and not target.exists():
+                os.replace(old / target.name, target)
+            shutil.rmtree(old, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise NeuroreconError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
     if old is not None:
         try:

@@ -162,3 +162,21 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_run(capsys, tmp_path, net
         with atomic_path(tmp_path / "readout_solution.npz") as tmp, open(tmp, "wb"):
             pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_swap_puts_the_old_directory_back(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    with atomic_directory(target, KIND) as tmp:
+        _write(tmp, **{"a.txt": "1"})
+    real_replace = os.replace
+
+    def fail_on_the_new_directory(src, dst):
+        if ".out." in os.fspath(src) and ".old." not in os.fspath(src):
+            raise OSError(errno.EIO, "I/O error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_on_the_new_directory)
+    with pytest.raises(NeuroreconError, match="I/O error"):
+        with atomic_directory(target, KIND) as tmp:
+            _write(tmp, **{"a.txt": "2"})
+    assert (target / "a.txt").read_text() == "1" and [p.name for p in tmp_path.iterdir()] == ["out"]

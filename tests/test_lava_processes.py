@@ -134,3 +134,43 @@ def test_the_lava_timeout_is_an_option_with_checked_values(capsys, tmp_path):
     assert_clean_failure(out, "did not finish within 0.05 s")
     assert not (tmp_path / "o.npz").exists()
     assert json.loads(cli(capsys, *base, "--lava-timeout", "300", "--json").out)["backend"] == "lava"
+
+
+def _watch_in_a_fresh_process(reap: bool, conn) -> None:
+    """Fork two sleeping 'workers', kill one (reaping it or not), report what the watch says."""
+    from neurorecon.simulate import lava_backend
+
+    lava_backend._WorkerWatch.GRACE = 0.5
+    watch = lava_backend._WorkerWatch()
+    pids = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        pids.append(pid)
+    watch.problem()  # sees both workers
+    os.kill(pids[0], signal.SIGKILL)
+    if reap:  # as multiprocessing does when it starts another process
+        os.waitpid(pids[0], 0)
+    deadline, problem = time.monotonic() + 10, None
+    while problem is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        problem = watch.problem()
+    os.kill(pids[1], signal.SIGKILL)
+    conn.send(problem)
+
+
+@pytest.mark.parametrize("reap", [False, True])
+def test_the_worker_watch_sees_a_killed_worker_reaped_or_not(reap):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    proc = context.Process(target=_watch_in_a_fresh_process, args=(reap, sender))
+    proc.start()
+    assert receiver.poll(30)
+    problem = receiver.recv()
+    proc.join(10)
+    assert problem is not None
+    assert ("waited for it" if reap else "killed by signal 9") in problem, problem

@@ -66,34 +66,70 @@ def lava_layers(net: Network) -> list[dict[str, np.ndarray]]:
     return [_layer_arrays(layer, net.arithmetic == "fixed") for layer in net.layers]
 
 
-def _dead_worker() -> str | None:
-    """A child of this process (a Lava worker) that died by a signal or failed, without reaping it."""
+def _children() -> set[int]:
+    """This process's children (Lava's workers and multiprocessing's resource tracker), from /proc."""
+    pids: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
         try:
-            pids = [int(p) for p in task.read_text().split()]
-        except OSError:
+            pids.update(int(p) for p in task.read_text().split())
+        except (OSError, ValueError):
             continue
-        for pid in pids:
+    return pids
+
+
+def _is_tracker(pid: int) -> bool:
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # gone already: not a worker to watch
+
+
+class _WorkerWatch:
+    """Notices a Lava worker's death, which otherwise leaves Lava's run() waiting forever.
+
+    A worker killed by a signal or failing is seen as a zombie (``waitid`` with ``WNOWAIT`` leaves
+    it to Lava to reap). When something else reaped it first (multiprocessing reaps finished
+    children whenever it starts another), the death shows as a worker gone while others run on:
+    Lava stops its workers one after another, so ``GRACE`` seconds without another one ending
+    means the run is stuck.
+    """
+
+    GRACE = 5.0
+
+    def __init__(self) -> None:
+        self.workers: set[int] = set()
+        self.gone: set[int] = set()
+        self.last_gone = 0.0
+
+    def problem(self) -> str | None:
+        current = _children()
+        self.workers |= {pid for pid in current - self.workers if not _is_tracker(pid)}
+        for pid in sorted(self.workers & current):
             try:
                 info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 continue
-            if info is None:
-                continue
-            if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
+            if info is not None and info.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
                 return f"a Lava worker (pid {pid}) was killed by signal {info.si_status}"
-            if info.si_status != 0:
+            if info is not None and info.si_status != 0:
                 return f"a Lava worker (pid {pid}) exited with code {info.si_status}"
-    return None
+        gone = self.workers - current
+        if gone - self.gone:
+            self.gone, self.last_gone = gone, time.monotonic()
+        if self.gone and self.workers - self.gone and time.monotonic() - self.last_gone > self.GRACE:
+            return (f"a Lava worker (pid {min(self.gone)}) ended while {len(self.workers - self.gone)} others "
+                    f"waited for it for {self.GRACE:g} s")
+        return None
 
 
 def _watchdog(conn, lock: threading.Lock, parent: int) -> None:
     """In the child: end the whole group (Lava's workers too) when the parent or a worker dies."""
+    watch = _WorkerWatch()
     while True:
         time.sleep(WATCH_INTERVAL)
         if os.getppid() != parent:
             os.killpg(0, signal.SIGKILL)
-        problem = _dead_worker()
+        problem = watch.problem()
         if problem is not None:
             with lock:
                 try:
