@@ -99,6 +99,7 @@ class _WorkerWatch:
     def __init__(self) -> None:
         self.workers: set[int] = set()
         self.gone: set[int] = set()
+        self.finished: set[int] = set()
         self.last_gone = 0.0
 
     def problem(self) -> str | None:
@@ -113,11 +114,13 @@ class _WorkerWatch:
                 return f"a Lava worker (pid {pid}) was killed by signal {info.si_status}"
             if info is not None and info.si_status != 0:
                 return f"a Lava worker (pid {pid}) exited with code {info.si_status}"
-        gone = self.workers - current
+            if info is not None:
+                self.finished.add(pid)  # a normal exit, seen before anyone reaped it
+        gone = self.workers - current - self.finished
         if gone - self.gone:
             self.gone, self.last_gone = gone, time.monotonic()
-        if self.gone and self.workers - self.gone and time.monotonic() - self.last_gone > self.GRACE:
-            return (f"a Lava worker (pid {min(self.gone)}) ended while {len(self.workers - self.gone)} others "
+        if self.gone and self.workers - self.gone - self.finished and time.monotonic() - self.last_gone > self.GRACE:
+            return (f"a Lava worker (pid {min(self.gone)}) ended while {len(self.workers - self.gone - self.finished)} others "
                     f"waited for it for {self.GRACE:g} s")
         return None
 
