@@ -10,7 +10,7 @@ from neurorecon.data.files import read_npz
 from neurorecon.interchange.convention import DEFAULT_DT
 from neurorecon.interchange.nir_import import RESETS, from_nir
 from neurorecon.profiles import load_profile
-from neurorecon.run import save_run
+from neurorecon.run import check_run_target, save_run
 
 EXAMPLES = """  neurorecon import-nir braille.nir --profile loihi2 --out runs/braille
   neurorecon import-nir braille.nir --profile loihi2 --out runs/braille --data X.npz --json
@@ -40,6 +40,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    check_run_target(args.out)
     profile = load_profile(args.profile)
     data = read_npz(args.data, ("X",))["X"] if args.data else None
     with warnings.catch_warnings(record=True):

@@ -22,6 +22,7 @@ import nir
 import numpy as np
 
 from neurorecon._hdf5 import open_hdf5
+from neurorecon._limits import check_memory
 from neurorecon.errors import NeuroreconError
 from neurorecon.interchange.convention import NEURON_TYPES, neuron_size
 
@@ -32,7 +33,13 @@ SUPPORTED = "Input, Output, Affine, Linear, Scale, Flatten (of vectors), CubaLIF
 def read_nir(path: str | Path) -> nir.NIRGraph:
     """Read a ``.nir`` file (without NIR's strict type check; shapes are checked here)."""
     path = Path(path)
-    open_hdf5(path, f"NIR file {path} does not exist", "NIR file").close()
+    with open_hdf5(path, f"NIR file {path} does not exist", "NIR file") as f:
+        node_type = f["node"].get("type") if isinstance(f.get("node"), h5py.Group) else None
+        kind = node_type[()] if isinstance(node_type, h5py.Dataset) else None
+    kind = kind.decode(errors="replace") if isinstance(kind, bytes) else kind
+    if kind is not None and kind != "NIRGraph":
+        raise NeuroreconError(f"{path} holds a single {kind} node, not a NIR graph; wrap it in a nir.NIRGraph "
+                              "with Input and Output nodes")
     try:
         graph = nir.read(path, type_check=False)
     except Exception as exc:  # nir raises KeyError/ValueError/AssertionError/TypeError on bad content
@@ -73,19 +80,31 @@ def _dangling_edge(path: Path) -> str | None:
 
 @dataclass(eq=False)
 class LinearMap:
-    """A composed run of linear nodes: ``y = weight @ x + bias``."""
+    """A composed run of linear nodes: ``y = weight @ x + bias``.
 
-    weight: np.ndarray
+    ``weight`` is ``None`` for the identity, built only when a layer needs it as its weights: a
+    30,000-channel Input followed by a Linear node never needs a 30,000 x 30,000 matrix.
+    """
+
+    weight: np.ndarray | None
     bias: np.ndarray
     names: list[str] = field(default_factory=list)
 
     @classmethod
     def identity(cls, n: int) -> "LinearMap":
-        return cls(np.eye(n), np.zeros(n))
+        return cls(None, np.zeros(n))
 
     @property
     def size(self) -> int:
-        return int(self.weight.shape[0])
+        return int(self.bias.shape[0])
+
+    def matrix(self) -> np.ndarray:
+        """The weight matrix (the identity built here, after a memory estimate)."""
+        if self.weight is not None:
+            return self.weight
+        check_memory(8 * self.size**2, f"a {self.size} x {self.size} identity weight matrix (a neuron node fed "
+                     "directly by a vector of that size)")
+        return np.eye(self.size)
 
     def then(self, name: str, node: nir.NIRNode) -> "LinearMap":
         """This map followed by one linear node (shape-checked)."""
@@ -99,12 +118,12 @@ class LinearMap:
             b = np.zeros(w.shape[0])
             if isinstance(node, nir.Affine) and node.bias is not None:
                 b = np.broadcast_to(np.asarray(node.bias, dtype=np.float64).reshape(-1), (w.shape[0],)).copy()
-            return LinearMap(w @ self.weight, w @ self.bias + b, self.names + [name])
+            return LinearMap(w if self.weight is None else w @ self.weight, w @ self.bias + b, self.names + [name])
         if isinstance(node, nir.Scale):
             s = np.asarray(node.scale, dtype=np.float64).reshape(-1)
             if s.size not in (1, n):
                 raise NeuroreconError(f"shape mismatch: node '{name}' scales {s.size} values but receives {n}")
-            return LinearMap(s[:, None] * self.weight, s * self.bias, self.names + [name])
+            return LinearMap(s[:, None] * self.matrix(), s * self.bias, self.names + [name])
         try:
             declared = int(np.prod(np.asarray(node.output_type["output"], dtype=np.int64)))
         except (KeyError, TypeError, ValueError):
@@ -251,7 +270,7 @@ def nir_chain(graph: nir.NIRGraph) -> NirChain:
                     )
                 rec = layers[-1].recurrent
                 layers[-1].recurrent = fmap if rec is None else LinearMap(
-                    rec.weight + fmap.weight, rec.bias + fmap.bias, rec.names + fmap.names
+                    rec.matrix() + fmap.matrix(), rec.bias + fmap.bias, rec.names + fmap.names
                 )
             extra = [s for s in pred[current] if s != feeding and s not in {p[2] for p in loops}]
             if extra:

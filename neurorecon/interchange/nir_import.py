@@ -42,9 +42,9 @@ def _layer(chain_layer, index: int, dt: float, input_bits: int, notes: list[str]
             f"layer {index} ({chain_layer.name}): the Affine bias feeds a decaying synaptic current; it is imported "
             "as its steady-state voltage bias (exact after the current's transient (1-du)^t)"
         )
-    recurrent = None if rec is None else Dense(lava.gain[:, None] * rec.weight)
+    recurrent = None if rec is None else Dense(lava.gain[:, None] * rec.matrix())
     return LIFLayer(
-        lava.gain[:, None] * feed.weight,
+        lava.gain[:, None] * feed.matrix(),
         du=lava.du,
         dv=lava.dv,
         vth=lava.vth,
