@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from neurorecon._atomic import atomic_path, ensure_output_dir
+from neurorecon._atomic import atomic_path
 from neurorecon._progress import ProgressOption, as_progress
 from neurorecon.errors import NeuroreconError
 from neurorecon.simulate.arrays import array_ops
@@ -81,7 +81,6 @@ class BlockStore:
             return None
 
     def put(self, key: str, arrays: dict[str, np.ndarray]) -> None:
-        ensure_output_dir(self.directory)
         with atomic_path(self.directory / f"{key}.npz") as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
