@@ -10,7 +10,10 @@ STAMP  := $(VENV)/.installed
 setup: $(STAMP)
 
 # The order matters (see README, "Installation"): torch first, by exact pin, so that
-# nothing later can pull a CUDA build; lava-nc and norse without their dependencies.
+# nothing later can pull a CUDA build; lava-nc and norse without their dependencies. The NIR
+# peers (snnTorch, Sinabs, Rockpool; test dependencies) also without theirs: Sinabs and Rockpool
+# pin nir<=1.0.4 and Sinabs wants SynSense's samna (for its chip backend only); what they use at
+# run time (numpy, scipy, torch, nir, nirtorch, matplotlib) is installed above, pbr next.
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
@@ -19,8 +22,10 @@ $(STAMP): pyproject.toml Makefile
 	    pytest pytest-timeout hypothesis
 	$(PIP) install --no-deps --ignore-requires-python lava-nc==0.10.0
 	$(PIP) install --no-deps norse==1.1.0
+	$(PIP) install pbr
+	$(PIP) install --no-deps snntorch==1.0.0 sinabs==3.1.3 rockpool==3.1.0
 	$(PIP) install --no-deps -e .
-	$(PY) -c "import neurorecon, torch, norse.torch, cvxpy, nir; from neurorecon.simulate.lava_backend import import_lava; import_lava()"
+	$(PY) -c "import neurorecon, torch, norse.torch, cvxpy, nir, snntorch.import_nir, sinabs, rockpool.nn.modules; from neurorecon.simulate.lava_backend import import_lava; import_lava()"
 	touch $(STAMP)
 
 test: setup

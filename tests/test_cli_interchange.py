@@ -108,6 +108,7 @@ def test_import_nir_bad_inputs(capsys, nir_dir, tmp_path):
     assert_clean_failure(cli(capsys, *base, nir_dir / "braille_noDelay_bias_zero_subgraph.nir"), "the file is malformed")
     assert_clean_failure(cli(capsys, *base, good, "--data", tmp_path / "wrong.npz"), "inputs per step")
     assert_clean_failure(cli(capsys, *base, good, "--dt", "0"), "dt must be")
+    assert_clean_failure(cli(capsys, *base, good, "--source", "snntorch"), "invalid choice")
     assert_clean_failure(cli(capsys, "import-nir", good, "--out", tmp_path / "file"), "it is a file")
     assert_clean_failure(cli(capsys, "import-nir", good), "required")
     assert not (tmp_path / "run").exists()

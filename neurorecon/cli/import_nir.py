@@ -7,7 +7,7 @@ import warnings
 from neurorecon.cli import add_command
 from neurorecon.cli._common import emit_json
 from neurorecon.data.files import read_npz
-from neurorecon.interchange.convention import DEFAULT_DT
+from neurorecon.interchange.convention import SOURCES
 from neurorecon.interchange.nir_import import RESETS, from_nir
 from neurorecon.profiles import load_profile
 from neurorecon.run import save_run
@@ -17,7 +17,8 @@ EXAMPLES = """  neurorecon import-nir braille.nir --profile loihi2 --out runs/br
   neurorecon import-nir braille_subtract.nir --out runs/b2 --source-reset subtract
   neurorecon import-nir lif.nir --profile float --out runs/lif --dt 1e-3
 
-The graph is read with forward Euler at --dt (default 1e-4 s; docs/interchange.md). A fixed
+The graph is read with forward Euler at --dt (default 1e-4 s; docs/interchange.md); Norse 1.1.0's
+to_nir output is detected and read with Norse's convention and step (1e-3 s). A fixed
 profile quantizes it; --data X.npz (X: n_samples, T, n_inputs) checks that quantization neither
 silences nor saturates a layer. RUN gets network.h5 and metrics.json (the import report).
 Then: neurorecon simulate RUN --input X.npz --out out.npz --backend lava
@@ -29,7 +30,10 @@ def add_parser(sub) -> None:
     p.add_argument("graph", help="NIR file (.nir)")
     p.add_argument("--profile", default="loihi2", help="hardware profile (default loihi2; 'float' keeps floats)")
     p.add_argument("--out", required=True, help="run directory to write")
-    p.add_argument("--dt", type=float, default=DEFAULT_DT, help="time step in seconds (default 1e-4)")
+    p.add_argument("--dt", type=float, default=None,
+                   help="time step in seconds (default 1e-4; 1e-3, Norse's, for Norse's graphs)")
+    p.add_argument("--source", choices=SOURCES + ("auto",), default="auto",
+                   help="whose convention the graph follows (default auto: Norse's to_nir output is detected)")
     p.add_argument("--data", default=None, help=".npz with X to check activity after quantization")
     p.add_argument("--source-reset", choices=RESETS, default="zero",
                    help="how the source framework reset v ('subtract' warns: Lava resets to zero)")
@@ -45,7 +49,7 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         net = from_nir(
-            args.graph, profile, dt=args.dt, data=data, source_reset=args.source_reset,
+            args.graph, profile, dt=args.dt, data=data, source_reset=args.source_reset, source=args.source,
             input_bits=args.input_bits, weight_exp=args.weight_exp,
         )
     report = net.metadata["nir_import"]

@@ -208,10 +208,13 @@ def nir_chain(graph: nir.NIRGraph) -> NirChain:
     succ = {k: [d for s, d in edges if s == k] for k in nodes}
     pred = {k: [s for s, d in edges if d == k] for k in nodes}
     notes: list[str] = []
-    n_in, multi = _size(nodes[inputs[0]].input_type["input"])
-    if multi:
-        shape = list(nodes[inputs[0]].input_type["input"])
+    shape = [int(d) for d in np.asarray(nodes[inputs[0]].input_type["input"]).reshape(-1)]
+    if len(shape) == 2 and shape[0] == 1:
+        notes.append(f"the Input declares shape {shape}: read as a batch of one vector of {shape[1]} (as torch exporters write it)")
+        shape = shape[1:]
+    if len(shape) != 1:
         raise NeuroreconError(f"the Input node declares shape {shape}; only vectors import")
+    n_in = shape[0]
 
     def follow(start: str, first: str, size: int) -> tuple[str, LinearMap, str]:
         """From ``start`` via ``first`` through linear nodes to the next non-linear node.
@@ -285,7 +288,7 @@ def nir_chain(graph: nir.NIRGraph) -> NirChain:
                 f"the edges from '{current}' lead back to '{end}', an earlier neuron: only self-recurrence "
                 "(a neuron's output back to its own input) imports"
             )
-        n = neuron_size(node)
+        n = neuron_size(node, fmap.size)
         if fmap.size != n:
             raise NeuroreconError(f"shape mismatch: node '{end}' has {n} neurons but receives {fmap.size} values")
         layers.append(NirLayer(end, node, fmap, None))
