@@ -124,3 +124,91 @@ def run_norse_module(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
             y, state = model(torch.as_tensor(x[:, t], dtype=torch.float32), state)
             steps.append(y.numpy())
     return np.stack(steps, axis=1) > 0
+
+
+# ----------------------------------------------------------------------------- the cases
+def cuba_net(rng) -> nr.Network:
+    """Two CubaLIF layers, no bias, one (du, dv, vth) per layer (snnTorch holds one threshold)."""
+    return nr.Network([
+        nr.LIFLayer(rng.normal(0, 1, (12, 6)), du=0.3, dv=0.1, vth=1.0),
+        nr.LIFLayer(rng.normal(0, 1, (4, 12)), du=0.5, dv=0.2, vth=1.0),
+    ], arithmetic="float")
+
+
+def if_net(rng) -> nr.Network:
+    """Two IF layers (du = 1, dv = 0): what Sinabs reads."""
+    return nr.Network([
+        nr.LIFLayer(np.abs(rng.normal(0, 0.5, (12, 6))), du=1.0, dv=0.0, vth=1.0),
+        nr.LIFLayer(np.abs(rng.normal(0, 0.5, (4, 12))), du=1.0, dv=0.0, vth=1.0),
+    ], arithmetic="float")
+
+
+def spikes_in(rng, n=8, t=50, width=6, p=0.3) -> np.ndarray:
+    return (rng.random((n, t, width)) < p).astype(np.float32)
+
+
+def _scaled(model: torch.nn.Module, factor: float) -> torch.nn.Module:
+    """Weights ``|w| * factor`` (factor > 0) or ``w * -factor``: enough drive to spike."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.copy_(module.weight.abs() * factor if factor > 0 else module.weight * -factor)
+    return model
+
+
+def snntorch_writer() -> tuple[torch.nn.Module, nir.NIRGraph]:
+    """snnTorch Synaptic -> Leaky (reset to zero, undelayed: what its file can say), its export."""
+    import snntorch as snn
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(0)
+    common = dict(reset_mechanism="zero", reset_delay=False, init_hidden=True)
+    model = _scaled(torch.nn.Sequential(
+        torch.nn.Linear(6, 12, bias=False),
+        snn.Synaptic(alpha=torch.full((12,), 0.7), beta=torch.full((12,), 0.9), threshold=torch.ones(12), **common),
+        torch.nn.Linear(12, 4, bias=False),
+        snn.Leaky(beta=torch.full((4,), 0.8), threshold=torch.ones(4), output=True, **common),
+    ), -3.0)
+    with quiet():
+        return model, export_to_nir(model, torch.zeros(6))
+
+
+def sinabs_writer(batch: int, nir_defaults: bool) -> tuple[torch.nn.Module, nir.NIRGraph]:
+    """Sinabs IAF -> IAF, with its defaults or with NIR's (one spike, reset to zero), its export."""
+    import sinabs
+    import sinabs.layers as sl
+    from sinabs.activation import MembraneReset, SingleSpike
+
+    torch.manual_seed(0)
+    kw = dict(spike_fn=SingleSpike, reset_fn=MembraneReset(), min_v_mem=None) if nir_defaults else {}
+    model = _scaled(torch.nn.Sequential(
+        torch.nn.Linear(6, 12, bias=False), sl.IAFSqueeze(batch_size=batch, **kw),
+        torch.nn.Linear(12, 4, bias=False), sl.IAFSqueeze(batch_size=batch, **kw),
+    ), 2.0)
+    with quiet():
+        return model, sinabs.to_nir(model, torch.zeros(batch, 6))
+
+
+def rockpool_writer() -> tuple[torch.nn.Module, nir.NIRGraph]:
+    """Rockpool LIFTorch -> LIFTorch at dt = 1 ms, its export."""
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LIFTorch, LinearTorch
+    from rockpool.nn.modules import to_nir as rockpool_to_nir
+
+    torch.manual_seed(0)
+    model = Sequential(LinearTorch((6, 12)), LIFTorch(12, dt=1e-3), LinearTorch((12, 4)), LIFTorch(4, dt=1e-3))
+    with quiet():
+        return model, rockpool_to_nir(model)
+
+
+def norse_writer(cell: str) -> tuple[torch.nn.Module, nir.NIRGraph]:
+    """Norse ``LIFBoxCell`` (NIR LIF) or ``LIFCell`` (CubaLIF) networks, Norse's ``to_nir``."""
+    import norse.torch as norse
+
+    torch.manual_seed(0)
+    make = getattr(norse, cell)
+    model = _scaled(norse.SequentialState(
+        torch.nn.Linear(5, 8, bias=False), make(), torch.nn.Linear(8, 3, bias=False), make()
+    ), -(6.0 if cell == "LIFCell" else 30.0))
+    with quiet():
+        return model, norse.to_nir(model, torch.zeros(1, 5))

@@ -8,35 +8,14 @@ The measured differences are the ones docs/interchange.md tabulates (docs/peers_
 import nir
 import numpy as np
 import pytest
-import torch
 from peertools import (
-    agreement, emulator_output, quiet, rockpool_model, run_norse_module, run_rockpool, run_sinabs, run_snntorch,
-    sinabs_model, snntorch_model,
+    agreement, cuba_net, emulator_output, if_net, norse_writer, rockpool_model, rockpool_writer, run_norse_module,
+    run_rockpool, run_sinabs, run_snntorch, sinabs_model, sinabs_writer, snntorch_model, snntorch_writer, spikes_in,
 )
 
 import neurorecon as nr
 from neurorecon.interchange import from_nir, to_nir
 from neurorecon.quantize import dequantize_network
-
-
-def cuba_net(rng) -> nr.Network:
-    """Two CubaLIF layers, no bias, one (du, dv, vth) per layer (snnTorch holds one threshold)."""
-    return nr.Network([
-        nr.LIFLayer(rng.normal(0, 1, (12, 6)), du=0.3, dv=0.1, vth=1.0),
-        nr.LIFLayer(rng.normal(0, 1, (4, 12)), du=0.5, dv=0.2, vth=1.0),
-    ], arithmetic="float")
-
-
-def if_net(rng) -> nr.Network:
-    """Two IF layers (du = 1, dv = 0): what Sinabs reads."""
-    return nr.Network([
-        nr.LIFLayer(np.abs(rng.normal(0, 0.5, (12, 6))), du=1.0, dv=0.0, vth=1.0),
-        nr.LIFLayer(np.abs(rng.normal(0, 0.5, (4, 12))), du=1.0, dv=0.0, vth=1.0),
-    ], arithmetic="float")
-
-
-def spikes_in(rng, n=8, t=50, width=6, p=0.3) -> np.ndarray:
-    return (rng.random((n, t, width)) < p).astype(np.float32)
 
 
 # ------------------------------------------------------------------ our exports in the peers
@@ -72,28 +51,8 @@ def test_rockpool_loads_and_runs_our_export_with_its_own_reading(rng):
 
 
 # ------------------------------------------------------------------ the peers' writers into neurorecon
-def _scaled(model: torch.nn.Module, factor: float) -> torch.nn.Module:
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.weight.copy_(module.weight.abs() * factor if factor > 0 else module.weight * -factor)
-    return model
-
-
 def test_snntorch_writer_imports_spike_for_spike(rng):
-    import snntorch as snn
-    from snntorch.export_nir import export_to_nir
-
-    torch.manual_seed(0)
-    common = dict(reset_mechanism="zero", reset_delay=False, init_hidden=True)
-    model = _scaled(torch.nn.Sequential(
-        torch.nn.Linear(6, 12, bias=False),
-        snn.Synaptic(alpha=torch.full((12,), 0.7), beta=torch.full((12,), 0.9), threshold=torch.ones(12), **common),
-        torch.nn.Linear(12, 4, bias=False),
-        snn.Leaky(beta=torch.full((4,), 0.8), threshold=torch.ones(4), output=True, **common),
-    ), -3.0)
-    with quiet():
-        graph = export_to_nir(model, torch.zeros(6))
+    model, graph = snntorch_writer()
     net = from_nir(graph)
     assert [type(n).__name__ for n in graph.nodes.values() if isinstance(n, (nir.CubaLIF, nir.LIF))] == ["CubaLIF", "LIF"]
     x = spikes_in(rng)
@@ -103,19 +62,8 @@ def test_snntorch_writer_imports_spike_for_spike(rng):
 
 @pytest.mark.parametrize("nir_defaults", [True, False])
 def test_sinabs_writer_imports(rng, nir_defaults):
-    import sinabs
-    import sinabs.layers as sl
-    from sinabs.activation import MembraneReset, SingleSpike
-
-    torch.manual_seed(0)
     x = spikes_in(rng)
-    kw = dict(spike_fn=SingleSpike, reset_fn=MembraneReset(), min_v_mem=None) if nir_defaults else {}
-    model = _scaled(torch.nn.Sequential(
-        torch.nn.Linear(6, 12, bias=False), sl.IAFSqueeze(batch_size=len(x), **kw),
-        torch.nn.Linear(12, 4, bias=False), sl.IAFSqueeze(batch_size=len(x), **kw),
-    ), 2.0)
-    with quiet():
-        graph = sinabs.to_nir(model, torch.zeros(len(x), 6))
+    model, graph = sinabs_writer(len(x), nir_defaults)
     net = from_nir(graph)
     theirs = run_sinabs(model, x)
     match = agreement(theirs, emulator_output(net, x))
@@ -126,14 +74,7 @@ def test_sinabs_writer_imports(rng, nir_defaults):
 
 
 def test_rockpool_writer_imports_at_its_dt(rng):
-    from rockpool.nn.combinators import Sequential
-    from rockpool.nn.modules import LIFTorch, LinearTorch
-    from rockpool.nn.modules import to_nir as rockpool_to_nir
-
-    torch.manual_seed(0)
-    model = Sequential(LinearTorch((6, 12)), LIFTorch(12, dt=1e-3), LinearTorch((12, 4)), LIFTorch(4, dt=1e-3))
-    with quiet():
-        graph = rockpool_to_nir(model)
+    model, graph = rockpool_writer()
     net = from_nir(graph, dt=1e-3)  # Rockpool writes r = tau exp(-dt/tau)/dt: dt is recoverable, not stated
     assert net.sizes == [12, 4] and net.metadata["nir_import"]["framework"] == "nir"
     x = spikes_in(rng)
@@ -143,15 +84,7 @@ def test_rockpool_writer_imports_at_its_dt(rng):
 
 @pytest.mark.parametrize("cell", ["LIFBoxCell", "LIFCell"])
 def test_norse_writer_imports_without_dt_spike_for_spike(rng, cell):
-    import norse.torch as norse
-
-    torch.manual_seed(0)
-    make = getattr(norse, cell)
-    model = _scaled(norse.SequentialState(
-        torch.nn.Linear(5, 8, bias=False), make(), torch.nn.Linear(8, 3, bias=False), make()
-    ), -(6.0 if cell == "LIFCell" else 30.0))
-    with quiet():
-        graph = norse.to_nir(model, torch.zeros(1, 5))  # Input [1, 5], scalar parameters, tau = dt * tau
+    model, graph = norse_writer(cell)  # Input [1, 5], scalar parameters, tau = dt * tau
     assert graph.nodes["input"].input_type["input"].tolist() == [1, 5]
     net = from_nir(graph)
     report = net.metadata["nir_import"]
