@@ -60,7 +60,7 @@ class RoundReport:
     train_accuracy: float
 
 
-@dataclass
+@dataclass(eq=False)
 class _Selection:
     readout: str
     beta: float
