@@ -25,13 +25,12 @@ import numpy as np
 
 from neurorecon.data.dataset import check_labels, check_sequences
 from neurorecon.errors import NeuroreconError
-from neurorecon.network import Network
+from neurorecon.network import VTH_MAX, Network
 from neurorecon.profiles import Profile, load_profile
-from neurorecon.quantize import NON_SPIKING_VTH
-from neurorecon.readout import Readout
+from neurorecon.readout import NON_SPIKING_VTH, Readout
 from neurorecon.simulate import check_input, readout_steps, simulate
 from neurorecon.solve import beta_max, solve, solve_path
-from neurorecon.train.convex.integer_readout import VTH_MAX, fit_integer_readout
+from neurorecon.train.convex.integer_readout import fit_integer_readout
 from neurorecon.train.convex.reconstruct import hidden_raster
 
 PATH_FRACTIONS = (0.3, 0.1, 0.03, 0.01, 0.003, 0.001)  # beta / beta_max tried on the validation split
