@@ -105,8 +105,12 @@ def run(args) -> int:
         print(f"  warning: {warning}")
     if repair is not None:
         a = repair.accuracy["data"]
-        print(f"  readout repair: {repair.n_selected}/{repair.n_hidden} hidden neurons, beta {repair.beta:.4g}, "
-              f"duality gap {repair.duality_gap:.2e}")
+        if repair.refitted:
+            print(f"  readout repair: {repair.n_selected}/{repair.n_hidden} hidden neurons, beta {repair.beta:.4g}, "
+                  f"duality gap {repair.duality_gap:.2e}")
+        else:
+            print(f"  readout repair: the quantized readout kept (validation accuracy {repair.kept_validation_accuracy:.4f}"
+                  f" >= re-fit {repair.validation_accuracy:.4f})")
         print(f"  accuracy on {a['samples']} samples of --data: float {a['float']:.4f}, plain PTQ {a['ptq']:.4f}, "
               f"repaired {a['repaired']:.4f} (chip, bit-exact emulator)")
     print(f"wrote {run_dir}")

@@ -60,9 +60,9 @@ def _layer(chain_layer, index: int, dt: float, input_bits: int, notes: list[str]
             f"layer {index} ({chain_layer.name}): the Affine bias feeds a decaying synaptic current; it is imported "
             "as its steady-state voltage bias (exact after the current's transient (1-du)^t)"
         )
-    recurrent = None if rec is None else Dense(lava.gain[:, None] * rec.weight)
+    recurrent = None if rec is None else Dense(lava.gain[:, None] * rec.dense())
     return LIFLayer(
-        lava.gain[:, None] * feed.weight,
+        lava.gain[:, None] * feed.dense(),
         du=lava.du,
         dv=lava.dv,
         vth=lava.vth,
@@ -155,7 +155,10 @@ def from_nir(
         )
         report["warnings"].append(message)
         warnings.warn(message, NirImportWarning, stacklevel=2)
-    net = Network(layers, arithmetic="float", metadata={"source": "nir", "dt": dt})
+    metadata = {"source": "nir", "dt": dt}
+    if len(chain.input_shape) > 1:
+        metadata["input_shape"] = list(chain.input_shape)
+    net = Network(layers, arithmetic="float", metadata=metadata)
     if profile.is_fixed:
         net, quantization = quantize_network(net, profile, data=data, weight_exp=weight_exp)
         report["quantization"] = quantization.to_dict()

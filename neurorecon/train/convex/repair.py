@@ -7,7 +7,9 @@ runs them and re-fits only the last layer, convexly, on the chip's exact hidden 
 
 1. the hidden raster of the fixed network on the data (the emulator is bit-exact);
 2. spike counts as features, the group-Lasso readout solved with its primal-dual certificate
-   (:func:`neurorecon.solve.solve`), beta chosen on a validation split from a short path;
+   (:func:`neurorecon.solve.solve`), beta chosen on a validation split from a short path; if
+   no re-fit on the rest of the data beats the quantized readout on that validation split, the
+   quantized network is kept as it is (reported: ``refitted`` is False);
 3. the readout put on the chip's grid and verified there
    (:func:`~neurorecon.train.convex.integer_readout.fit_integer_readout`): a ``count`` readout
    (du = 4095, dv = 0, never spikes); the class is the argmax of its final voltage.
@@ -33,7 +35,7 @@ from neurorecon.solve import beta_max, solve, solve_path
 from neurorecon.train.convex.integer_readout import fit_integer_readout
 from neurorecon.train.convex.reconstruct import hidden_raster
 
-PATH_FRACTIONS = (0.3, 0.1, 0.03, 0.01, 0.003, 0.001)  # beta / beta_max tried on the validation split
+PATH_FRACTIONS = (0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 3e-4, 1e-4)  # beta / beta_max tried on the validation split
 VALIDATION_SHARE = 0.2
 PENALTY = "group"
 TOL = 1e-6
@@ -44,8 +46,10 @@ class RepairReport:
     """What the repair did: the certified solve, the integer readout, the accuracies."""
 
     readout: str
+    refitted: bool  # False: the quantized readout was better on the validation split and is kept
     beta: float
-    validation_accuracy: float
+    validation_accuracy: float  # the best re-fit on the validation split (fitted on the rest)
+    kept_validation_accuracy: float  # the quantized network on the validation split
     n_hidden: int
     n_selected: int
     duality_gap: float
@@ -123,17 +127,22 @@ def repair_readout(net_float: Network, net_fixed: Network, X, y, profile: str | 
     path = solve_path(features[fit], Y[fit], [f * top for f in PATH_FRACTIONS], penalty=PENALTY, tol=1e-4)
     scores = [float((r.predict(features[val]).argmax(axis=1) == y[val]).mean()) for r in path]
     best = int(np.argmax(scores))
+    kept_accuracy = float((imported_predictions(net_fixed, X[val]) == y[val]).mean())
     beta = PATH_FRACTIONS[best] * beta_max(features, Y, PENALTY)
     result = solve(features, Y, beta, penalty=PENALTY, tol=TOL, W0=path[best].W)
     if result.support.size == 0:
         raise NeuroreconError("the convex readout selected no hidden neuron on this data")
     layer, quant, _ = fit_integer_readout(result.W, result.intercept, raster, Y, beta, PENALTY, readout, profile,
                                           t_frames, depth, weight_bits=profile.precision.weight_bits)
-    metadata = dict(net_fixed.metadata, readout="count", n_classes=n_classes, t_frames=int(t_frames),
-                    repair={"method": "convex readout repair", "beta": beta, "penalty": PENALTY})
-    repaired = Network(hidden + [layer], arithmetic="fixed", metadata=metadata)
+    refitted = scores[best] > kept_accuracy
+    if refitted:
+        metadata = dict(net_fixed.metadata, readout="count", n_classes=n_classes, t_frames=int(t_frames),
+                        repair={"method": "convex readout repair", "beta": beta, "penalty": PENALTY})
+        repaired = Network(hidden + [layer], arithmetic="fixed", metadata=metadata)
+    else:
+        repaired = net_fixed
     report = RepairReport(
-        readout=readout.kind, beta=beta, validation_accuracy=scores[best], n_hidden=int(features.shape[1]),
+        readout=readout.kind if refitted else "the quantized network's own", refitted=refitted, beta=beta, validation_accuracy=scores[best], kept_validation_accuracy=kept_accuracy, n_hidden=int(features.shape[1]),
         n_selected=int(result.support.size), duality_gap=float(result.gap), converged=bool(result.converged),
         accuracy={"data": accuracies(net_float, net_fixed, repaired, X, y)},
         integer_readout=quant.__dict__,
