@@ -101,9 +101,12 @@ def test_sinabs_cnn_is_bit_exact_on_lava(cnn_path):
 
 
 def test_resource_check_counts_the_lowered_convolutions(cnn_float):
-    report = nr.check_resources(cnn_float, "loihi2")
-    layers = report.to_dict()["layers"] if hasattr(report, "to_dict") else report.layers
-    assert len(layers) == 5
+    """Lowered to Dense, every connection is a stored synapse: the check counts the dense matrix (what
+    Lava's Dense and the chip store for it) and the non-zero synapses a shared-kernel format would need."""
+    layers = nr.check_resources(cnn_float, "loihi2").layers
+    assert [layer.neurons for layer in layers] == CNN_SIZES
+    assert layers[0].synapses == 4096 * 2312 and layers[0].nonzero_synapses == np.count_nonzero(cnn_float.layers[0].weights)
+    assert layers[1].nonzero_synapses < layers[1].synapses // 10
 
 
 def test_image_inputs_of_the_wrong_shape_are_clear_errors(cnn_float):
@@ -177,3 +180,32 @@ def test_cli_imports_the_cnn_and_simulates_image_frames(capsys, cnn_path, tmp_pa
     np.savez(tmp_path / "bad.npz", X=np.zeros((1, 4, 2, 30, 34), np.uint8))
     assert_clean_failure(cli(capsys, "simulate", tmp_path / "run", "--input", tmp_path / "bad.npz",
                              "--out", tmp_path / "o2.npz"), "frames of shape [2, 30, 34]")
+
+
+def test_the_cnn_exports_back_to_its_convolution_and_pooling_nodes(cnn_path, cnn_float, tmp_path):
+    graph = nr.interchange.to_nir(cnn_float)
+    kinds = [type(node).__name__ for node in graph.nodes.values()]
+    assert kinds.count("Conv2d") == 3 and kinds.count("SumPool2d") == 2 and kinds.count("Flatten") == 1
+    assert graph.nodes["input"].input_type["input"].tolist() == [2, 34, 34]
+    source = read_nir(cnn_path)
+    np.testing.assert_allclose(graph.nodes["fc2_1"].weight, source.nodes["5"].weight, rtol=1e-12, atol=1e-12)
+    nr.interchange.write_nir(cnn_float, tmp_path / "cnn.nir")
+    back = from_nir(tmp_path / "cnn.nir")
+    assert back.sizes == CNN_SIZES and back.metadata["input_shape"] == [2, 34, 34]
+    for a, b in zip(cnn_float.layers, back.layers):
+        np.testing.assert_array_equal(a.weights, b.weights)
+
+
+def test_a_quantized_conv_network_exports_its_kernel_and_other_runs_as_affine():
+    rng = np.random.default_rng(0)
+    pool = nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0]))
+    conv = _conv(rng.normal(size=(2, 1, 2, 2)), bias=np.array([0.1, -0.2]))
+    fixed = from_nir(_image_graph(pool, conv, neuron_shape=(2, 1, 1)), "loihi2")  # pool, then conv
+    exported = nr.interchange.to_nir(fixed)
+    assert [type(n).__name__ for n in exported.nodes.values()] == ["Input", "SumPool2d", "Conv2d", "IF", "Output"]
+    back = from_nir(exported)
+    np.testing.assert_allclose(back.layers[0].weights, nr.dequantize_network(fixed).layers[0].weights, rtol=1e-12)
+    after = from_nir(_image_graph(conv, pool, neuron_shape=(2, 1, 1)))  # a pool after the conv: no kernel to read off
+    exported = nr.interchange.to_nir(after)
+    assert [type(n).__name__ for n in exported.nodes.values()] == ["Input", "Flatten", "Affine", "IF", "Output"]
+    np.testing.assert_allclose(from_nir(exported).layers[0].weights, after.layers[0].weights, rtol=1e-12)

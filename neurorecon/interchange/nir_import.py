@@ -134,6 +134,7 @@ def from_nir(
                 "neurons": int(layer.feed.size),
                 "linear": layer.feed.names,
                 "recurrent": None if layer.recurrent is None else layer.recurrent.names,
+                "structure": layer.feed.ops,
             }
             for layer in chain.layers
         ],

@@ -47,16 +47,17 @@ def _pair(name: str, node: nir.NIRNode, key: str, value, minimum: int) -> tuple[
     return pair
 
 
-def conv_matrix(shape: tuple[int, ...], weight: np.ndarray, stride, padding, dilation, groups: int,
-                where: str) -> tuple[sparse.csr_matrix, tuple[int, int, int]]:
-    """The (C_out*H_out*W_out, C*H*W) matrix of a 2-D convolution on a (C, H, W) input."""
+def conv_taps(shape: tuple[int, ...], weight_shape: tuple[int, ...], stride, padding, dilation, groups: int,
+              where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int, int]]:
+    """Where a 2-D convolution on a (C, H, W) input puts each kernel tap: (rows, cols, flat tap
+    index) of its matrix's non-zeros, and the output shape."""
     if len(shape) != 3:
         raise NeuroreconError(f"{where} needs a (C, H, W) input; it receives shape {list(shape)}")
     c_in, h, w = shape
-    c_out, c_group, kh, kw = weight.shape
+    c_out, c_group, kh, kw = weight_shape
     if groups < 1 or c_in % groups or c_out % groups or c_group != c_in // groups:
         raise NeuroreconError(
-            f"{where}: weight {list(weight.shape)} with groups={groups} does not fit {c_in} input channels"
+            f"{where}: weight {list(weight_shape)} with groups={groups} does not fit {c_in} input channels"
         )
     h_out = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     w_out = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
@@ -72,9 +73,26 @@ def conv_matrix(shape: tuple[int, ...], weight: np.ndarray, stride, padding, dil
     keep = np.broadcast_to(inside, full)
     rows = np.broadcast_to((co * h_out + oy) * w_out + ox, full)[keep]
     cols = np.broadcast_to((channel * h + iy) * w + ix, full)[keep]
-    values = np.broadcast_to(weight[co, ci, ky, kx], full)[keep]
-    matrix = sparse.csr_matrix((values, (rows, cols)), shape=(c_out * h_out * w_out, c_in * h * w))
-    return matrix, (c_out, h_out, w_out)
+    taps = np.broadcast_to(((co * c_group + ci) * kh + ky) * kw + kx, full)[keep]
+    return rows, cols, taps, (c_out, h_out, w_out)
+
+
+def conv_matrix(shape: tuple[int, ...], weight: np.ndarray, stride, padding, dilation, groups: int,
+                where: str) -> tuple[sparse.csr_matrix, tuple[int, int, int]]:
+    """The (C_out*H_out*W_out, C*H*W) matrix of a 2-D convolution on a (C, H, W) input."""
+    rows, cols, taps, out = conv_taps(shape, weight.shape, stride, padding, dilation, groups, where)
+    matrix = sparse.csr_matrix((weight.reshape(-1)[taps], (rows, cols)), shape=(int(np.prod(out)), int(np.prod(shape))))
+    return matrix, out
+
+
+def pool_matrix(shape: tuple[int, ...], op: dict, where: str) -> tuple[sparse.csr_matrix, tuple[int, int, int]]:
+    """SumPool2d / AvgPool2d (``op``: kernel_size, stride, padding) as a per-channel convolution."""
+    if len(shape) != 3:
+        raise NeuroreconError(f"{where} needs a (C, H, W) input; it receives shape {list(shape)}")
+    kernel, channels = op["kernel_size"], shape[0]
+    value = 1.0 / (kernel[0] * kernel[1]) if op["type"] == "AvgPool2d" else 1.0
+    weight = np.full((channels, 1, *kernel), value)
+    return conv_matrix(shape, weight, op["stride"], op["padding"], (1, 1), channels, where)
 
 
 @dataclass(eq=False)
@@ -85,6 +103,7 @@ class LinearMap:
     bias: np.ndarray
     shape: tuple[int, ...]
     names: list[str] = field(default_factory=list)
+    ops: list[dict] = field(default_factory=list)  # each node's kind and hyper-parameters (for re-export)
 
     @classmethod
     def identity(cls, shape: tuple[int, ...]) -> "LinearMap":
@@ -98,9 +117,11 @@ class LinearMap:
     def dense(self) -> np.ndarray:
         return self.weight.toarray()
 
-    def _compose(self, name: str, matrix, bias: np.ndarray, shape: tuple[int, ...]) -> "LinearMap":
+    def _compose(self, name: str, matrix, bias: np.ndarray, shape: tuple[int, ...], op: dict) -> "LinearMap":
         matrix = sparse.csr_matrix(matrix)
-        return LinearMap(sparse.csr_matrix(matrix @ self.weight), matrix @ self.bias + bias, shape, self.names + [name])
+        op = dict(op, in_shape=list(self.shape))
+        return LinearMap(sparse.csr_matrix(matrix @ self.weight), matrix @ self.bias + bias, shape, self.names + [name],
+                         self.ops + [op])
 
     def then(self, name: str, node: nir.NIRNode) -> "LinearMap":
         """This map followed by one linear node (shape-checked)."""
@@ -114,12 +135,12 @@ class LinearMap:
             b = np.zeros(w.shape[0])
             if isinstance(node, nir.Affine) and node.bias is not None:
                 b = np.broadcast_to(_finite(name, node, "bias", node.bias).reshape(-1), (w.shape[0],)).copy()
-            return self._compose(name, w, b, (w.shape[0],))
+            return self._compose(name, w, b, (w.shape[0],), {"type": "Affine"})
         if isinstance(node, nir.Scale):
             s = _finite(name, node, "scale", node.scale).reshape(-1)
             if s.size not in (1, n):
                 raise NeuroreconError(f"shape mismatch: node '{name}' scales {s.size} values but receives {n}")
-            return self._compose(name, sparse.diags(np.broadcast_to(s, (n,))), np.zeros(n), self.shape)
+            return self._compose(name, sparse.diags(np.broadcast_to(s, (n,))), np.zeros(n), self.shape, {"type": "Scale"})
         if isinstance(node, nir.Flatten):
             return self._flatten(name, node)
         where = f"node '{name}' ({kind})"
@@ -128,9 +149,10 @@ class LinearMap:
             if weight.ndim != 4:
                 raise NeuroreconError(f"{where} has a {weight.ndim}-D weight; Conv2d needs (C_out, C_in/groups, kh, kw)")
             groups = int(node.groups)
-            matrix, shape = conv_matrix(self.shape, weight, _pair(name, node, "stride", node.stride, 1),
-                                        _pair(name, node, "padding", node.padding, 0),
-                                        _pair(name, node, "dilation", node.dilation, 1), groups, where)
+            op = {"type": "Conv2d", "weight_shape": list(weight.shape), "groups": groups,
+                  **{key: list(_pair(name, node, key, getattr(node, key), low))
+                     for key, low in (("stride", 1), ("padding", 0), ("dilation", 1))}}
+            matrix, shape = conv_matrix(self.shape, weight, op["stride"], op["padding"], op["dilation"], groups, where)
             declared = np.asarray(node.input_shape if node.input_shape is not None else []).reshape(-1)
             if declared.size == 2 and tuple(int(d) for d in declared) != tuple(self.shape[1:]):
                 raise NeuroreconError(f"shape mismatch: {where} declares input {declared.tolist()} "
@@ -139,17 +161,14 @@ class LinearMap:
             if bias.size not in (1, weight.shape[0]):
                 raise NeuroreconError(f"{where} has {bias.size} biases for {weight.shape[0]} output channels")
             per_value = np.repeat(np.broadcast_to(bias, (weight.shape[0],)), shape[1] * shape[2])
-            return self._compose(name, matrix, per_value, shape)
+            return self._compose(name, matrix, per_value, shape, op)
         # SumPool2d / AvgPool2d: a per-channel ones kernel
         if len(self.shape) != 3:
             raise NeuroreconError(f"{where} needs a (C, H, W) input; it receives shape {list(self.shape)}")
-        kernel = _pair(name, node, "kernel_size", node.kernel_size, 1)
-        channels = self.shape[0]
-        value = 1.0 / (kernel[0] * kernel[1]) if isinstance(node, nir.AvgPool2d) else 1.0
-        weight = np.full((channels, 1, *kernel), value)
-        matrix, shape = conv_matrix(self.shape, weight, _pair(name, node, "stride", node.stride, 1),
-                                    _pair(name, node, "padding", node.padding, 0), (1, 1), channels, where)
-        return self._compose(name, matrix, np.zeros(matrix.shape[0]), shape)
+        op = {"type": type(node).__name__, **{key: list(_pair(name, node, key, getattr(node, key), low))
+                                              for key, low in (("kernel_size", 1), ("stride", 1), ("padding", 0))}}
+        matrix, shape = pool_matrix(self.shape, op, where)
+        return self._compose(name, matrix, np.zeros(matrix.shape[0]), shape, op)
 
     def _flatten(self, name: str, node: nir.Flatten) -> "LinearMap":
         """Flatten changes the shape only: the values are already flat in C order."""
@@ -167,7 +186,8 @@ class LinearMap:
             declared = self.size  # an untyped Flatten: nothing to check
         if declared != self.size:
             raise NeuroreconError(f"shape mismatch: node '{name}' (Flatten) outputs {declared} values but receives {self.size}")
-        return LinearMap(self.weight, self.bias, shape, self.names + [name])
+        op = {"type": "Flatten", "start_dim": start, "end_dim": end, "in_shape": list(self.shape)}
+        return LinearMap(self.weight, self.bias, shape, self.names + [name], self.ops + [op])
 
     def is_identity(self) -> bool:
         return not self.names
