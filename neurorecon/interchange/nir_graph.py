@@ -5,16 +5,17 @@ Dense. So a NIR graph imports when, after inlining sub-graphs, it is::
 
     Input -> [linear]* -> neuron -> [linear]* -> neuron -> ... -> neuron -> Output
 
-where ``[linear]*`` is any run of Affine / Linear / Scale / Flatten nodes (composed into one
-matrix and bias) and a neuron may have self-recurrence: a run of linear nodes from the neuron
-back to itself (the NIR recurrence pattern, flat or as a sub-graph). Anything else (branches,
-skip connections, cycles through other neurons, convolutions, pooling, delays) is refused with
-a message naming the node.
+where ``[linear]*`` is any run of Affine / Linear / Scale / Flatten / Conv2d / SumPool2d /
+AvgPool2d nodes (composed into one matrix and bias: :mod:`~neurorecon.interchange.nir_linear`)
+and a neuron may have self-recurrence: a run of linear nodes from the neuron back to itself (the
+NIR recurrence pattern, flat or as a sub-graph). Anything else (branches, skip connections,
+cycles through other neurons, delays, 1-D convolutions) is refused with a message naming the
+node and the reason.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
