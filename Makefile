@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
 	$(PIP) install "numpy>=1.24.4,<2" "scipy>=1.10.1,<2" "cvxpy<1.8" "nir>=1.0.8" h5py "scikit-learn>=1.6,<2" \
-	    "threadpoolctl>=3.5,<4" matplotlib "numba>=0.60,<0.62" pytest pytest-timeout hypothesis
+	    "threadpoolctl>=3.5,<4" matplotlib "numba>=0.60,<0.62" "tqdm>=4.66,<5" pytest pytest-timeout hypothesis
 	$(PIP) install "networkx<=2.8.7" "asteval>=0.9.31,<0.10" nirtorch
 	$(PIP) install --no-deps --ignore-requires-python lava-nc==0.10.0
 	$(PIP) install --no-deps norse==1.1.0

@@ -37,7 +37,8 @@ script_dir = write_lava_script(net, run / "lava")
 X = data.X_test[: 4 if args.quick else args.samples]
 np.savez(run / "x.npz", X=X)
 subprocess.run([sys.executable, str(script_dir / "run_network.py"), "--input", str(run / "x.npz"),
-                "--out", str(run / "lava_out.npz"), "--steps", str(nr.readout_steps(net, X.shape[1]))], check=True)
+                "--out", str(run / "lava_out.npz"), "--steps", str(nr.readout_steps(net, X.shape[1])),
+                "--record", "spikes,v"], check=True)  # per-step records only when asked: they cost
 
 emulated = nr.simulate(net, X, n_steps=nr.readout_steps(net, X.shape[1]), record=("spikes", "v"))
 with np.load(run / "lava_out.npz") as lava:

@@ -1,7 +1,9 @@
 """Atomic output files: write to a temporary file beside the target, then rename.
 
 A failure (bad input found late, a full disk, Ctrl-C) never leaves a half-written file at the
-target path, and an unwritable destination is reported as one clear error.
+target path, and an unwritable destination is reported as one clear error. Missing parent
+folders are created, and what is written gets the modes the umask gives (the temporary files
+``mkstemp``/``mkdtemp`` make are 0600/0700 whatever the umask).
 """
 
 from __future__ import annotations
@@ -16,6 +18,34 @@ from typing import Iterator
 from neurorecon.errors import NeuroreconError
 
 
+def umask() -> int:
+    """The process's umask (read without changing it where /proc allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode(executable: bool = False) -> int:
+    """The mode a new file gets from the umask (0o666, or 0o777 for ``executable``, less the umask)."""
+    return (0o777 if executable else 0o666) & ~umask()
+
+
+def make_parents(directory: Path, target: Path) -> None:
+    """Create ``directory`` (and its parents) for ``target``, or fail with one clear message."""
+    if directory.is_dir():
+        return
+    try:
+        directory.mkdir(parents=True, exist_ok=True)  # mkdir applies the umask itself
+    except OSError as exc:
+        raise NeuroreconError(f"cannot write {target}: cannot create {directory}: {exc.strerror or exc}") from None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; rename it onto ``path`` on success."""
@@ -23,8 +53,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     directory = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
         raise NeuroreconError(f"cannot write {target}: it is a directory")
-    if not directory.is_dir():
-        raise NeuroreconError(f"cannot write {target}: directory {directory} does not exist")
+    make_parents(directory, target)
     try:
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp", dir=directory
@@ -35,6 +64,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, file_mode())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -66,14 +96,14 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     parent = target.parent if str(target.parent) else Path(".")
     if target.exists() and not target.is_dir():
         raise NeuroreconError(f"cannot write directory {target}: a file of that name exists")
-    if not parent.is_dir():
-        raise NeuroreconError(f"cannot write {target}: directory {parent} does not exist")
+    make_parents(parent, target)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     except OSError as exc:
         raise NeuroreconError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
         yield tmp
+        os.chmod(tmp, file_mode(executable=True))
         old = None
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))

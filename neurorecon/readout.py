@@ -62,10 +62,3 @@ class Readout:
         onehot = np.zeros((labels.size, n_classes))
         onehot[np.arange(labels.size), labels] = 1.0
         return onehot
-
-    def predictions_from_voltage(self, v: np.ndarray, t_frames: int, n_layers: int) -> np.ndarray:
-        """Class predictions from the output layer's recorded voltage (n, steps, C)."""
-        if self.kind == "step":
-            start = n_layers  # frame k is read at index k + L, L = number of Dense stages
-            return v[:, start : start + t_frames].argmax(axis=-1)
-        return v[:, -1].argmax(axis=-1)

@@ -46,11 +46,19 @@ def test_simulate_on_lava_equals_emulator(capsys, model):
     assert cli(capsys, "simulate", tmp, "--input", tmp / "x.npz", "--out", tmp / "e.npz").code == 2  # no network.h5
     (tmp / "run").mkdir()
     net.save(tmp / "run" / "network.h5")
-    assert cli(capsys, "simulate", tmp / "run", "--input", tmp / "x.npz", "--out", tmp / "e.npz").code == 0
-    assert cli(capsys, "simulate", tmp / "run", "--input", tmp / "x.npz", "--out", tmp / "l.npz", "--backend", "lava").code == 0
+    rec = ("--record", "spikes,v")
+    assert cli(capsys, "simulate", tmp / "run", "--input", tmp / "x.npz", "--out", tmp / "e.npz", *rec).code == 0
+    out = cli(capsys, "simulate", tmp / "run", "--input", tmp / "x.npz", "--out", tmp / "l.npz", "--backend", "lava", *rec)
+    assert out.code == 0
+    assert "Lava run batches (3 samples each): 1/1" in out.err  # progress on stderr (plain lines: not a terminal)
     with np.load(tmp / "e.npz") as e, np.load(tmp / "l.npz") as l:
         for key in ("spikes_0", "v_0", "spikes_1", "v_1", "final_v_1"):
             np.testing.assert_array_equal(e[key], l[key])
+    out = cli(capsys, "simulate", tmp / "run", "--input", tmp / "x.npz", "--out", tmp / "n.npz", "--backend", "lava", "--quiet")
+    assert out.code == 0 and out.err == ""
+    with np.load(tmp / "n.npz") as n, np.load(tmp / "l.npz") as l:  # by default only the final voltages
+        assert sorted(n.files) == ["final_v_0", "final_v_1"]
+        np.testing.assert_array_equal(n["final_v_1"], l["final_v_1"])
 
 
 def test_simulate_bad_inputs(capsys, model):
@@ -70,8 +78,9 @@ def test_simulate_bad_inputs(capsys, model):
     assert_clean_failure(cli(capsys, *base, tmp / "x.npz", "--record", "w"), "record")
     assert_clean_failure(cli(capsys, *base, tmp / "x.npz", "--backend", "gpu"), "invalid choice")
     assert_clean_failure(cli(capsys, "simulate", tmp / "junk.h5", "--input", tmp / "x.npz", "--out", tmp / "o.npz"), "HDF5")
-    assert_clean_failure(cli(capsys, "simulate", tmp / "model.h5", "--input", tmp / "x.npz", "--out", tmp / "no" / "o.npz"),
-                         "does not exist")
+    (tmp / "afile").write_text("x")
+    assert_clean_failure(cli(capsys, "simulate", tmp / "model.h5", "--input", tmp / "x.npz", "--out", tmp / "afile" / "o.npz"),
+                         "cannot create")
     assert_clean_failure(cli(capsys, "simulate", tmp / "model.h5", "--input", tmp / "x.npz", "--out", tmp / "o.npz",
                              "--backend", "loihi2-hw"), "lava-loihi")
     assert not (tmp / "o.npz").exists()

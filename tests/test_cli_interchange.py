@@ -79,14 +79,25 @@ def test_export_writes_every_requested_artifact(capsys, braille):
     assert nir.read(tmp / "again.nir").metadata["neurorecon.dt"] == 1e-3
 
 
-def test_export_checks_everything_before_writing_anything(capsys, nir_dir, tmp_path):
-    # The Braille graph with biases quantizes to biases off netx's 64-grid: netx refuses it.
+def test_export_writes_what_it_can_and_refuses_the_rest(capsys, nir_dir, tmp_path):
+    # The Braille graph with biases quantizes to biases off netx's 64-grid: netx refuses it, and
+    # NIR and Lava are still written; the exit code says "partly done" (3).
     assert cli(capsys, "import-nir", nir_dir / "braille_noDelay_bias_zero.nir", "--out", tmp_path / "run").code == 0
-    out = cli(capsys, "export", tmp_path / "run", "--nir", tmp_path / "m.nir", "--netx", tmp_path / "m.net")
-    assert_clean_failure(out, "multiple of 64")
-    assert not (tmp_path / "m.nir").exists() and not (tmp_path / "m.net").exists()
-    assert_clean_failure(cli(capsys, "export", tmp_path / "run", "--nir", "--netx"), "multiple of 64")
-    assert not (tmp_path / "run" / "exports").exists()
+    out = cli(capsys, "export", tmp_path / "run", "--nir", tmp_path / "m.nir", "--lava", tmp_path / "lava",
+              "--netx", tmp_path / "m.net")
+    assert out.code == 3, out.err
+    assert "Traceback" not in out.err and len(out.err.strip().splitlines()) == 1
+    assert "netx not written" in out.err and "multiple of 64" in out.err and "--netx-compatible" in out.err
+    assert (tmp_path / "m.nir").is_file() and (tmp_path / "lava" / "run_network.py").is_file()
+    assert not (tmp_path / "m.net").exists()
+    assert f"wrote nir: {tmp_path / 'm.nir'}" in out.out
+    out = cli(capsys, "export", tmp_path / "run", "--nir", "--netx", "--json")
+    assert out.code == 3
+    result = json.loads(out.out)
+    assert set(result["written"]) == {"nir"} and set(result["refused"]) == {"netx"}
+    assert sorted(p.name for p in (tmp_path / "run" / "exports").iterdir()) == ["model.nir"]
+    # Only refusals: nothing written, exit 2, one line per refused format.
+    assert_clean_failure(cli(capsys, "export", tmp_path / "run", "--netx", tmp_path / "n.net"), "--netx-compatible")
 
 
 def test_help_has_examples(capsys):
@@ -122,8 +133,9 @@ def test_export_bad_inputs(capsys, nir_dir, tmp_path):
     run = tmp_path / "run"
     assert_clean_failure(cli(capsys, "export", run), "nothing to export")
     assert_clean_failure(cli(capsys, "export", tmp_path / "absent", "--nir", tmp_path / "m.nir"), "no Network file")
-    assert_clean_failure(cli(capsys, "export", run, "--nir", tmp_path / "missing" / "m.nir"), "does not exist")
-    assert_clean_failure(cli(capsys, "export", run, "--lava", tmp_path / "missing" / "lava"), "does not exist")
+    (tmp_path / "afile").write_text("x")
+    assert_clean_failure(cli(capsys, "export", run, "--nir", tmp_path / "afile" / "m.nir"), "cannot create")
+    assert_clean_failure(cli(capsys, "export", run, "--lava", tmp_path / "afile" / "lava"), "cannot create")
     assert_clean_failure(cli(capsys, "export", run / "network.h5", "--nir"), "needs a path")
     assert_clean_failure(cli(capsys, "export", run, "--nir", tmp_path / "m.nir", "--dt", "-1"), "dt must be")
     float_run = tmp_path / "float"

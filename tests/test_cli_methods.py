@@ -92,7 +92,16 @@ def test_report_on_a_trained_run(capsys, tmp_path):
     folder = run / "report"
     html = (folder / "report.html").read_text()
     pngs = sorted(p.name for p in folder.glob("*.png"))
-    for name in ("rasters.png", "beta_path.png", "weight_bits.png", "cores.png", "float_vs_chip.png"):
+    for name in ("rasters.png", "beta_path.png", "weight_bits.png", "cores.png", "float_vs_chip.png",
+                 "confusion.png", "activity.png", "weights.png", "decays.png"):
         assert name in pngs, pngs
     assert html.count("data:image/png;base64,") == len(pngs)
     assert "Accuracy vs weight bits" in (folder / "report.md").read_text()
+    sections = json.loads(out.out)["sections"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    per_class = sections["Confusion matrix and per-class accuracy"]
+    assert sum(r["correct"] for r in per_class) / sum(r["sequences"] for r in per_class) == metrics["test_accuracy"]
+    models = [r["model"] for r in sections["Float models vs chip"]]
+    assert models[:2] == ["real-valued convex readout, before integer rounding", "dequantized network (float arithmetic)"]
+    assert sum("float" in m for m in models) == 1  # one model called float, and it is the dequantized network
+    assert {r["neurons"] for r in sections["Activity"]} == set(load_network(run).sizes)

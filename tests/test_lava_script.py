@@ -18,6 +18,7 @@ from neurorecon.interchange import write_lava_script
 from neurorecon.interchange.lava_script import BUILDER_NAME, PARAMS_NAME, SCRIPT_NAME
 from neurorecon.simulate import lava_network
 from neurorecon.simulate.lava_backend import lava_layers
+from neurorecon.simulate.predict import predict_network
 
 ALL = ("spikes", "v", "u")
 
@@ -87,7 +88,8 @@ def test_fixed_pt_run_equals_the_emulator_bit_for_bit(exported, tmp_path):
 
 def test_floating_pt_run_equals_the_dequantized_network(exported):
     net, x, tmp = exported
-    out = run_script(tmp / "lava", "--input", tmp / "x.npz", "--out", tmp / "f.npz", "--tag", "floating_pt", "--steps", 11)
+    out = run_script(tmp / "lava", "--input", tmp / "x.npz", "--out", tmp / "f.npz", "--tag", "floating_pt", "--steps", 11,
+                     "--record", "spikes,v")
     assert out.code == 0, out.err
     ref = nr.simulate(nr.dequantize_network(net), x, n_steps=11)
     with np.load(tmp / "f.npz") as f:
@@ -102,7 +104,7 @@ def test_float_network_runs_floating_pt_and_refuses_fixed_pt(tmp_path, rng):
     x = (rng.random((3, 12, 3)) < 0.5).astype(np.uint8)
     np.savez(tmp_path / "x.npz", X=x)
     write_lava_script(net, tmp_path / "lava")
-    out = run_script(tmp_path / "lava", "--input", tmp_path / "x.npz", "--out", tmp_path / "o.npz")
+    out = run_script(tmp_path / "lava", "--input", tmp_path / "x.npz", "--out", tmp_path / "o.npz", "--record", "v,spikes")
     assert out.code == 0, out.err
     ref = nr.simulate(net, x)
     with np.load(tmp_path / "o.npz") as f:
@@ -159,6 +161,47 @@ def test_backend_and_export_refuse_the_same_network(tmp_path):
         lava_network.run_batch(lava_layers(net), x, 4, "floating_pt")
 
 
+@pytest.mark.parametrize("readout", ["count", "step"])
+def test_classifier_script_records_nothing_by_default_and_prints_predictions_and_accuracy(tmp_path, rng, readout):
+    net = fixed_net(rng)
+    net = nr.Network(net.layers, metadata={"name": "clf", "readout": readout})
+    x = rng.integers(0, 16, (7, 9, 5)) * (rng.random((7, 9, 5)) < 0.6)
+    expected = predict_network(net, x)
+    y = expected.copy()
+    y[0] = (y[0] + 1) % 3  # one wrong label (a whole wrong sequence for step)
+    np.savez(tmp_path / "x.npz", X=x, y=y)
+    write_lava_script(net, tmp_path / "lava")
+    out = run_script(tmp_path / "lava", "--input", tmp_path / "x.npz", "--out", tmp_path / "o.npz", "--batch", 4)
+    assert out.code == 0, out.err
+    with np.load(tmp_path / "o.npz") as f:
+        assert sorted(f.files) == ["final_v_0", "final_v_1", "predictions"]  # nothing per step by default
+        np.testing.assert_array_equal(f["predictions"], expected)
+    assert f"predictions ({readout} readout): {expected.tolist()}" in out.out
+    assert f"accuracy {(expected == y).mean():.4f} on 7 samples" in out.out
+    assert "batch 1/2 (4/7 samples)" in out.err and "batch 2/2 (7/7 samples)" in out.err and "left" in out.err
+    quiet = run_script(tmp_path / "lava", "--input", tmp_path / "x.npz", "--out", tmp_path / "q.npz", "--quiet")
+    assert quiet.code == 0 and quiet.err == ""
+
+
+def test_classifier_script_bad_labels_and_options(tmp_path, rng):
+    net = nr.Network(fixed_net(rng).layers, metadata={"readout": "last"})
+    x = rng.integers(0, 16, (4, 6, 5))
+    write_lava_script(net, tmp_path / "lava")
+    for name, arrays, args, message in [
+        ("shape", dict(X=x, y=np.zeros((3,), int)), (), "y must hold integer labels"),
+        ("float", dict(X=x, y=np.zeros(4)), (), "y must hold integer labels"),
+        ("per-step", dict(X=x, y=np.zeros((4, 6), int)), (), "answers (4,)"),
+        ("steps", dict(X=x, y=np.zeros(4, int)), ("--steps", "3"), "--steps readout"),
+        ("batch", dict(X=x), ("--batch", "0"), "--batch must be at least 1"),
+        ("record", dict(X=x), ("--record", "w"), "--record takes"),
+    ]:
+        np.savez(tmp_path / f"{name}.npz", **arrays)
+        out = run_script(tmp_path / "lava", "--input", tmp_path / f"{name}.npz", "--out", tmp_path / "o.npz", *args)
+        assert out.code == 2 and "Traceback" not in out.err, (name, out.err)
+        assert len(out.err.strip().splitlines()) == 1 and message in out.err, (name, out.err)
+    assert not (tmp_path / "o.npz").exists()
+
+
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_script_backend_and_emulator_agree_on_random_networks(seed, tmp_path):
     """The one Lava construction, run by the backend and by the exported script, is the emulator."""
@@ -167,7 +210,8 @@ def test_script_backend_and_emulator_agree_on_random_networks(seed, tmp_path):
     x = random_input(rng, net, 4, 6)
     np.savez(tmp_path / "x.npz", X=x)
     write_lava_script(net, tmp_path / "lava")
-    out = run_script(tmp_path / "lava", "--input", tmp_path / "x.npz", "--out", tmp_path / "o.npz", "--steps", "readout")
+    out = run_script(tmp_path / "lava", "--input", tmp_path / "x.npz", "--out", tmp_path / "o.npz", "--steps", "readout",
+                     "--record", "spikes,v")
     assert out.code == 0, out.err
     steps = nr.readout_steps(net, x.shape[1])
     ref = nr.simulate(net, x, n_steps=steps, record=("spikes", "v"))

@@ -59,8 +59,11 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
 
 def test_unwritable_destination_is_a_clear_error(tmp_path):
-    with pytest.raises(nr.NeuroreconError, match="does not exist"):
-        small_fixed().save(tmp_path / "missing" / "m.h5")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(nr.NeuroreconError, match="cannot create"):
+        small_fixed().save(tmp_path / "afile" / "m.h5")
+    small_fixed().save(tmp_path / "missing" / "parents" / "m.h5")  # missing parents are created
+    assert nr.Network.load(tmp_path / "missing" / "parents" / "m.h5").sizes == small_fixed().sizes
 
 
 def test_corrupt_and_foreign_files(tmp_path):

@@ -2,6 +2,9 @@
 
 Each command lives in its own module with ``add_parser(subparsers)``; bad input anywhere raises
 :class:`~neurorecon.errors.NeuroreconError`, printed here as one line with exit code 2.
+Exit codes: 0 done; 1 a check failed (the demo's Lava/emulator comparison); 2 bad input, nothing
+written; 3 partly done (``export``: the formats that hold the network were written, the others
+refused with their reasons); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -9,9 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from neurorecon._version import __version__
 from neurorecon.errors import NeuroreconError
 
-EXIT_BAD_INPUT = 2
+EXIT_BAD_INPUT = 2  # bad input: nothing was written
+EXIT_PARTIAL = 3  # some outputs written, others refused (e.g. `export --netx` of a network netx cannot hold)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -41,6 +46,8 @@ def build_parser() -> ArgumentParser:
         description="Train spiking networks by convex parameter reconstruction, exact in Loihi's "
         "integer arithmetic, and run them on Lava.",
     )
+    parser.add_argument("--version", action="version", version=f"neurorecon {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
     for module in (profiles, train, evaluate, simulate, import_nir, export, resources, report, demo):

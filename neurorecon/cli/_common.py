@@ -59,19 +59,27 @@ def task_options(args) -> dict:
     return options
 
 
-def progress_to_stderr(message: str) -> None:
-    """Progress lines for long steps, on stderr so that --json output stays clean."""
-    sys.stderr.write(f"[neurorecon] {message}\n")
-    sys.stderr.flush()
+def progress_option(args) -> bool:
+    """The ``progress=`` every command passes: on stderr unless ``--quiet`` or ``--json``."""
+    return not (getattr(args, "quiet", False) or getattr(args, "json", False))
+
+
+def add_quiet(parser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr (also off with --json)")
 
 
 def check_writable(out: str | Path) -> None:
-    """Fail before a long computation, not after, when the output directory cannot be written."""
+    """Fail before a long computation, not after, when the output directory cannot be written.
+
+    Missing parents are fine (they are created): the nearest existing one must be a writable folder.
+    """
     path = Path(out)
-    target = path if path.exists() else path.parent if str(path.parent) else Path(".")
     if path.exists() and not path.is_dir():
         raise NeuroreconError(f"cannot use {path} as a run directory: it is a file")
+    target = path.absolute()
+    while not target.exists():
+        target = target.parent
     if not target.is_dir():
-        raise NeuroreconError(f"cannot create {path}: {target} does not exist")
+        raise NeuroreconError(f"cannot create {path}: {target} is a file")
     if not os.access(target, os.W_OK):
         raise NeuroreconError(f"cannot write into {target}: permission denied")

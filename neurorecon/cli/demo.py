@@ -3,7 +3,7 @@
 Trains a classifier on ``seq-digits`` (scikit-learn's bundled 8x8 digits, row by row) by convex
 reconstruction for the ``loihi2`` profile, verifies the integer network against the solver,
 exports it (NIR, a standalone Lava script, lava-dl netx), runs test sequences on Lava's CPU
-backend in fixed point and prints float / emulator / Lava accuracy, neurons, cores, duality gap
+backend in fixed point and prints the real-valued readout's / emulator / Lava accuracy, neurons, cores, duality gap
 and timings. The network is trained netx-compatible (one time-constant pair per layer) so that
 all three exports hold the same network; ``--mixed-time-constants`` trains the default mix
 instead (about a point more accurate; netx cannot hold it and the demo says so).
@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import check_writable, emit_json, progress_to_stderr
+from neurorecon._progress import Progress
+from neurorecon.cli._common import add_quiet, check_writable, emit_json, progress_option
 from neurorecon.cli.export import DEFAULTS as EXPORT_NAMES
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
@@ -29,7 +30,7 @@ from neurorecon.run_report import save_solution
 from neurorecon.resources import check_resources
 from neurorecon.run import save_run, write_json
 from neurorecon.simulate.predict import predict_network
-from neurorecon.train.pipeline import train_dataset
+from neurorecon.train.pipeline import float_model_name, train_dataset
 
 PROFILE = "loihi2"
 TASK = "seq-digits"
@@ -50,10 +51,11 @@ def add_parser(sub) -> None:
     p.add_argument("--samples", type=int, default=100, help="test sequences to run on Lava (default 100)")
     p.add_argument("--witnesses", type=int, default=800, help="candidate neurons per round (default 800)")
     p.add_argument("--rounds", type=int, default=1, help="column-generation rounds (default 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the training (default 0)")
     p.add_argument("--mixed-time-constants", action="store_true",
                    help="train with the default mix of time constants (more accurate; netx cannot hold it)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    add_quiet(p)
     p.set_defaults(handler=run)
 
 
@@ -64,15 +66,12 @@ def _check_args(args) -> None:
         raise NeuroreconError("--witnesses must be at least 10")
     if args.rounds < 0:
         raise NeuroreconError("--rounds must be 0 or more")
-    if args.out == DEFAULT_OUT:
-        Path(DEFAULT_OUT).parent.mkdir(exist_ok=True)
-    check_writable(args.out)
+    check_writable(args.out)  # missing parents (runs/) are created
 
 
 def _exports(net, run_dir: Path) -> dict:
     """Write every export into RUN/exports; a network netx cannot hold exactly is reported, not faked."""
-    folder = run_dir / "exports"
-    folder.mkdir(exist_ok=True)
+    folder = run_dir / "exports"  # created by the first export written into it
     written = {
         "nir": str(write_nir(net, folder / EXPORT_NAMES["nir"])),
         "lava": str(write_lava_script(net, folder / EXPORT_NAMES["lava"])),
@@ -86,7 +85,7 @@ def _exports(net, run_dir: Path) -> dict:
 
 def run(args) -> int:
     _check_args(args)
-    progress = None if args.json else progress_to_stderr
+    progress = Progress(progress_option(args))
     dataset = load_data(TASK)
     net, metrics, model = train_dataset(dataset, method="cvx", profile=PROFILE, seed=args.seed, progress=progress,
                                         n_witnesses=args.witnesses, column_generation_rounds=args.rounds,
@@ -101,10 +100,9 @@ def run(args) -> int:
     start = time.perf_counter()
     emulator_pred = predict_network(net, X, backend="emulator")
     timings["emulator"] = time.perf_counter() - start
-    if progress:
-        progress(f"running {len(X)} test sequences on Lava (Loihi2SimCfg, fixed_pt)")
+    progress.say(f"running {len(X)} test sequences on Lava (Loihi2SimCfg, fixed_pt)")
     start = time.perf_counter()
-    lava_pred = predict_network(net, X, backend="lava")
+    lava_pred = predict_network(net, X, backend="lava", progress=progress)
     timings["lava"] = time.perf_counter() - start
     netx_differences = None
     if Path(exports["netx"]).is_file():  # the network netx builds from the file, on the emulator
@@ -144,7 +142,7 @@ def run(args) -> int:
 def _print_table(s: dict) -> None:
     t = s["seconds"]
     rows = [
-        ("float readout (test)", f"{s['float_test_accuracy']:.2%}", f"{s['n_test']} sequences"),
+        (float_model_name("cvx") + " (test)", f"{s['float_test_accuracy']:.2%}", f"{s['n_test']} sequences"),
         ("chip, bit-exact emulator (test)", f"{s['emulator_test_accuracy']:.2%}", f"{s['n_test']} sequences"),
         ("chip, emulator (same as Lava)", f"{s['emulator_accuracy_same_samples']:.2%}",
          f"{s['lava_samples']} sequences, {t['emulator']:.2f} s"),

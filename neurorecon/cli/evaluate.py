@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import add_data_arguments, emit_json, task_options
+from neurorecon._progress import Progress
+from neurorecon.cli._common import add_data_arguments, add_quiet, emit_json, progress_option, task_options
 from neurorecon.data import load_data
+from neurorecon.data.dataset import describe_shape
+from neurorecon.simulate import check_input
 from neurorecon.errors import NeuroreconError
 from neurorecon.quantize import dequantize_network
 from neurorecon.run import load_network, read_metrics
@@ -28,9 +31,11 @@ def add_parser(sub) -> None:
     p.add_argument("run", help="run directory (or Network .h5 with classifier metadata)")
     add_data_arguments(p, required=False)
     p.add_argument("--split", default="test", help="split to evaluate: test (default), train, or an extra split")
-    p.add_argument("--backend", default="emulator", choices=BACKENDS)
+    p.add_argument("--backend", default="emulator", choices=BACKENDS,
+                   help="where the network runs (default emulator; see below)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N sequences")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_quiet(p)
     p.set_defaults(handler=run)
 
 
@@ -65,13 +70,15 @@ def run(args) -> int:
         if args.limit < 1:
             raise NeuroreconError("--limit must be at least 1")
         X, y = X[: args.limit], y[: args.limit]
+    progress = Progress(progress_option(args))
     backend = args.backend
     if backend in ("float", "lava-float"):
         if net.arithmetic == "fixed":
             net = dequantize_network(net)
         backend = "emulator" if backend == "float" else "lava"
-    result = split_accuracy(net, X, y, backend=backend)
-    result.update(backend=args.backend, split=args.split, data=dataset.name)
+    progress.say(f"evaluating on {dataset.name} [{args.split}]: {describe_shape(check_input(net, X))}")
+    result = split_accuracy(net, X, y, backend=backend, progress=progress)
+    result.update(backend=args.backend, split=args.split, data=dataset.name, shape=list(X.shape))
     if args.json:
         emit_json(result)
     else:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from neurorecon.cli import add_command
+from neurorecon.cli import EXIT_BAD_INPUT, EXIT_PARTIAL, add_command
 from neurorecon.cli._common import emit_json
 from neurorecon.errors import NeuroreconError
 from neurorecon.interchange.convention import DEFAULT_DT
@@ -20,12 +21,17 @@ EXAMPLES = """  neurorecon export runs/braille --nir braille.nir
   python lava_model/run_network.py --input X.npz --out out.npz [--tag floating_pt] [--hardware]
 
 Every artifact is written atomically (the Lava directory too: built aside, then renamed).
+Each requested format is written when it can hold the network; one that cannot is refused
+with the reason on stderr while the others are still written. Exit code: 0 all written,
+3 some written and some refused, 2 none written.
 NIR uses the documented convention (--dt, default 1e-4 s; see docs/interchange.md). netx
 (lava-dl 0.6.0 layout) holds fixed-point networks with one (du, dv, vth) group per layer and
 weights netx rescales exactly; anything else is refused, never approximated.
 """
 
 DEFAULTS = {"nir": "model.nir", "lava": "lava", "netx": "model.net"}
+NETX_REMEDY = ("Train with `neurorecon train ... --netx-compatible` (method cvx) for a network netx holds "
+               "exactly; NIR and Lava hold every network")
 
 
 def add_parser(sub) -> None:
@@ -51,38 +57,51 @@ def _target(args, kind: str) -> Path | None:
     return model / "exports" / DEFAULTS[kind]
 
 
-def _make_exports_dir(targets: dict[str, Path | None], model: Path) -> None:
-    if any(t is not None and t.parent == model / "exports" for t in targets.values()):
+def _check(net: Network, kind: str, dt: float) -> None:
+    """Refuse, before writing, what this format cannot hold (NeuroreconError with the reason)."""
+    if kind == "nir":
+        to_nir(net, dt)
+    elif kind == "lava":
+        check_lava_export(net)
+    else:
         try:
-            (model / "exports").mkdir(exist_ok=True)
-        except OSError as exc:
-            raise NeuroreconError(f"cannot create {model / 'exports'}: {exc.strerror or exc}") from None
+            netx_layers(net)
+        except NeuroreconError as exc:
+            raise NeuroreconError(f"{exc}. {NETX_REMEDY}") from None
+
+
+def _write(net: Network, kind: str, target: Path, dt: float) -> Path:
+    if kind == "nir":
+        return write_nir(net, target, dt)
+    if kind == "lava":
+        return write_lava_script(net, target)
+    return write_netx(net, target)
 
 
 def run(args) -> int:
     net = Network.load(args.model)
     targets = {kind: _target(args, kind) for kind in DEFAULTS}
-    if not any(targets.values()):
+    targets = {kind: target for kind, target in targets.items() if target}
+    if not targets:
         raise NeuroreconError("nothing to export: give --nir, --lava and/or --netx")
-    # Check every requested artifact before writing any, so a refusal leaves nothing half-done.
-    if targets["nir"]:
-        to_nir(net, args.dt)
-    if targets["netx"]:
-        netx_layers(net)
-    if targets["lava"]:
-        check_lava_export(net)
-    _make_exports_dir(targets, Path(args.model))
-    written = {}
-    if targets["nir"]:
-        written["nir"] = str(write_nir(net, targets["nir"], args.dt))
-    if targets["lava"]:
-        written["lava"] = str(write_lava_script(net, targets["lava"]))
-    if targets["netx"]:
-        written["netx"] = str(write_netx(net, targets["netx"]))
+    # Each artifact is checked, then written, on its own: a format that cannot hold the network
+    # is refused with its reason, and the others are still written (exit EXIT_PARTIAL).
+    written, refused = {}, {}
+    for kind, target in targets.items():
+        try:
+            _check(net, kind, args.dt)
+            written[kind] = str(_write(net, kind, target, args.dt))
+        except NeuroreconError as exc:
+            refused[kind] = str(exc)
     if args.json:
-        emit_json({"written": written, "arithmetic": net.arithmetic, "dt": args.dt, "layers": net.sizes})
+        emit_json({"written": written, "refused": refused, "arithmetic": net.arithmetic, "dt": args.dt,
+                   "layers": net.sizes})
     else:
         for kind, path in written.items():
             hint = f" (run: python {Path(path) / SCRIPT_NAME} --input X.npz --out out.npz)" if kind == "lava" else ""
             print(f"wrote {kind}: {path}{hint}")
-    return 0
+    for kind, reason in refused.items():
+        sys.stderr.write(f"neurorecon export: error: {kind} not written: {reason}\n")
+    if not refused:
+        return 0
+    return EXIT_PARTIAL if written else EXIT_BAD_INPUT

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import emit_json, write_npz
+from neurorecon.cli._common import add_quiet, emit_json, progress_option, write_npz
 from neurorecon.data.files import read_npz
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.simulate import BACKENDS, readout_steps, simulate
 
 EXAMPLES = """  neurorecon simulate model.h5 --input X.npz --out out.npz
-  neurorecon simulate runs/digits --input X.npz --out out.npz --backend lava
+  neurorecon simulate runs/digits --input X.npz --out out.npz --backend lava --record spikes
   neurorecon simulate model.h5 --input X.npz --out out.npz --steps readout --record spikes,v,u
 
-X.npz holds X (n_samples, T, n_inputs). out.npz gets spikes_<i>, v_<i> (and u_<i>) per
-layer i, each (n_samples, n_steps, N_i), and final_v_<i>.
+X.npz holds X (n_samples, T, n_inputs). out.npz gets final_v_<i> (n_samples, N_i) of every
+layer i, and the per-step records --record asks for: spikes_<i>, v_<i>, u_<i>, each (n_samples,
+n_steps, N_i). Nothing per step is recorded by default: on Lava each recorded variable costs a
+Monitor per layer and group and makes the run many times slower (as the exported script).
 """
 
 
@@ -23,13 +25,16 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="Network file (.h5) or run directory")
     p.add_argument("--input", required=True, help=".npz file with an array X (n_samples, T, n_inputs)")
     p.add_argument("--out", required=True, help="output .npz file (written atomically)")
-    p.add_argument("--backend", default="emulator", choices=BACKENDS)
+    p.add_argument("--backend", default="emulator", choices=BACKENDS,
+                   help="emulator (bit-exact numpy, default), lava (Lava's CPU simulator) or loihi2-hw (a board)")
     p.add_argument(
         "--steps", default=None,
         help="time steps to run: an integer, or 'readout' for T + n_layers (default: T)",
     )
-    p.add_argument("--record", default="spikes,v", help="comma-separated variables to record: spikes,v,u")
+    p.add_argument("--record", default="",
+                   help="comma-separated per-step variables to record: spikes,v,u (default none)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_quiet(p)
     p.set_defaults(handler=run)
 
 
@@ -49,7 +54,7 @@ def run(args) -> int:
     x = read_npz(args.input, ("X",))["X"]
     record = [r for r in args.record.split(",") if r]
     n_steps = _steps(args.steps, net, x.shape[1] if x.ndim == 3 else 0)
-    result = simulate(net, x, backend=args.backend, n_steps=n_steps, record=record)
+    result = simulate(net, x, backend=args.backend, n_steps=n_steps, record=record, progress=progress_option(args))
     arrays = {}
     for i in range(net.n_layers):
         for name in ("spikes", "v", "u"):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import add_data_arguments, check_writable, emit_json, progress_to_stderr, task_options
+from neurorecon.cli._common import (add_data_arguments, add_quiet, check_writable, emit_json, progress_option,
+                                    task_options)
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
 from neurorecon.run_report import save_solution
 from neurorecon.run import save_run
-from neurorecon.train.pipeline import METHODS, train_dataset
+from neurorecon.train.pipeline import METHODS, float_model_name, train_dataset
 
 EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
   neurorecon train first-last-xor --T 50 --out runs/xor50 --readout last
@@ -22,7 +23,8 @@ EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
 DATA is a built-in task (first-last-xor, addition-base2|3|5, seq-mnist, seq-digits) or an .npz
 with X_train (n, T, d) non-negative integers, y_train (n,) or (n, T), optional X_test, y_test.
 RUN gets network.h5 (the chip network) and metrics.json (accuracies in the chip's arithmetic,
-duality gap, sizes, timings). Progress goes to stderr.
+duality gap, sizes, timings). Progress goes to stderr, with the data's shape first: X is read as
+(sequences, time steps, channels), so data laid out (n, channels, T) shows there.
 """
 
 
@@ -32,11 +34,14 @@ def add_parser(sub) -> None:
     p.add_argument("--profile", default="loihi2", help="hardware profile (default loihi2)")
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--method", default="cvx", choices=METHODS, help="training method (default cvx)")
-    p.add_argument("--readout", default="auto", choices=("auto", "last", "count", "step"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--readout", default="auto", choices=("auto", "last", "count", "step"),
+                   help="what the output layer reads: the last hidden spikes, spike counts, or one class per step "
+                        "(default auto: chosen on a validation split)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the training (default 0; same seed, same bits)")
     p.add_argument("--witnesses", type=int, default=2000, help="candidate hidden neurons (default 2000)")
     p.add_argument("--beta", default="auto", help="group-Lasso weight, or 'auto' (validation)")
-    p.add_argument("--penalty", default="group", choices=("group", "l1"))
+    p.add_argument("--penalty", default="group", choices=("group", "l1"),
+                   help="group: a hidden neuron is kept for all classes or none (default); l1: per weight")
     p.add_argument("--rounds", type=int, default=2, help="column-generation rounds (default 2)")
     p.add_argument("--depth", type=int, default=1, choices=(1, 2), help="hidden layers (default 1)")
     p.add_argument("--weight-bits", type=int, default=8, help="Dense weight bits of every layer, 1-8 (default 8)")
@@ -53,7 +58,7 @@ def add_parser(sub) -> None:
     sg.add_argument("--sg-epochs", type=int, default=30, help="training epochs (default 30)")
     sg.add_argument("--sg-recurrent", action="store_true", help="a recurrent hidden layer")
     sg.add_argument("--sg-lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
-    p.add_argument("--quiet", action="store_true", help="no progress messages")
+    add_quiet(p)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=run)
 
@@ -102,7 +107,7 @@ def run(args) -> int:
         raise NeuroreconError("--fine-tune takes a positive number of epochs, with --method cvx or sg-cvx")
     net, metrics, model = train_dataset(
         dataset, method=args.method, profile=args.profile, seed=args.seed, fine_tune=args.fine_tune,
-        progress=None if (args.quiet or args.json) else progress_to_stderr, **params,
+        progress=progress_option(args), **params,
     )
     run_dir = save_run(args.out, net, metrics)
     if model is not None:
@@ -117,7 +122,7 @@ def run(args) -> int:
     print(f"train accuracy {metrics['train_accuracy']:.4f}" + (f", test accuracy {test:.4f}" if test is not None else "")
           + " (chip arithmetic, bit-exact emulator)")
     if test is not None:
-        print(f"float model test accuracy {metrics['float_test_accuracy']:.4f}")
+        print(f"{float_model_name(args.method)}: test accuracy {metrics['float_test_accuracy']:.4f}")
     for name, split in metrics["splits"].items():
         if name != "test":
             print(f"  {name}: accuracy {split['accuracy']:.4f} on {split['n_samples']} sequences")

@@ -63,6 +63,13 @@ def payload_bits(max_payload: int) -> int:
     return 0 if max_payload <= 1 else int(max_payload).bit_length()
 
 
+def describe_shape(X: np.ndarray) -> str:
+    """``X``'s shape in words, (n, T, channels): echoed before training or evaluating, so data laid
+    out (n, channels, T) is noticed before the run rather than after."""
+    n, t, d = X.shape
+    return f"{n} sequences x {t} time steps x {d} channels"
+
+
 def check_sequences(X, name: str = "X") -> np.ndarray:
     """Validate (n, T, d) non-negative integer sequences."""
     X = as_sequences(X, name)

@@ -9,6 +9,7 @@ neurorecon (its ``lava_network`` import resolves only beside the exported script
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from lava_network import RECORDABLE, TAGS, LavaBuildError, import_lava, loihi_runtime_available, run_batch  # noqa: E402
+from lava_network import (  # noqa: E402
+    RECORDABLE, TAGS, LavaBuildError, batch_size, import_lava, loihi_runtime_available, readout_predictions, run_batch,
+)
 
 PARAMS = HERE / "network_params.npz"
+SHOWN_PREDICTIONS = 20  # printed on stdout; all of them are in the output file
 
 
 class ScriptError(Exception):
@@ -41,26 +45,102 @@ def load_layers(tag):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--input", required=True, help=".npz file with X (n_samples, T, n_inputs)")
-    p.add_argument("--out", required=True, help="output .npz: spikes_<i>, v_<i> (n, steps, N_i), final_v_<i>")
+    p.add_argument("--input", required=True, help=".npz file with X (n_samples, T, n_inputs) and optional labels y")
+    p.add_argument("--out", required=True,
+                   help="output .npz: final_v_<i> (n, N_i), predictions (classifiers), the recorded variables")
     p.add_argument("--tag", choices=TAGS, default=None, help="Lava model tag (default: the network's arithmetic)")
     p.add_argument("--hardware", action="store_true", help="run on a Loihi 2 board (Loihi2HwCfg; needs lava-loihi)")
-    p.add_argument("--steps", default=None, help="time steps: an integer, or 'readout' for T + n_layers (default: T)")
-    p.add_argument("--record", default="spikes,v", help="comma-separated: spikes,v,u")
-    p.add_argument("--batch", type=int, default=16, help="samples per Lava run (disjoint copies of the network)")
+    p.add_argument("--steps", default=None,
+                   help="time steps: an integer, or 'readout' for T + n_layers (default: readout for a classifier, else T)")
+    p.add_argument("--record", default="",
+                   help="comma-separated per-step variables to record, spikes,v,u (default: none; each costs a Lava "
+                        "Monitor per layer and makes the run many times slower)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="samples per Lava run (disjoint copies of the network; default: as neurorecon's backend)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p.parse_args(argv)
+
+
+def read_input(path, n_inputs):
+    """X (n, T, n_inputs), and the labels y when the file has them (else None)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            x = f["X"]
+            y = f["y"] if "y" in f.files else None
+    except (OSError, KeyError, ValueError) as exc:
+        raise ScriptError(f"cannot read X from {path}: {exc}") from None
+    if x.ndim != 3 or x.shape[2] != n_inputs or x.shape[0] == 0 or x.shape[1] == 0:
+        raise ScriptError(f"X must have shape (n_samples, T, {n_inputs}); got {x.shape}")
+    if not np.all(np.isfinite(x)) or x.min() < 0:
+        raise ScriptError("X must hold finite, non-negative values (spikes or payloads)")
+    if y is not None and (y.shape[:1] != x.shape[:1] or y.ndim > 2 or not np.issubdtype(y.dtype, np.integer)):
+        raise ScriptError(f"y must hold integer labels, (n_samples,) or (n_samples, T); got {y.dtype} {y.shape}")
+    return x, y
+
+
+def say(args, message):
+    if not args.quiet:
+        sys.stderr.write(f"[run_network] {message}\n")
+        sys.stderr.flush()
+
+
+def run(args, layers, x, n_steps, tag, record, readout):
+    """All batches; returns the arrays to save. A ``step`` readout also needs the output voltage trace."""
+    last = len(layers) - 1
+    probe, probe_layers = record, None
+    if readout == "step" and "v" not in record:
+        probe, probe_layers = record + ("v",), (None if record else [last])
+    batch = args.batch or batch_size(layers, len(x))
+    starts = range(0, len(x), batch)
+    results, started = {}, time.perf_counter()
+    for k, start in enumerate(starts):
+        part = run_batch(layers, x[start:start + batch], n_steps, tag, args.hardware, probe, probe_layers)
+        for key, value in part.items():
+            results.setdefault(key, []).append(value)
+        elapsed = time.perf_counter() - started
+        left = elapsed / (k + 1) * (len(starts) - k - 1)
+        say(args, f"batch {k + 1}/{len(starts)} ({min(start + batch, len(x))}/{len(x)} samples), "
+                  f"{elapsed:.0f} s, about {left:.0f} s left")
+    dtype = np.int32 if tag == "fixed_pt" else np.float64
+    arrays = {k: np.concatenate(v) for k, v in results.items()}
+    arrays = {k: (v != 0 if k.startswith("spikes") else v.astype(dtype)) for k, v in arrays.items()}
+    if readout is not None:
+        v_last = arrays.get(f"v_{last}")
+        arrays["predictions"] = readout_predictions(readout, arrays[f"final_v_{last}"], v_last, x.shape[1], len(layers))
+    return {k: v for k, v in arrays.items() if k.startswith(("final_v", "predictions")) or k.split("_")[0] in record}
 
 
 def main(argv=None):
     args = parse_args(argv)
     with np.load(PARAMS, allow_pickle=False) as f:
         arithmetic, n_inputs, n_layers = str(f["arithmetic"]), int(f["n_inputs"]), int(f["n_layers"])
+        readout = str(f["readout"]) if "readout" in f.files else None
     tag = args.tag or ("fixed_pt" if arithmetic == "fixed" else "floating_pt")
     record = tuple(r for r in args.record.split(",") if r)
     if any(r not in RECORDABLE for r in record):
         raise ScriptError(f"--record takes spikes, v and u; got {args.record!r}")
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise ScriptError("--batch must be at least 1")
+    x, y = read_input(args.input, n_inputs)
+    readout_steps = x.shape[1] + n_layers
+    steps = args.steps if args.steps is not None else ("readout" if readout else None)
+    if steps == "readout":
+        n_steps = readout_steps
+    else:
+        try:
+            n_steps = x.shape[1] if steps is None else int(steps)
+        except ValueError:
+            raise ScriptError(f"--steps must be an integer or 'readout'; got {args.steps!r}") from None
+    if n_steps < 1:
+        raise ScriptError("--steps must be at least 1")
+    if readout is not None and n_steps != readout_steps:
+        readout = None  # a classifier's answer is read after T + n_layers steps only
+    if y is not None:
+        if readout is None:
+            raise ScriptError("labels y need a classifier network run for --steps readout (T + n_layers steps)")
+        answers = (len(x), x.shape[1]) if readout == "step" else (len(x),)
+        if y.shape != answers:
+            raise ScriptError(f"y has shape {y.shape} but this network ({readout} readout) answers {answers}")
     import_lava()
     if args.hardware:
         if not loihi_runtime_available():
@@ -71,38 +151,19 @@ def main(argv=None):
         if tag != "fixed_pt":
             raise ScriptError("--hardware runs fixed_pt only")
     layers = load_layers(tag)
-    try:
-        with np.load(args.input, allow_pickle=False) as f:
-            x = f["X"]
-    except (OSError, KeyError, ValueError) as exc:
-        raise ScriptError(f"cannot read X from {args.input}: {exc}") from None
-    if x.ndim != 3 or x.shape[2] != n_inputs or x.shape[0] == 0 or x.shape[1] == 0:
-        raise ScriptError(f"X must have shape (n_samples, T, {n_inputs}); got {x.shape}")
-    if not np.all(np.isfinite(x)) or x.min() < 0:
-        raise ScriptError("X must hold finite, non-negative values (spikes or payloads)")
-    if args.steps == "readout":
-        n_steps = x.shape[1] + n_layers
-    else:
-        try:
-            n_steps = x.shape[1] if args.steps is None else int(args.steps)
-        except ValueError:
-            raise ScriptError(f"--steps must be an integer or 'readout'; got {args.steps!r}") from None
-    if n_steps < 1:
-        raise ScriptError("--steps must be at least 1")
-    results = {}
-    for start in range(0, len(x), args.batch):
-        part = run_batch(layers, x[start:start + args.batch], n_steps, tag, args.hardware, record)
-        for key, value in part.items():
-            results.setdefault(key, []).append(value)
-    dtype = np.int32 if tag == "fixed_pt" else np.float64
-    arrays = {k: np.concatenate(v) for k, v in results.items()}
-    arrays = {k: (v != 0 if k.startswith("spikes") else v.astype(dtype)) for k, v in arrays.items()}
+    arrays = run(args, layers, x, n_steps, tag, record, readout)
     out = Path(args.out)
     tmp = out.with_name(f".{out.name}.tmp.npz")
     np.savez_compressed(tmp, **arrays)
     tmp.replace(out)  # atomic: a failed run never leaves a half-written output
     config = "Loihi2HwCfg" if args.hardware else "Loihi2SimCfg"
     print(f"ran {len(x)} samples x {n_steps} steps on {config}({tag}); wrote {out}")
+    if readout is not None:
+        shown = arrays["predictions"][:SHOWN_PREDICTIONS].tolist()
+        more = f" ... ({len(x)} in {out.name}: predictions)" if len(x) > SHOWN_PREDICTIONS else ""
+        print(f"predictions ({readout} readout): {shown}{more}")
+    if y is not None:
+        print(f"accuracy {float((arrays['predictions'] == y).mean()):.4f} on {len(x)} samples")
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from neurorecon._progress import ProgressOption, as_progress
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network, as_sequences
 from neurorecon.simulate.result import SimulationResult
@@ -76,6 +77,7 @@ def simulate(
     record: Sequence[str] = ("spikes", "v"),
     layers: Sequence[int] | None = None,
     timeout: float = 600.0,
+    progress: ProgressOption = None,
 ) -> SimulationResult:
     """Run ``net`` on ``X`` (n_samples, T, N_in) and return per-layer records.
 
@@ -84,7 +86,8 @@ def simulate(
     are kept for (default all). ``final_v`` is always returned.
     ``backend``: ``"emulator"`` (bit-exact numpy), ``"lava"`` (Lava's CPU simulator,
     ``fixed_pt`` or ``floating_pt`` to match the network), ``"loihi2-hw"`` (Loihi 2 via
-    lava-loihi, where installed). Lava runs stop after ``timeout`` seconds per batch.
+    lava-loihi, where installed). Lava runs stop after ``timeout`` seconds per batch; ``progress``
+    (None, True or a callable, see :mod:`neurorecon._progress`) reports their batches.
     """
     if not isinstance(net, Network):
         raise NeuroreconError("simulate() needs a neurorecon.Network")
@@ -96,6 +99,7 @@ def simulate(
     layers = list(range(net.n_layers)) if layers is None else [int(i) for i in layers]
     if any(not 0 <= i < net.n_layers for i in layers):
         raise NeuroreconError(f"layers must be in 0..{net.n_layers - 1}; got {layers}")
+    progress = as_progress(progress)
     x = check_input(net, X)
     n_steps = x.shape[1] if n_steps is None else int(n_steps)
     if n_steps < 1:
@@ -106,4 +110,5 @@ def simulate(
         return emulate(net, x, n_steps, record, layers)
     from neurorecon.simulate.lava_backend import run_lava
 
-    return run_lava(net, x, n_steps, record, layers, hardware=backend == "loihi2-hw", timeout=timeout)
+    return run_lava(net, x, n_steps, record, layers, hardware=backend == "loihi2-hw", timeout=timeout,
+                    progress=progress)

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from neurorecon._progress import ProgressOption, as_progress
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.simulate import lava_network
@@ -102,8 +103,13 @@ def run_lava(
     layers: Sequence[int],
     hardware: bool = False,
     timeout: float = 600.0,
+    progress: ProgressOption = None,
 ) -> SimulationResult:
-    """Simulate ``x`` on Lava, batch by batch; same result layout as the emulator."""
+    """Simulate ``x`` on Lava, batch by batch; same result layout as the emulator.
+
+    Only what ``record`` asks for is probed (a Monitor per variable and (du, dv, vth) group costs
+    far more than the run itself); the final voltages are read from the LIF processes, always.
+    """
     import_lava()
     if hardware and not lava_network.loihi_runtime_available():
         raise NeuroreconError(
@@ -129,7 +135,8 @@ def run_lava(
                  for i, s in enumerate(sizes)] for var in lava_network.RECORDABLE}
     final_v = [np.zeros((n, s), dtype) for s in sizes]
     label = "Loihi 2 run" if hardware else "Lava run"
-    for start in range(0, n, batch):
+    starts = range(0, n, batch)
+    for start in as_progress(progress).steps(starts, len(starts), f"{label} batches ({batch} samples each)"):
         rows = slice(start, min(start + batch, n))
         part = run_isolated(lava_network.run_batch,
                             (arrays, x[rows], n_steps, tag, hardware, tuple(probed), list(layers)), timeout, label)

@@ -22,6 +22,9 @@ Independent samples: a batch of B samples runs as B disjoint copies of the netwo
 Lava run (block-diagonal Dense weights, tiled biases), so no state carries from one sample to
 the next and Lava's per-step overhead is shared by the batch. Input frame ``k`` is sent at step
 ``k + 1``; every Dense delays by one step.
+
+A classifier's answer is read from its output layer by :func:`readout_predictions`, here so that
+the exported script reads it exactly as neurorecon does.
 """
 
 from __future__ import annotations
@@ -131,6 +134,19 @@ def check_layers(layers: list[dict], tag: str) -> None:
                 f"layer {i} has several (du, dv, vth) groups and a negative vth: the Lava construction pads "
                 "each group's process with silent neurons, which a negative threshold would make spike"
             )
+
+
+def readout_predictions(kind: str, final_v: np.ndarray, v: np.ndarray | None, t_frames: int,
+                        n_layers: int) -> np.ndarray:
+    """Classes a classifier network answers, read from its output layer (neurorecon's readouts).
+
+    ``last`` and ``count``: the argmax of the final voltage ``final_v`` (n, C), after ``t_frames +
+    n_layers`` steps. ``step``: one class per input frame from the voltage trace ``v`` (n, steps,
+    C); frame k reaches the output layer at step index k + n_layers (one Dense delay per layer).
+    """
+    if kind == "step":
+        return v[:, n_layers:n_layers + t_frames].argmax(axis=-1)
+    return final_v.argmax(axis=-1)
 
 
 def batch_size(layers: list[dict], n_samples: int) -> int:

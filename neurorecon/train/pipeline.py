@@ -18,10 +18,9 @@ on the chip's exact hidden spikes).
 from __future__ import annotations
 
 import time
-from typing import Callable
-
 import numpy as np
 
+from neurorecon._progress import ProgressOption
 from neurorecon.data.dataset import Dataset
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
@@ -33,12 +32,21 @@ from neurorecon.readout import Readout
 from neurorecon.train.convex.reconstruct import hidden_raster
 
 METHODS = ("cvx", "sg-cvx", "sg")
+
+
+def float_model_name(method: str) -> str:
+    """What ``float_test_accuracy`` measures for ``method`` (two different "float" models exist:
+    this one, and the dequantized chip network the report also shows)."""
+    if method == "sg":
+        return "float SG network, before quantization"
+    return "real-valued convex readout, before integer rounding"
 SG_PARAMS = ("sg_hidden", "sg_epochs", "sg_recurrent", "sg_lr")
 
 
-def split_accuracy(net: Network, X: np.ndarray, y: np.ndarray, backend: str = "emulator") -> dict:
+def split_accuracy(net: Network, X: np.ndarray, y: np.ndarray, backend: str = "emulator",
+                   progress: ProgressOption = None) -> dict:
     """Accuracy of a classifier Network on one split (token-wise for per-step labels)."""
-    pred = predict_network(net, X, backend=backend)
+    pred = predict_network(net, X, backend=backend, progress=progress)
     out = {"accuracy": float((pred == y).mean()), "n_samples": int(X.shape[0])}
     if y.ndim == 2:
         out["token_accuracy"] = out["accuracy"]
@@ -75,7 +83,7 @@ def _train_sg(dataset: Dataset, profile: str, seed: int, progress, readout: str,
 
 
 def train_dataset(dataset: Dataset, method: str = "cvx", profile: str = "loihi2", seed: int = 0,
-                  progress: Callable[[str], None] | None = None, fine_tune: int = 0, **params):
+                  progress: ProgressOption = None, fine_tune: int = 0, **params):
     """Train with ``method`` on ``dataset``; returns (chip Network, metrics, the fitted model or None)."""
     started = time.perf_counter()
     readout = params.get("readout", "auto")

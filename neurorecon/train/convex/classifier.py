@@ -28,7 +28,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import Tags
 from sklearn.utils.multiclass import check_classification_targets
 
-from neurorecon.data.dataset import check_sequences, payload_bits
+from neurorecon._progress import ProgressOption, as_progress
+from neurorecon.data.dataset import check_sequences, describe_shape, payload_bits
 from neurorecon.errors import NeuroreconError
 from neurorecon.quantize.netx_grid import netx_layers
 from neurorecon.network import LIFLayer, Network
@@ -113,7 +114,9 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         on netx's 64-grid. Mixed time constants are usually more accurate.
       max_neurons / max_cores: a budget for the hidden neurons / the chip cores (resource
         check); beta is then raised until the network fits.
-      validation_fraction, n_betas, tol, seed, progress (a callable taking a message, or None).
+      validation_fraction, n_betas, tol, seed.
+      progress: None (silent), True (stderr, with time estimates) or a callable taking each line
+        (see :mod:`neurorecon._progress`): dictionary blocks, the beta path, column-generation rounds.
 
     Learned: ``network_`` (the chip Network; its outputs are indices into ``classes_``),
     ``report_`` (dict), ``classes_`` (the sorted distinct labels), ``n_features_in_`` (input
@@ -130,7 +133,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                  recurrent_module_size: int | None = None, time_constants: list[tuple[float, float]] | None = None,
                  netx_compatible: bool = False, sg_hidden: int = 256, sg_epochs: int = 30,
                  sg_recurrent: bool = False, sg_lr: float = 3e-3, sg_init: Network | None = None, seed: int = 0,
-                 progress: Callable[[str], None] | None = None):
+                 progress: ProgressOption = None):
         self.profile = profile
         self.readout = readout
         self.n_witnesses = n_witnesses
@@ -217,14 +220,14 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         return [NETX_TIME_CONSTANTS] if self.netx_compatible else None
 
     def _say(self, message: str) -> None:
-        if self.progress is not None:
-            self.progress(message)
+        self._progress.say(message)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y) -> "ReconstructionClassifier":
         """Train on sequences ``X`` (n, T, d) and labels ``y`` (n,) or (n, T)."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
+        self._progress = as_progress(self.progress)
         X = check_sequences(X, "X")
         classes, y = _encode_labels(y, X)
         kinds = self._check_params(y.ndim == 2)
@@ -239,6 +242,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                 f"X has payloads up to {int(X.max())} ({bits} bits) but profile {profile.name} "
                 f"takes {'binary spikes only' if allowed == 0 else f'{allowed}-bit payloads'}"
             )
+        self._say(f"reconstruction on {describe_shape(X)}, {len(classes)} classes")
         rng = np.random.default_rng(self.seed)
         n, t_frames, n_channels = X.shape
         n_classes = len(classes)
@@ -268,7 +272,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             if self.sg_init is not None:
                 sg_readout = self.sg_init.metadata.get("readout", sg_readout)
             source = SurrogateWitnesses(X[fit_idx], y[fit_idx], profile, sg_readout, self.sg_hidden, self.sg_recurrent,
-                                        self.sg_epochs, self.sg_lr, self.seed, self.progress, init=self.sg_init)
+                                        self.sg_epochs, self.sg_lr, self.seed, self._progress, init=self.sg_init)
             self.surrogate_ = source
         else:
             sampler = WitnessSampler(profile, inputs[calib], t_frames, depth, statistic, rng, palette=self._palette(),
@@ -279,7 +283,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         self._say(f"sampling {self.n_witnesses} witnesses ({self.witness_source}) on the {profile.name} grid")
         witnesses, modules = source.initial(self.n_witnesses)
         self._say(f"building the dictionary on {n} sequences")
-        dictionary.add(witnesses, modules=modules)
+        dictionary.add(witnesses, modules=modules, progress=self._progress)
         timings["dictionary_s"] = time.perf_counter() - tick
 
         # Model selection on the validation split.
@@ -298,7 +302,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         # Column generation.
         tick = time.perf_counter()
         rounds = [self._round_report(0, columns, None, 0, result, y, readout)]
-        for k in range(1, self.column_generation_rounds + 1):
+        round_numbers = range(1, self.column_generation_rounds + 1)
+        for k in self._progress.steps(round_numbers, len(round_numbers), "column-generation rounds"):
             result, report = self._column_generation_round(k, source, dictionary, readout, result, Y, beta, y)
             rounds.append(report)
             if report.added == 0:
@@ -418,7 +423,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                 betas = np.array([float(self.beta) * len(fit_rows) / D.shape[0]])
             self._say(f"readout {readout.kind}: solving a path of up to {len(betas)} betas on {len(fit_rows)} rows")
             warm, best_here, stale = None, -1.0, 0
-            for beta in betas:  # descending, warm-started; stop once validation stops improving
+            # descending, warm-started; stop once validation stops improving
+            for beta in self._progress.steps(betas, len(betas), f"beta path ({readout.kind})"):
                 result = solvers.solve(D_fit, Y_fit, beta, penalty=self.penalty, tol=max(self.tol, PATH_TOL), W0=warm)
                 warm = result.W
                 pred = (D[val_rows] @ result.W + result.intercept).argmax(axis=1)

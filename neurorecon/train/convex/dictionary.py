@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neurorecon._progress import ProgressOption, as_progress
 from neurorecon.network import LIFLayer, Network
 from neurorecon.simulate.emulator import emulate
 from neurorecon.readout import Readout
@@ -58,13 +59,14 @@ class Dictionary:
     def n_witnesses(self) -> int:
         return 0 if self.witnesses is None else self.witnesses.n_neurons
 
-    def features(self, layer: LIFLayer) -> dict[str, np.ndarray]:
+    def features(self, layer: LIFLayer, progress: ProgressOption = None) -> dict[str, np.ndarray]:
         """Each readout's features of ``layer``'s neurons on all inputs, block by block
         (a recurrent layer is simulated whole: its neurons interact)."""
         record = tuple(sorted({item for r in self.readouts for item in r.record()}))
         out: dict[str, list[np.ndarray]] = {r.kind: [] for r in self.readouts}
         block = layer.n_neurons if layer.recurrent is not None else BLOCK
-        for start in range(0, layer.n_neurons, block):
+        starts = range(0, layer.n_neurons, block)
+        for start in as_progress(progress).steps(starts, len(starts), "dictionary blocks"):
             rows = np.arange(start, min(start + block, layer.n_neurons))
             part = select_rows(layer, rows)
             result = emulate(Network([part], arithmetic=self.arithmetic), self.inputs, self.n_steps, record, [0])
@@ -73,12 +75,12 @@ class Dictionary:
         return {kind: np.concatenate(parts, axis=1) for kind, parts in out.items()}
 
     def add(self, layer: LIFLayer, features: dict[str, np.ndarray] | None = None,
-            modules: np.ndarray | None = None) -> dict[str, np.ndarray]:
+            modules: np.ndarray | None = None, progress: ProgressOption = None) -> dict[str, np.ndarray]:
         """Add witnesses (their features, if already computed); returns, per readout, the
         indices of the new distinct columns. ``modules`` labels groups of witnesses that must be
         kept together (recurrent modules); by default every witness is its own module."""
         offset = self.n_witnesses
-        features = self.features(layer) if features is None else features
+        features = self.features(layer, progress) if features is None else features
         labels = np.arange(layer.n_neurons) if modules is None else np.asarray(modules)
         first_new = int(self.modules.max(initial=-1)) + 1
         self.modules = np.concatenate([self.modules, first_new + np.unique(labels, return_inverse=True)[1]])

@@ -7,10 +7,9 @@ dictionary simulates them together and reconstruction keeps a module whole.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
+from neurorecon._progress import ProgressOption
 from neurorecon.network import Dense, LIFLayer
 from neurorecon.profiles import Profile
 from neurorecon.quantize.scale import weight_grid
@@ -75,7 +74,7 @@ class SurrogateWitnesses:
     """
 
     def __init__(self, X, y, profile: Profile, readout: str, hidden: int, recurrent: bool, epochs: int,
-                 lr: float, seed: int, progress: Callable[[str], None] | None = None, init=None):
+                 lr: float, seed: int, progress: ProgressOption = None, init=None):
         from neurorecon.quantize.ptq import sg_ptq
         from neurorecon.train.surrogate.trainer import train_surrogate
 

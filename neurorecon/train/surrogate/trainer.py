@@ -21,12 +21,13 @@ import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
-from neurorecon.data.dataset import check_labels, check_sequences, payload_bits
+from neurorecon._progress import Progress, ProgressOption, as_progress
+from neurorecon.data.dataset import check_labels, check_sequences, describe_shape, payload_bits
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.quantize import dequantize_network
@@ -197,7 +198,7 @@ class _Trainer:
 
     def __init__(self, model: SurrogateNetwork, readout: Readout, lr: float, batch_size: int, epochs: int,
                  n_samples: int, device: torch.device, rng: np.random.Generator,
-                 progress: Callable[[str], None] | None):
+                 progress: Progress):
         self.model = model
         self.readout = readout
         self.batch_size = batch_size
@@ -266,8 +267,8 @@ class _Trainer:
         h.hidden_rate.append((rates / X.shape[0]).tolist())
         h.lr.append(self.optimizer.param_groups[0]["lr"])
         h.seconds.append(time.perf_counter() - started)
-        if self.progress is not None:
-            self.progress(f"epoch {k}/{self.epochs}: loss {h.loss[-1]:.4f}, train accuracy "
+        if self.progress.enabled:
+            self.progress.say(f"epoch {k}/{self.epochs}: loss {h.loss[-1]:.4f}, train accuracy "
                           f"{h.train_accuracy[-1]:.4f}, hidden rate {np.round(h.hidden_rate[-1], 3).tolist()}, "
                           f"{h.seconds[-1]:.1f} s")
 
@@ -288,7 +289,7 @@ def train_surrogate(
     seed: int = 0,
     device: str | None = None,
     init: Network | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressOption = None,
 ) -> tuple[Network, TrainingHistory]:
     """Train a float LIF network by surrogate gradients (BPTT, Adam); return it and its history.
 
@@ -330,12 +331,13 @@ def train_surrogate(
         start = initial_network(X, n_classes, sizes, readout_kind, palette, bool(recurrent),
                                 payload_bits(int(X.max())), rng)
         origin = None
+    as_progress(progress).say(f"surrogate-gradient training on {describe_shape(X)}, {n_classes} classes")
     torch_rng_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)  # Norse's stochastic surrogates draw from torch's generator
         with _torch_settings(device):
             model = SurrogateNetwork(start, t_frames, method, alpha).to(device)
-            trainer = _Trainer(model, readout_kind, lr, batch_size, epochs, n, device, rng, progress)
+            trainer = _Trainer(model, readout_kind, lr, batch_size, epochs, n, device, rng, as_progress(progress))
             X_t = torch.as_tensor(X, dtype=torch.float32, device=device)
             y_t = torch.as_tensor(y, dtype=torch.long, device=device)
             for k in range(1, epochs + 1):
