@@ -14,6 +14,7 @@ data, its validation and its file format (HDF5, versioned schema).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -24,12 +25,14 @@ import numpy as np
 
 from neurorecon._atomic import atomic_path
 from neurorecon._hdf5 import open_hdf5
+from neurorecon._limits import check_memory
 from neurorecon.errors import NeuroreconError
 
 ARITHMETICS = ("fixed", "float")
 SIGN_MODES = ("mixed", "excitatory", "inhibitory")
 SCHEMA_VERSION = 1
 FILE_FORMAT = "neurorecon.Network"
+CHECKSUM_ATTR = "sha256"  # of everything else in the file: a flipped bit is an error, not a different network
 
 # Loihi / Lava 0.10 fixed-point ranges (SPEC section 3; lava/proc/lif/models.py, PyLifModelBitAcc).
 FIXED_RANGES = {
@@ -319,6 +322,7 @@ class Network:
                     _write_dense(g, layer.dense)
                     if layer.recurrent is not None:
                         _write_dense(g.create_group("recurrent"), layer.recurrent)
+                f.attrs[CHECKSUM_ATTR] = _file_digest(f)
 
     @classmethod
     def load(cls, path: str | Path) -> "Network":
@@ -329,12 +333,17 @@ class Network:
         with open_hdf5(path, f"no Network file at {path}", "neurorecon Network file") as f:
             if f.attrs.get("format") != FILE_FORMAT:
                 raise NeuroreconError(f"{path} is not a neurorecon Network file (no '{FILE_FORMAT}' marker)")
-            version = int(f.attrs.get("schema_version", -1))
+            version = _plain(f.attrs.get("schema_version", "none"))
             if version != SCHEMA_VERSION:
                 raise NeuroreconError(
-                    f"{path} uses Network schema version {version}; this neurorecon reads version {SCHEMA_VERSION}"
+                    f"{path} uses Network schema version {version!r}; this neurorecon reads version {SCHEMA_VERSION}"
                 )
             try:
+                _check_declared_sizes(f, path)
+                stored = f.attrs.get(CHECKSUM_ATTR)
+                if stored is not None and _plain(stored) != _file_digest(f):
+                    raise NeuroreconError(f"{path} is corrupt: its contents do not match their checksum "
+                                          "(a changed or damaged file)")
                 layers = []
                 for i in range(int(f.attrs["n_layers"])):
                     g = f[f"layers/{i}"]
@@ -343,8 +352,13 @@ class Network:
                     layers.append(LIFLayer(dense, recurrent=recurrent, **{n: g[n][()] for n in NEURON_PARAMETERS}))
                 arithmetic = str(f.attrs["arithmetic"])
                 metadata = json.loads(f.attrs["metadata"])
+            except NeuroreconError:
+                raise
             except (KeyError, ValueError, TypeError, OSError) as exc:
                 raise NeuroreconError(f"{path} is a corrupt Network file: {exc}") from None
+        if not isinstance(metadata, dict):
+            raise NeuroreconError(f"{path} is a corrupt Network file: its metadata is a JSON "
+                                  f"{type(metadata).__name__}, not an object")
         return cls(layers, arithmetic=arithmetic, metadata=metadata)
 
 
@@ -355,6 +369,52 @@ def _write_dense(group: h5py.Group, dense: Dense) -> None:
     group.attrs["num_weight_bits"] = dense.num_weight_bits
     group.attrs["sign_mode"] = dense.sign_mode or ""
     group.attrs["num_message_bits"] = dense.num_message_bits
+
+
+def _plain(value: Any) -> Any:
+    """An HDF5 attribute as plain Python (numpy scalars and arrays, bytes), for comparing and hashing."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+def _file_digest(f: h5py.File) -> str:
+    """SHA-256 of every attribute and dataset of ``f`` except the checksum, in path order."""
+    digest = hashlib.sha256()
+    names = [""]
+    f.visit(names.append)
+    for name in sorted(names):
+        item = f[name] if name else f
+        digest.update(f"{name}\0".encode())
+        for key in sorted(item.attrs):
+            if key != CHECKSUM_ATTR:
+                digest.update(f"{key}={json.dumps(_plain(item.attrs[key]), default=str)}\0".encode())
+        if isinstance(item, h5py.Dataset):
+            data = np.ascontiguousarray(item[()])
+            digest.update(f"{data.dtype.str}{data.shape}\0".encode())
+            digest.update(data.tobytes())
+    return digest.hexdigest()
+
+
+def _check_declared_sizes(f: h5py.File, path: Path) -> None:
+    """Refuse, before reading, datasets too large for memory or weights whose shape contradicts the layer."""
+    sizes: list[int] = []
+    f.visititems(lambda _, item: sizes.append(item.size * item.dtype.itemsize) if isinstance(item, h5py.Dataset) else None)
+    check_memory(2 * sum(sizes), f"reading {path}")
+    for i in range(int(f.attrs["n_layers"])):
+        g = f[f"layers/{i}"]
+        n = g["vth"].shape[0] if g["vth"].ndim == 1 else None
+        for where in (g, g.get("recurrent")):
+            if where is None:
+                continue
+            shape = where["weights"].shape
+            if len(shape) != 2 or (n is not None and shape[0] != n) or (where is not g and shape != (n, n)):
+                raise NeuroreconError(f"{path} is a corrupt Network file: layer {i} declares weights of shape "
+                                      f"{shape} for {n} neurons")
 
 
 def _read_dense(group: h5py.Group) -> Dense:

@@ -105,6 +105,8 @@ def load_profile(name_or_path: str | os.PathLike) -> Profile:
     if isinstance(name_or_path, Profile):
         return name_or_path
     candidate = Path(name_or_path)
+    if candidate.is_dir():
+        raise NeuroreconError(f"profile {candidate} is a folder; give a profile name or a .toml file")
     if candidate.suffix == ".toml" or candidate.is_file():
         path = candidate
     else:
@@ -117,6 +119,8 @@ def load_profile(name_or_path: str | os.PathLike) -> Profile:
             data = tomllib.load(f)
     except FileNotFoundError:
         raise NeuroreconError(f"profile file {path} does not exist") from None
+    except OSError as exc:
+        raise NeuroreconError(f"cannot read profile {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise NeuroreconError(f"profile {path} is not valid TOML: {exc}") from None
     return _parse(data, path)
@@ -149,6 +153,8 @@ def _parse(data: dict, path: Path) -> Profile:
         raise NeuroreconError(f"{where}: not_public must list keys such as 'resources.cores'")
     if not isinstance(data["name"], str) or not isinstance(data["description"], str):
         raise NeuroreconError(f"{where}: name and description must be strings")
+    if data["name"] != path.stem:  # runs record the name; a mismatch would make later commands load another profile
+        raise NeuroreconError(f"{where}: its name {data['name']!r} must match its file name ({path.stem!r})")
     return Profile(data["name"], arithmetic, data["description"], precision, resources, tuple(not_public), path)
 
 

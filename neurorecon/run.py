@@ -4,8 +4,14 @@ Layout::
 
     RUN/network.h5      the Network (see neurorecon.network)
     RUN/metrics.json    results and provenance (accuracies, gap, sizes, timings, profile)
+    RUN/readout_solution.npz  the real-valued readout behind the integer one (cvx methods)
     RUN/exports/        NIR graph, Lava script, netx file (``neurorecon export``)
-    RUN/report.*        the run report (``neurorecon report``)
+    RUN/report/         the run report (``neurorecon report``)
+
+A run is written as a whole (:func:`~neurorecon._atomic.atomic_directory`): writing a run over
+an existing one replaces every file of the old run at once, its ``exports/`` and ``report/``
+included (they describe the old network); files the user put in RUN are kept; a folder that is
+not a run (and not empty) is refused.
 """
 
 from __future__ import annotations
@@ -13,12 +19,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from neurorecon._atomic import atomic_path, ensure_output_dir
+import numpy as np
+
+from neurorecon._atomic import DirectoryKind, atomic_directory, atomic_path, check_replaceable
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 
 NETWORK_FILE = "network.h5"
 METRICS_FILE = "metrics.json"
+SOLUTION_FILE = "readout_solution.npz"
+RUN_KIND = DirectoryKind(
+    "run", frozenset({NETWORK_FILE, METRICS_FILE}), known=frozenset({NETWORK_FILE, METRICS_FILE, SOLUTION_FILE, "exports", "report", "demo.json"}),
+    reserved=frozenset({"exports", "report", "demo.json"}),
+)
 
 
 def network_path(run: str | Path) -> Path:
@@ -36,12 +49,21 @@ def write_json(path: str | Path, obj: dict) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def save_run(run: str | Path, net: Network, metrics: dict) -> Path:
-    """Create (or update) a RUN directory with its network and metrics."""
-    directory = ensure_output_dir(run)
-    net.save(directory / NETWORK_FILE)
-    write_json(directory / METRICS_FILE, metrics)
-    return directory
+def check_run_target(run: str | Path) -> Path:
+    """Fail before training, not after, when ``run`` cannot be written (or is not ours to replace)."""
+    return check_replaceable(run, RUN_KIND)
+
+
+def save_run(run: str | Path, net: Network, metrics: dict, solution: dict | None = None) -> Path:
+    """Write a RUN directory (network, metrics, optional readout solution) as a whole."""
+    with atomic_directory(run, RUN_KIND) as tmp:
+        net.save(tmp / NETWORK_FILE)
+        write_json(tmp / METRICS_FILE, metrics)
+        if solution is not None:
+            with open(tmp / SOLUTION_FILE, "wb") as f:
+                np.savez(f, W=solution["W"], intercept=solution["intercept"], beta=solution["beta"],
+                         penalty=solution["penalty"])
+    return Path(run)
 
 
 def read_metrics(run: str | Path) -> dict:
@@ -49,6 +71,9 @@ def read_metrics(run: str | Path) -> dict:
     if not path.is_file():
         raise NeuroreconError(f"{run} is not a run directory (no {METRICS_FILE})")
     try:
-        return json.loads(path.read_text())
+        metrics = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise NeuroreconError(f"{path} is corrupt: {exc}") from None
+    if not isinstance(metrics, dict):
+        raise NeuroreconError(f"{path} is corrupt: it holds a JSON {type(metrics).__name__}, not an object")
+    return metrics

@@ -25,20 +25,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from neurorecon._atomic import atomic_path  # noqa: E402
+from neurorecon._atomic import DirectoryKind, atomic_directory  # noqa: E402
 from neurorecon._progress import Progress, ProgressOption, as_progress  # noqa: E402
 from neurorecon.data import load_data  # noqa: E402
+from neurorecon.data.files import read_npz  # noqa: E402
 from neurorecon.errors import NeuroreconError  # noqa: E402
 from neurorecon.network import Network  # noqa: E402
 from neurorecon.quantize import dequantize_network  # noqa: E402
 from neurorecon.resources import check_resources  # noqa: E402
-from neurorecon.run import load_network, read_metrics  # noqa: E402
+from neurorecon.run import SOLUTION_FILE, load_network, read_metrics  # noqa: E402
 from neurorecon.simulate import readout_steps, simulate  # noqa: E402
 from neurorecon.train.convex.bit_sweep import SWEEP_BITS, readout_bit_sweep  # noqa: E402
 from neurorecon.simulate.predict import predict_network  # noqa: E402
 from neurorecon.train.pipeline import float_model_name, split_accuracy  # noqa: E402
 
-SOLUTION_FILE = "readout_solution.npz"
+FIGURES = ("rasters.png", "float_vs_chip.png", "beta_path.png", "column_generation.png", "weight_bits.png", "cores.png")
+REPORT_KIND = DirectoryKind("report", frozenset({"report.html", "report.md"}), known=frozenset({"report.html", "report.md", *FIGURES}))
 
 
 @dataclass
@@ -59,9 +61,10 @@ def dataset_of_run(run: Path, net: Network):
 
 
 def _save(fig, folder: Path, name: str) -> str:
-    with atomic_path(folder / name, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        fig.savefig(folder / name, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return name
 
 
@@ -376,8 +379,8 @@ def _weight_bits(run: Path, net: Network, dataset, folder: Path) -> Section | No
     solution_file = run / SOLUTION_FILE
     if net.arithmetic != "fixed" or not solution_file.is_file():
         return None
-    with np.load(solution_file) as solution:
-        rows = readout_bit_sweep(net, solution, dataset, SWEEP_BITS)
+    solution = read_npz(solution_file, ("W", "intercept", "beta", "penalty"), kind="readout solution")
+    rows = readout_bit_sweep(net, solution, dataset, SWEEP_BITS)
     fig, ax = plt.subplots(figsize=(6, 3.4))
     ax.plot(SWEEP_BITS, [r["quantization_aware"] for r in rows], "o-", label="quantization-aware readout")
     ax.plot(SWEEP_BITS, [r["plain_rounding"] for r in rows], "^:", label="plain rounding")
@@ -425,17 +428,9 @@ def _summary(metrics: dict, net: Network) -> Section:
     return Section("Summary", metrics.get("data", {}).get("description", ""), None, rows)
 
 
-def build_report(run: str | os.PathLike, lava_samples: int = 20, bit_sweep: bool = True,
-                 progress: ProgressOption = None) -> dict:
-    """Write the report into RUN/report/; returns the paths written and the sections' data."""
-    run = Path(run)
-    net = load_network(run)
-    metrics = read_metrics(run)
-    if "readout" not in net.metadata:
-        raise NeuroreconError(f"{run} holds no trained classifier; the report is for training runs")
-    dataset = dataset_of_run(run, net)
-    folder = run / "report"
-    folder.mkdir(exist_ok=True)
+def _write_report(run: Path, net: Network, metrics: dict, dataset, folder: Path, lava_samples: int,
+                  bit_sweep: bool, progress: ProgressOption = None) -> list[Section]:
+    """Draw every figure into ``folder`` and write report.html and report.md beside them."""
     X_test, y_test = dataset.split("test")
     progress = as_progress(progress)
     parts = [
@@ -468,10 +463,23 @@ def build_report(run: str | os.PathLike, lava_samples: int = 20, bit_sweep: bool
         html.append(_table_html(s.table))
         md += [_table_md(s.table), ""]
     html.append("</body></html>")
-    with atomic_path(folder / "report.html", suffix=".html") as tmp:
-        tmp.write_text("\n".join(html))
-    with atomic_path(folder / "report.md", suffix=".md") as tmp:
-        tmp.write_text("\n".join(md))
+    (folder / "report.html").write_text("\n".join(html))
+    (folder / "report.md").write_text("\n".join(md))
+    return sections
+
+
+def build_report(run: str | os.PathLike, lava_samples: int = 20, bit_sweep: bool = True,
+                 progress: ProgressOption = None) -> dict:
+    """Write the report into RUN/report/; returns the paths written and the sections' data."""
+    run = Path(run)
+    net = load_network(run)
+    metrics = read_metrics(run)
+    if "readout" not in net.metadata:
+        raise NeuroreconError(f"{run} holds no trained classifier; the report is for training runs")
+    dataset = dataset_of_run(run, net)
+    folder = run / "report"
+    with atomic_directory(folder, REPORT_KIND) as tmp:  # every figure and both pages, or nothing
+        sections = _write_report(run, net, metrics, dataset, tmp, lava_samples, bit_sweep, progress)
     return {"html": str(folder / "report.html"), "markdown": str(folder / "report.md"),
             "figures": [s.figure for s in sections if s.figure],
             "sections": {s.title: s.table for s in sections}}
@@ -479,14 +487,6 @@ def build_report(run: str | os.PathLike, lava_samples: int = 20, bit_sweep: bool
 
 _STYLE = ("<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;}table{border-collapse:collapse;"
           "margin:1em 0;}td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%;}img{max-width:100%;}</style>")
-
-
-def save_solution(run: str | os.PathLike, solution: dict) -> None:
-    """Keep the real-valued readout behind a run's integer one (used by the weight-bits sweep)."""
-    with atomic_path(Path(run) / SOLUTION_FILE, suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, W=solution["W"], intercept=solution["intercept"], beta=solution["beta"],
-                     penalty=solution["penalty"])
 
 
 def to_json(result: dict) -> str:

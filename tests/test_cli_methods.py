@@ -105,3 +105,29 @@ def test_report_on_a_trained_run(capsys, tmp_path):
     assert models[:2] == ["real-valued convex readout, before integer rounding", "dequantized network (float arithmetic)"]
     assert sum("float" in m for m in models) == 1  # one model called float, and it is the dequantized network
     assert {r["neurons"] for r in sections["Activity"]} == set(load_network(run).sizes)
+
+
+def test_retraining_replaces_the_run_whole_and_a_failing_report_writes_nothing(capsys, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train(capsys, run, *CVX)
+    assert cli(capsys, "export", run, "--nir").code == 0
+    (run / "my_notes.txt").write_text("keep")
+
+    def fail(*args):
+        raise RuntimeError("late failure after some figures were drawn")
+
+    monkeypatch.setattr("neurorecon.run_report._cores", fail)
+    with pytest.raises(RuntimeError):
+        cli(capsys, "report", run, "--lava-samples", "0")
+    assert not (run / "report").exists()
+    assert not [p for p in run.iterdir() if p.name.startswith(".report")]  # no temporary folder left
+    train(capsys, run, "--method", "sg", *SG)
+    assert sorted(p.name for p in run.iterdir()) == [".neurorecon.json", "metrics.json", "my_notes.txt", "network.h5"]
+    assert (run / "my_notes.txt").read_text() == "keep"
+
+
+def test_a_budget_tighter_than_the_whole_beta_path_raises_beta_until_met(capsys, tmp_path):
+    metrics = train(capsys, tmp_path / "b", "--witnesses", "200", "--rounds", "0", "--max-neurons", "2")
+    path = metrics["training"]["selection"]["path"]
+    assert min(p["neurons"] for p in path) > 2  # no point of the usual path meets the budget
+    assert 1 <= metrics["n_hidden"] <= 2

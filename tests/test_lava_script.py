@@ -14,6 +14,7 @@ from clitools import Outcome
 from netgen import random_fixed_network, random_float_network, random_input
 
 import neurorecon as nr
+from neurorecon._atomic import MARKER
 from neurorecon.interchange import write_lava_script
 from neurorecon.interchange.lava_script import BUILDER_NAME, PARAMS_NAME, SCRIPT_NAME
 from neurorecon.simulate import lava_network
@@ -67,7 +68,7 @@ def test_script_is_standalone_python(exported):
     assert "ByteEncoder" in builder  # carries its own Python 3.11 fix for lava-nc
     groups = len(net.layers[0].groups())
     assert groups > 1 and f"layer 0: 5 -> 12 LIF, {groups} Lava LIF process(es), recurrent, weight_exp -1" in source
-    assert sorted(p.name for p in (tmp / "lava").iterdir()) == sorted([BUILDER_NAME, PARAMS_NAME, SCRIPT_NAME])
+    assert sorted(p.name for p in (tmp / "lava").iterdir()) == sorted([BUILDER_NAME, PARAMS_NAME, SCRIPT_NAME, MARKER])
 
 
 def test_fixed_pt_run_equals_the_emulator_bit_for_bit(exported, tmp_path):
@@ -141,7 +142,7 @@ def test_export_directory_is_replaced_atomically(tmp_path, rng, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez_compressed", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(nr.NeuroreconError, match="disk full"):  # one clear line (issue 14)
         write_lava_script(net, target)
     assert (target / PARAMS_NAME).read_bytes() == before  # the old export is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lava"]  # no temporary left behind

@@ -53,7 +53,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(h5py.Group, "create_dataset", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(nr.NeuroreconError, match="cannot write .*disk full"):  # one clear line (issue 14)
         net.save(target)
     assert not target.exists() and list(tmp_path.iterdir()) == []
 

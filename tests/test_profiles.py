@@ -71,7 +71,18 @@ def test_bad_toml_and_unknown_name(tmp_path):
 
 
 def test_profile_directory_override(tmp_path, monkeypatch):
-    shutil.copy(profile_dir() / "loihi1.toml", tmp_path / "mychip.toml")
+    text = (profile_dir() / "loihi1.toml").read_text()
+    (tmp_path / "mychip.toml").write_text(text.replace('name = "loihi1"', 'name = "mychip"'))
     monkeypatch.setenv("NEURORECON_PROFILES", str(tmp_path))
     assert available_profiles() == ["mychip"]
     assert load_profile("mychip").resources.neurons_per_core == 1024
+
+
+def test_a_profile_named_unlike_its_file_or_a_folder_is_refused(tmp_path):
+    shutil.copy(profile_dir() / "loihi1.toml", tmp_path / "mychip.toml")  # says name = "loihi1"
+    with pytest.raises(nr.NeuroreconError, match="must match its file name"):
+        load_profile(tmp_path / "mychip.toml")
+    (tmp_path / "board.toml").mkdir()
+    for folder in (tmp_path, tmp_path / "board.toml"):
+        with pytest.raises(nr.NeuroreconError, match="folder"):
+            load_profile(folder)

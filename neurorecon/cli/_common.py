@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from neurorecon._atomic import atomic_path
 from neurorecon.errors import NeuroreconError
+from neurorecon.simulate import LAVA_TIMEOUT
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
@@ -68,18 +69,18 @@ def add_quiet(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr (also off with --json)")
 
 
-def check_writable(out: str | Path) -> None:
-    """Fail before a long computation, not after, when the output directory cannot be written.
+def add_lava_timeout_argument(parser) -> None:
+    """``--lava-timeout SECONDS``: how long one Lava batch may run before every Lava process is stopped."""
+    parser.add_argument("--lava-timeout", type=_seconds, default=LAVA_TIMEOUT, metavar="SECONDS",
+                        help=f"stop a Lava batch that runs longer than this, with all its processes "
+                             f"(default {LAVA_TIMEOUT:g}; a failing Lava worker can otherwise hang a run)")
 
-    Missing parents are fine (they are created): the nearest existing one must be a writable folder.
-    """
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise NeuroreconError(f"cannot use {path} as a run directory: it is a file")
-    target = path.absolute()
-    while not target.exists():
-        target = target.parent
-    if not target.is_dir():
-        raise NeuroreconError(f"cannot create {path}: {target} is a file")
-    if not os.access(target, os.W_OK):
-        raise NeuroreconError(f"cannot write into {target}: permission denied")
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds; got {value!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds; got {value!r}")
+    return seconds

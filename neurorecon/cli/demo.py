@@ -18,7 +18,7 @@ import numpy as np
 
 from neurorecon.cli import add_command
 from neurorecon._progress import Progress
-from neurorecon.cli._common import add_quiet, check_writable, emit_json, progress_option
+from neurorecon.cli._common import add_quiet, emit_json, progress_option
 from neurorecon.cli.export import DEFAULTS as EXPORT_NAMES
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
@@ -26,9 +26,8 @@ from neurorecon.network import Network
 from neurorecon.interchange.lava_script import write_lava_script
 from neurorecon.interchange.netx import read_netx, write_netx
 from neurorecon.interchange.nir_export import write_nir
-from neurorecon.run_report import save_solution
 from neurorecon.resources import check_resources
-from neurorecon.run import save_run, write_json
+from neurorecon.run import check_run_target, save_run, write_json
 from neurorecon.simulate.predict import predict_network
 from neurorecon.train.pipeline import float_model_name, train_dataset
 
@@ -66,7 +65,7 @@ def _check_args(args) -> None:
         raise NeuroreconError("--witnesses must be at least 10")
     if args.rounds < 0:
         raise NeuroreconError("--rounds must be 0 or more")
-    check_writable(args.out)  # missing parents (runs/) are created
+    check_run_target(args.out)  # missing parents (runs/) are created
 
 
 def _exports(net, run_dir: Path) -> dict:
@@ -90,8 +89,7 @@ def run(args) -> int:
     net, metrics, model = train_dataset(dataset, method="cvx", profile=PROFILE, seed=args.seed, progress=progress,
                                         n_witnesses=args.witnesses, column_generation_rounds=args.rounds,
                                         netx_compatible=not args.mixed_time_constants)
-    run_dir = save_run(args.out, net, metrics)
-    save_solution(run_dir, model.readout_solution_)
+    run_dir = save_run(args.out, net, metrics, model.readout_solution_)
     exports = _exports(net, run_dir)
 
     X, y = dataset.split("test")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from neurorecon.cli import add_command
 from neurorecon._progress import Progress
-from neurorecon.cli._common import add_data_arguments, add_quiet, emit_json, progress_option, task_options
+from neurorecon.cli._common import (add_data_arguments, add_lava_timeout_argument, add_quiet, emit_json,
+                                    progress_option, task_options)
 from neurorecon.data import load_data
 from neurorecon.data.dataset import describe_shape
 from neurorecon.simulate import check_input
@@ -34,6 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", default="emulator", choices=BACKENDS,
                    help="where the network runs (default emulator; see below)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N sequences")
+    add_lava_timeout_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_quiet(p)
     p.set_defaults(handler=run)
@@ -77,7 +79,7 @@ def run(args) -> int:
             net = dequantize_network(net)
         backend = "emulator" if backend == "float" else "lava"
     progress.say(f"evaluating on {dataset.name} [{args.split}]: {describe_shape(check_input(net, X))}")
-    result = split_accuracy(net, X, y, backend=backend, progress=progress)
+    result = split_accuracy(net, X, y, backend=backend, progress=progress, timeout=args.lava_timeout)
     result.update(backend=args.backend, split=args.split, data=dataset.name, shape=list(X.shape))
     if args.json:
         emit_json(result)

@@ -8,8 +8,9 @@ from pathlib import Path
 from neurorecon.cli import EXIT_BAD_INPUT, EXIT_PARTIAL, add_command
 from neurorecon.cli._common import emit_json
 from neurorecon.errors import NeuroreconError
+from neurorecon._atomic import check_replaceable
 from neurorecon.interchange.convention import DEFAULT_DT
-from neurorecon.interchange.lava_script import SCRIPT_NAME, check_lava_export, write_lava_script
+from neurorecon.interchange.lava_script import LAVA_KIND, SCRIPT_NAME, check_lava_export, write_lava_script
 from neurorecon.interchange.netx import write_netx
 from neurorecon.quantize.netx_grid import netx_layers
 from neurorecon.interchange.nir_export import to_nir, write_nir
@@ -24,6 +25,8 @@ Every artifact is written atomically (the Lava directory too: built aside, then 
 Each requested format is written when it can hold the network; one that cannot is refused
 with the reason on stderr while the others are still written. Exit code: 0 all written,
 3 some written and some refused, 2 none written.
+The Lava directory must be new, empty or an earlier Lava export: any other folder (a run
+directory, your own files) is refused and left untouched.
 NIR uses the documented convention (--dt, default 1e-4 s; see docs/interchange.md). netx
 (lava-dl 0.6.0 layout) holds fixed-point networks with one (du, dv, vth) group per layer and
 weights netx rescales exactly; anything else is refused, never approximated.
@@ -57,12 +60,13 @@ def _target(args, kind: str) -> Path | None:
     return model / "exports" / DEFAULTS[kind]
 
 
-def _check(net: Network, kind: str, dt: float) -> None:
+def _check(net: Network, kind: str, target: Path, dt: float) -> None:
     """Refuse, before writing, what this format cannot hold (NeuroreconError with the reason)."""
     if kind == "nir":
         to_nir(net, dt)
     elif kind == "lava":
         check_lava_export(net)
+        check_replaceable(target, LAVA_KIND)  # a folder neurorecon did not write is refused, untouched
     else:
         try:
             netx_layers(net)
@@ -89,7 +93,7 @@ def run(args) -> int:
     written, refused = {}, {}
     for kind, target in targets.items():
         try:
-            _check(net, kind, args.dt)
+            _check(net, kind, target, args.dt)
             written[kind] = str(_write(net, kind, target, args.dt))
         except NeuroreconError as exc:
             refused[kind] = str(exc)

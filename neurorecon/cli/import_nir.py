@@ -11,7 +11,7 @@ from neurorecon.interchange.convention import SOURCES
 from neurorecon.interchange.nir_import import RESETS, from_nir
 from neurorecon.profiles import load_profile
 from neurorecon.errors import NeuroreconError
-from neurorecon.run import save_run
+from neurorecon.run import check_run_target, save_run
 from neurorecon.train.convex.repair import repair_readout
 
 EXAMPLES = """  neurorecon import-nir braille.nir --profile loihi2 --out runs/braille
@@ -52,6 +52,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    check_run_target(args.out)
     profile = load_profile(args.profile)
     if args.refit_readout and not args.data:
         raise NeuroreconError("--refit-readout needs --data X.npz with the inputs X and their labels y")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from neurorecon.cli import add_command
-from neurorecon.cli._common import add_quiet, emit_json, progress_option, write_npz
+from neurorecon.cli._common import add_lava_timeout_argument, add_quiet, emit_json, progress_option, write_npz
 from neurorecon.data.files import read_npz
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
@@ -33,6 +35,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--record", default="",
                    help="comma-separated per-step variables to record: spikes,v,u (default none)")
+    add_lava_timeout_argument(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     add_quiet(p)
     p.set_defaults(handler=run)
@@ -50,11 +53,14 @@ def _steps(value: str | None, net: Network, t_in: int) -> int | None:
 
 
 def run(args) -> int:
+    if Path(args.out).resolve() == Path(args.input).resolve():
+        raise NeuroreconError(f"--out {args.out} is the --input file; give another output file")
     net = Network.load(args.model)
     x = read_npz(args.input, ("X",))["X"]
     record = [r for r in args.record.split(",") if r]
     n_steps = _steps(args.steps, net, x.shape[1] if x.ndim == 3 else 0)
-    result = simulate(net, x, backend=args.backend, n_steps=n_steps, record=record, progress=progress_option(args))
+    result = simulate(net, x, backend=args.backend, n_steps=n_steps, record=record, progress=progress_option(args),
+                      timeout=args.lava_timeout)
     arrays = {}
     for i in range(net.n_layers):
         for name in ("spikes", "v", "u"):

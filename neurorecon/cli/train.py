@@ -4,12 +4,10 @@ from __future__ import annotations
 
 
 from neurorecon.cli import add_command
-from neurorecon.cli._common import (add_data_arguments, add_quiet, check_writable, emit_json, progress_option,
-                                    task_options)
+from neurorecon.cli._common import add_data_arguments, add_quiet, emit_json, progress_option, task_options
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
-from neurorecon.run_report import save_solution
-from neurorecon.run import save_run
+from neurorecon.run import check_run_target, save_run
 from neurorecon.train.pipeline import METHODS, float_model_name, train_dataset
 
 EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
@@ -23,7 +21,9 @@ EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
 DATA is a built-in task (first-last-xor, addition-base2|3|5, seq-mnist, seq-digits) or an .npz
 with X_train (n, T, d) non-negative integers, y_train (n,) or (n, T), optional X_test, y_test.
 RUN gets network.h5 (the chip network) and metrics.json (accuracies in the chip's arithmetic,
-duality gap, sizes, timings). Progress goes to stderr, with the data's shape first: X is read as
+duality gap, sizes, timings), all at once. Training into an existing run replaces it as a whole
+(its exports/ and report/ too; files you added are kept); a folder that is not a run directory
+and not empty is refused. Progress goes to stderr, with the data's shape first: X is read as
 (sequences, time steps, channels), so data laid out (n, channels, T) shows there.
 """
 
@@ -45,7 +45,8 @@ def add_parser(sub) -> None:
     p.add_argument("--rounds", type=int, default=2, help="column-generation rounds (default 2)")
     p.add_argument("--depth", type=int, default=1, choices=(1, 2), help="hidden layers (default 1)")
     p.add_argument("--weight-bits", type=int, default=8, help="Dense weight bits of every layer, 1-8 (default 8)")
-    p.add_argument("--max-neurons", type=int, default=None, help="budget: at most this many hidden neurons")
+    p.add_argument("--max-neurons", type=int, default=None,
+                   help="budget: at most this many hidden neurons (beta is raised until the budget is met)")
     p.add_argument("--max-cores", type=int, default=None, help="budget: at most this many chip cores")
     p.add_argument("--time-constants", default=None, metavar="TU:TV[,TU:TV...]",
                    help="witness time constants (tau_u:tau_v in steps, 'inf' = no leak); default: a mix of 16 pairs")
@@ -92,7 +93,7 @@ def _beta(value: str) -> float | str:
 
 
 def run(args) -> int:
-    check_writable(args.out)
+    check_run_target(args.out)
     dataset = load_data(args.data, **task_options(args))
     sg = dict(sg_hidden=args.sg_hidden, sg_epochs=args.sg_epochs, sg_recurrent=args.sg_recurrent, sg_lr=args.sg_lr)
     if args.method == "sg":
@@ -103,15 +104,15 @@ def run(args) -> int:
                       max_neurons=args.max_neurons, max_cores=args.max_cores,
                       time_constants=parse_time_constants(args.time_constants), netx_compatible=args.netx_compatible,
                       **sg)
+    if args.rounds < 0:
+        raise NeuroreconError(f"--rounds must be 0 or more; got {args.rounds}")
     if args.fine_tune < 0 or (args.fine_tune and args.method == "sg"):
         raise NeuroreconError("--fine-tune takes a positive number of epochs, with --method cvx or sg-cvx")
     net, metrics, model = train_dataset(
         dataset, method=args.method, profile=args.profile, seed=args.seed, fine_tune=args.fine_tune,
         progress=progress_option(args), **params,
     )
-    run_dir = save_run(args.out, net, metrics)
-    if model is not None:
-        save_solution(run_dir, model.readout_solution_)
+    run_dir = save_run(args.out, net, metrics, None if model is None else model.readout_solution_)
     if args.json:
         emit_json(dict(metrics, out=str(run_dir)))
         return 0

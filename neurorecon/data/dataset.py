@@ -58,6 +58,13 @@ class Dataset:
         return splits[name]
 
 
+def check_seed(seed, name: str = "seed") -> int:
+    """A random seed: an integer, 0 or more (numpy's generators take no negative seed)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise NeuroreconError(f"{name} must be an integer, 0 or more; got {seed!r}")
+    return int(seed)
+
+
 def payload_bits(max_payload: int) -> int:
     """Message bits needed for payloads up to ``max_payload`` (0 for binary spikes)."""
     return 0 if max_payload <= 1 else int(max_payload).bit_length()
@@ -103,10 +110,11 @@ def check_labels(y, X: np.ndarray, name: str = "y", n_classes: int | None = None
         present = np.unique(y)
         if len(present) < 2:
             raise NeuroreconError(f"{name} has a single class ({present[0]}); a classifier needs at least two")
-        if not np.array_equal(present, np.arange(present[-1] + 1)):
-            missing = sorted(set(range(int(present[-1]) + 1)) - set(present.tolist()))
+        if present[-1] != len(present) - 1:  # sorted, distinct, >= 0: 0..C-1 iff the largest is C-1
+            missing = np.setdiff1d(np.arange(len(present) + 5), present)[:5].tolist()
             raise NeuroreconError(
-                f"{name} labels must be 0..C-1 with every class present; missing {missing[:5]}"
+                f"{name} labels must be 0..C-1 with every class present; largest label {present[-1]} "
+                f"with {len(present)} classes, missing {missing}"
             )
     elif y.max() >= n_classes:
         raise NeuroreconError(f"{name} has label {y.max()} but the training data has only {n_classes} classes")

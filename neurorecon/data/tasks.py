@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from neurorecon.data.dataset import Dataset, make_dataset
+from neurorecon.data.dataset import Dataset, check_seed, make_dataset
 from neurorecon.data.files import load_npz_dataset
 from neurorecon.data.mnist import load_mnist_test_set
 from neurorecon.errors import NeuroreconError
@@ -161,6 +161,8 @@ TASKS: dict[str, Callable[..., Dataset]] = {
 def load_data(spec: str, **options) -> Dataset:
     """A built-in task by name (with its options) or an ``.npz`` data file."""
     if spec in TASKS:
+        if "seed" in options:
+            check_seed(options["seed"], "the data seed")
         try:
             return TASKS[spec](**options)
         except TypeError as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from neurorecon._version import __version__
-from neurorecon._atomic import atomic_directory, file_mode
+from neurorecon._atomic import DirectoryKind, atomic_directory, file_mode
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.quantize import dequantize_network
@@ -29,6 +29,11 @@ from neurorecon.simulate.lava_backend import lava_layers
 SCRIPT_NAME = "run_network.py"
 PARAMS_NAME = "network_params.npz"
 BUILDER_NAME = "lava_network.py"
+LAVA_KIND = DirectoryKind(
+    "Lava export", frozenset({SCRIPT_NAME, PARAMS_NAME, BUILDER_NAME}),
+    known=frozenset({SCRIPT_NAME, PARAMS_NAME, BUILDER_NAME, "__pycache__"}),
+    reserved=frozenset({"__pycache__"}),
+)
 BODY = Path(__file__).with_name("lava_script_body.py")  # the script's text, never imported here
 
 
@@ -101,10 +106,14 @@ def check_lava_export(net: Network) -> None:
 
 
 def write_lava_script(net: Network, directory: str | Path) -> Path:
-    """Write ``directory/run_network.py``, ``lava_network.py`` and ``network_params.npz`` (atomically)."""
+    """Write ``directory/run_network.py``, ``lava_network.py`` and ``network_params.npz`` (atomically).
+
+    ``directory`` must be new, empty or an earlier Lava export (whose files it replaces; files
+    the user added there are kept); any other folder is refused before anything is written.
+    """
     check_lava_export(net)
     source, params = script_source(net), lava_parameters(net)
-    with atomic_directory(directory) as tmp:
+    with atomic_directory(directory, LAVA_KIND) as tmp:
         (tmp / SCRIPT_NAME).write_text(source)
         (tmp / SCRIPT_NAME).chmod(file_mode(executable=True))
         (tmp / BUILDER_NAME).write_text(inspect.getsource(lava_network))

@@ -10,6 +10,7 @@ neurorecon (its ``lava_network`` import resolves only beside the exported script
 import argparse
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -63,12 +64,21 @@ def parse_args(argv):
 
 def read_input(path, n_inputs):
     """X (n, T, n_inputs), and the labels y when the file has them (else None)."""
+    unreadable = (OSError, ValueError, EOFError, zipfile.BadZipFile)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            x = f["X"]
-            y = f["y"] if "y" in f.files else None
-    except (OSError, KeyError, ValueError) as exc:
-        raise ScriptError(f"cannot read X from {path}: {exc}") from None
+        data = np.load(path, allow_pickle=False)
+    except unreadable as exc:
+        raise ScriptError(f"cannot read {path}: it is not an .npz file written by numpy.savez ({exc})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ScriptError(f"{path} is a single .npy array, not an .npz archive; write it with numpy.savez(path, X=...)")
+    with data:
+        if "X" not in data.files:
+            raise ScriptError(f"{path} has no array named X (it has: {', '.join(data.files) or 'none'})")
+        try:
+            x = data["X"]
+            y = data["y"] if "y" in data.files else None
+        except unreadable as exc:
+            raise ScriptError(f"cannot read X from {path}: {exc}") from None
     if x.ndim != 3 or x.shape[2] != n_inputs or x.shape[0] == 0 or x.shape[1] == 0:
         raise ScriptError(f"X must have shape (n_samples, T, {n_inputs}); got {x.shape}")
     if not np.all(np.isfinite(x)) or x.min() < 0:
@@ -151,6 +161,9 @@ def main(argv=None):
         if tag != "fixed_pt":
             raise ScriptError("--hardware runs fixed_pt only")
     layers = load_layers(tag)
+    if int(layers[0]["num_message_bits"]) == 0 and (x.max() > 1 or not np.array_equal(x, np.round(x))):
+        raise ScriptError(f"this network's first layer takes binary spikes (0/1), but X holds values up to {x.max():g}; "
+                          "graded payloads need a network trained or imported with graded input")
     arrays = run(args, layers, x, n_steps, tag, record, readout)
     out = Path(args.out)
     tmp = out.with_name(f".{out.name}.tmp.npz")

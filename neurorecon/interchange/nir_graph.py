@@ -44,7 +44,13 @@ SUPPORTED = (
 def read_nir(path: str | Path) -> nir.NIRGraph:
     """Read a ``.nir`` file (without NIR's strict type check; shapes are checked here)."""
     path = Path(path)
-    open_hdf5(path, f"NIR file {path} does not exist", "NIR file").close()
+    with open_hdf5(path, f"NIR file {path} does not exist", "NIR file") as f:
+        node_type = f["node"].get("type") if isinstance(f.get("node"), h5py.Group) else None
+        kind = node_type[()] if isinstance(node_type, h5py.Dataset) else None
+    kind = kind.decode(errors="replace") if isinstance(kind, bytes) else kind
+    if kind is not None and kind != "NIRGraph":
+        raise NeuroreconError(f"{path} holds a single {kind} node, not a NIR graph; wrap it in a nir.NIRGraph "
+                              "with Input and Output nodes")
     try:
         graph = nir.read(path, type_check=False)
     except Exception as exc:  # nir raises KeyError/ValueError/AssertionError/TypeError on bad content

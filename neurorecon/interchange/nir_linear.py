@@ -17,6 +17,7 @@ import nir
 import numpy as np
 from scipy import sparse
 
+from neurorecon._limits import check_memory
 from neurorecon.errors import NeuroreconError
 
 CONV_TYPES = (nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
@@ -115,6 +116,10 @@ class LinearMap:
         return int(self.weight.shape[0])
 
     def dense(self) -> np.ndarray:
+        """The matrix a layer holds (after a memory estimate: a neuron node fed directly by a
+        30,000-channel Input would need a 30,000 x 30,000 identity)."""
+        rows, cols = self.weight.shape
+        check_memory(8.0 * rows * cols, f"a {rows} x {cols} weight matrix (the Dense layer of a neuron node)")
         return self.weight.toarray()
 
     def _compose(self, name: str, matrix, bias: np.ndarray, shape: tuple[int, ...], op: dict) -> "LinearMap":

@@ -20,6 +20,7 @@ from neurorecon.simulate.result import SimulationResult
 
 BACKENDS = ("emulator", "lava", "loihi2-hw")
 RECORDABLE = ("spikes", "v", "u", "counts", "final_spikes")
+LAVA_TIMEOUT = 600.0  # default seconds per Lava batch (a hung Lava worker never finishes; SPEC section 8)
 
 
 def readout_steps(net: Network, t_in: int) -> int:
@@ -76,7 +77,7 @@ def simulate(
     n_steps: int | None = None,
     record: Sequence[str] = ("spikes", "v"),
     layers: Sequence[int] | None = None,
-    timeout: float = 600.0,
+    timeout: float = LAVA_TIMEOUT,
     progress: ProgressOption = None,
 ) -> SimulationResult:
     """Run ``net`` on ``X`` (n_samples, T, N_in) and return per-layer records.
@@ -86,7 +87,8 @@ def simulate(
     are kept for (default all). ``final_v`` is always returned.
     ``backend``: ``"emulator"`` (bit-exact numpy), ``"lava"`` (Lava's CPU simulator,
     ``fixed_pt`` or ``floating_pt`` to match the network), ``"loihi2-hw"`` (Loihi 2 via
-    lava-loihi, where installed). Lava runs stop after ``timeout`` seconds per batch; ``progress``
+    lava-loihi, where installed). Lava runs stop after ``timeout`` seconds per batch (a positive
+    number; a run that takes longer is stopped with every Lava process, and refused); ``progress``
     (None, True or a callable, see :mod:`neurorecon._progress`) reports their batches.
     """
     if not isinstance(net, Network):
@@ -107,8 +109,24 @@ def simulate(
     if backend == "emulator":
         from neurorecon.simulate.emulator import emulate
 
-        return emulate(net, x, n_steps, record, layers)
-    from neurorecon.simulate.lava_backend import run_lava
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, not warned about
+            result = emulate(net, x, n_steps, record, layers)
+    else:
+        from neurorecon.simulate.lava_backend import run_lava
 
-    return run_lava(net, x, n_steps, record, layers, hardware=backend == "loihi2-hw", timeout=timeout,
-                    progress=progress)
+        result = run_lava(net, x, n_steps, record, layers, hardware=backend == "loihi2-hw", timeout=timeout,
+                          progress=progress)
+    if net.arithmetic == "float":
+        check_finite(result, net)
+    return result
+
+
+def check_finite(result: SimulationResult, net: Network) -> None:
+    """Refuse a float simulation whose voltages overflowed (inf or NaN), instead of returning them."""
+    records = [*result.final_v, *(r for r in (*result.v, *result.u) if r is not None)]
+    if not all(np.isfinite(r).all() for r in records):
+        largest = max(float(np.abs(layer.weights).max(initial=0)) for layer in net.layers)
+        raise NeuroreconError(
+            f"the float simulation overflowed: voltages reached inf or NaN (largest weight {largest:.3g}); "
+            "scale the network's weights and thresholds down"
+        )

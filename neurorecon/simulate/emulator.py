@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from neurorecon.network import Network
 from neurorecon.simulate import arithmetic as ar
-from neurorecon.simulate.result import SimulationResult
+from neurorecon.simulate.result import SimulationResult, check_record_memory
 
 @dataclass(frozen=True)
 class _LayerPlan:
@@ -150,6 +150,7 @@ def emulate(
     layers = range(net.n_layers) if layers is None else layers
     max_payload = float(x.max(initial=0))
     plans = plan_network(net, max(max_payload, 1.0))
+    check_record_memory(net.sizes, n, n_steps, record, list(layers), 4 if net.arithmetic == "fixed" else 8)
     rec = _Recorder(net, n, n_steps, record, list(layers))
     chunk = chunk_size or default_chunk_size(net)
     bounds = [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]

@@ -4,8 +4,9 @@ The processes are built by :mod:`neurorecon.simulate.lava_network`, the one cons
 exported script ships too; this module turns a Network into its layer arrays
 (:func:`lava_layers`), runs batches, and assembles a :class:`SimulationResult` laid out as the
 emulator's. Every batch runs in a forked child process with a timeout: a failing Lava worker
-otherwise hangs ``run()`` forever (SPEC section 8); the child's whole process group is killed on
-timeout, and ``stop()`` always runs.
+otherwise hangs ``run()`` forever (SPEC section 8). The child and Lava's workers form their own
+process group, killed whole on timeout, on an error, when a worker dies, and when the parent
+ends (the child watches its parent, so even a SIGKILL of the parent leaves no process behind).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 import traceback
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -21,8 +25,10 @@ import numpy as np
 from neurorecon._progress import ProgressOption, as_progress
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Dense, LIFLayer, Network
-from neurorecon.simulate import lava_network
-from neurorecon.simulate.result import SimulationResult
+from neurorecon.simulate import LAVA_TIMEOUT, lava_network
+from neurorecon.simulate.result import SimulationResult, check_record_memory
+
+WATCH_INTERVAL = 0.2  # seconds between the parent's and the child's checks on each other
 
 
 def import_lava() -> None:
@@ -61,30 +67,133 @@ def lava_layers(net: Network) -> list[dict[str, np.ndarray]]:
     return [_layer_arrays(layer, net.arithmetic == "fixed") for layer in net.layers]
 
 
-def _child(conn, fn, args) -> None:
-    os.setsid()  # own process group: the parent can kill Lava's workers with it
+def _children() -> set[int]:
+    """This process's children (Lava's workers and multiprocessing's resource tracker), from /proc."""
+    pids: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        try:
+            pids.update(int(p) for p in task.read_text().split())
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def _is_tracker(pid: int) -> bool:
     try:
-        conn.send(("ok", fn(*args)))
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # gone already: not a worker to watch
+
+
+class _WorkerWatch:
+    """Notices a Lava worker's death, which otherwise leaves Lava's run() waiting forever.
+
+    A worker killed by a signal or failing is seen as a zombie (``waitid`` with ``WNOWAIT`` leaves
+    it to Lava to reap). When something else reaped it first (multiprocessing reaps finished
+    children whenever it starts another), the death shows as a worker gone while others run on:
+    Lava stops its workers one after another, so ``GRACE`` seconds without another one ending
+    means the run is stuck.
+    """
+
+    GRACE = 5.0
+
+    def __init__(self) -> None:
+        self.workers: set[int] = set()
+        self.gone: set[int] = set()
+        self.finished: set[int] = set()
+        self.last_gone = 0.0
+
+    def problem(self) -> str | None:
+        current = _children()
+        self.workers |= {pid for pid in current - self.workers if not _is_tracker(pid)}
+        for pid in sorted(self.workers & current):
+            try:
+                info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                continue
+            if info is not None and info.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
+                return f"a Lava worker (pid {pid}) was killed by signal {info.si_status}"
+            if info is not None and info.si_status != 0:
+                return f"a Lava worker (pid {pid}) exited with code {info.si_status}"
+            if info is not None:
+                self.finished.add(pid)  # a normal exit, seen before anyone reaped it
+        gone = self.workers - current - self.finished
+        if gone - self.gone:
+            self.gone, self.last_gone = gone, time.monotonic()
+        if self.gone and self.workers - self.gone - self.finished and time.monotonic() - self.last_gone > self.GRACE:
+            return (f"a Lava worker (pid {min(self.gone)}) ended while {len(self.workers - self.gone - self.finished)} others "
+                    f"waited for it for {self.GRACE:g} s")
+        return None
+
+
+def _watchdog(conn, lock: threading.Lock, parent: int) -> None:
+    """In the child: end the whole group (Lava's workers too) when the parent or a worker dies."""
+    watch = _WorkerWatch()
+    while True:
+        time.sleep(WATCH_INTERVAL)
+        if os.getppid() != parent:
+            os.killpg(0, signal.SIGKILL)
+        problem = watch.problem()
+        if problem is not None:
+            with lock:
+                try:
+                    conn.send(("error", problem))
+                finally:
+                    os.killpg(0, signal.SIGKILL)
+
+
+def _child(conn, unused, parent: int, fn, args) -> None:
+    os.setsid()  # own process group: the parent, or the watchdog, kills Lava's workers with it
+    unused.close()  # the parent's read end: holding it would block our writes forever once the parent is gone
+    lock = threading.Lock()
+    threading.Thread(target=_watchdog, args=(conn, lock, parent), daemon=True).start()
+    try:
+        result = ("ok", fn(*args))
     except BaseException as exc:  # reported to the parent, which raises a clear error
-        conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"))
-    finally:
+        result = ("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
+    with lock:
+        conn.send(result)
         conn.close()
 
 
+def check_timeout(timeout) -> float:
+    """A Lava timeout (seconds per batch) must be a positive, finite number."""
+    try:
+        value = float(timeout)
+    except (TypeError, ValueError):
+        raise NeuroreconError(f"the Lava timeout must be a number of seconds; got {timeout!r}") from None
+    if not (0 < value < float("inf")):
+        raise NeuroreconError(f"the Lava timeout must be a positive number of seconds; got {timeout!r}")
+    return value
+
+
 def run_isolated(fn, args: tuple, timeout: float, what: str):
-    """Run ``fn(*args)`` in a forked child with its own process group; kill it on timeout."""
+    """Run ``fn(*args)`` in a forked child with its own process group; every way out kills the group.
+
+    The child watches its parent and its own workers: if the parent dies (even by SIGKILL) or a
+    Lava worker dies, the child kills its whole group within ``WATCH_INTERVAL`` seconds. The parent
+    watches the child: a child that dies without a result, a timeout, an exception or a signal in
+    the parent (SIGINT, or SIGTERM through the command line's handler) kills the group too.
+    """
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(sender, fn, args), daemon=False)
+    child = context.Process(target=_child, args=(sender, receiver, os.getpid(), fn, args), daemon=False)
     child.start()
     sender.close()
+    deadline = time.monotonic() + timeout
     try:
-        if not receiver.poll(timeout):
-            raise NeuroreconError(f"{what} did not finish within {timeout:g} s and was stopped")
-        status, payload = receiver.recv()
-    except EOFError:
-        raise NeuroreconError(f"{what} crashed (its process exited without a result)") from None
+        while not receiver.poll(WATCH_INTERVAL):
+            if not child.is_alive() and not receiver.poll(0):
+                raise NeuroreconError(f"{what} crashed (its process exited without a result, code {child.exitcode})")
+            if time.monotonic() > deadline:
+                raise NeuroreconError(f"{what} did not finish within {timeout:g} s and was stopped "
+                                      "(a longer run needs a larger Lava timeout)")
+        try:
+            status, payload = receiver.recv()
+        except EOFError:
+            raise NeuroreconError(f"{what} crashed (its process exited without a result)") from None
     finally:
+        receiver.close()
         try:
             os.killpg(child.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -102,14 +211,15 @@ def run_lava(
     record: Sequence[str],
     layers: Sequence[int],
     hardware: bool = False,
-    timeout: float = 600.0,
+    timeout: float = LAVA_TIMEOUT,
     progress: ProgressOption = None,
 ) -> SimulationResult:
-    """Simulate ``x`` on Lava, batch by batch; same result layout as the emulator.
+    """Simulate ``x`` on Lava, batch by batch (each stopped after ``timeout`` s); same layout as the emulator.
 
     Only what ``record`` asks for is probed (a Monitor per variable and (du, dv, vth) group costs
     far more than the run itself); the final voltages are read from the LIF processes, always.
     """
+    timeout = check_timeout(timeout)
     import_lava()
     if hardware and not lava_network.loihi_runtime_available():
         raise NeuroreconError(
@@ -131,6 +241,7 @@ def run_lava(
     batch = lava_network.batch_size(arrays, n)
     dtype = np.int32 if net.arithmetic == "fixed" else np.float64
     sizes = net.sizes
+    check_record_memory(sizes, n, n_steps, probed, layers, np.dtype(dtype).itemsize)
     out = {var: [np.zeros((n, n_steps, s), bool if var == "spikes" else dtype) if i in layers and var in probed else None
                  for i, s in enumerate(sizes)] for var in lava_network.RECORDABLE}
     final_v = [np.zeros((n, s), dtype) for s in sizes]

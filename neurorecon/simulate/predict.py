@@ -14,18 +14,19 @@ from neurorecon._progress import ProgressOption
 from neurorecon.data.dataset import check_sequences
 from neurorecon.network import Network
 from neurorecon.readout import Readout
-from neurorecon.simulate import readout_steps, simulate
+from neurorecon.simulate import LAVA_TIMEOUT, readout_steps, simulate
 from neurorecon.simulate.lava_network import readout_predictions
 from neurorecon.simulate.result import SimulationResult
 
 
-def predict_network(net: Network, X, backend: str = "emulator", progress: ProgressOption = None) -> np.ndarray:
+def predict_network(net: Network, X, backend: str = "emulator", progress: ProgressOption = None,
+                    timeout: float = LAVA_TIMEOUT) -> np.ndarray:
     """Predictions of a classifier Network on ``X`` with a backend: (n,) or (n, T) for ``step``."""
-    return readout_run(net, check_sequences(X, "X"), backend, progress=progress)[0]
+    return readout_run(net, check_sequences(X, "X"), backend, progress=progress, timeout=timeout)[0]
 
 
 def readout_run(net: Network, X: np.ndarray, backend: str = "emulator", record: tuple[str, ...] = (),
-                progress: ProgressOption = None) -> tuple[np.ndarray, SimulationResult]:
+                progress: ProgressOption = None, timeout: float = LAVA_TIMEOUT) -> tuple[np.ndarray, SimulationResult]:
     """Run a classifier Network for its readout: (predictions, the readout layer's SimulationResult).
 
     ``record`` adds what the caller needs besides the predictions (e.g. ``"counts"``).
@@ -34,6 +35,6 @@ def readout_run(net: Network, X: np.ndarray, backend: str = "emulator", record: 
     last = net.n_layers - 1
     record = tuple(record) + (("v",) if readout.per_step else ())
     result = simulate(net, X, backend=backend, n_steps=readout_steps(net, X.shape[1]), record=record, layers=[last],
-                      progress=progress)
+                      progress=progress, timeout=timeout)
     v = result.v[last] if readout.per_step else None
     return readout_predictions(readout.kind, result.final_v[last], v, X.shape[1], net.n_layers), result

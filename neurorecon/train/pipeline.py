@@ -21,10 +21,11 @@ import time
 import numpy as np
 
 from neurorecon._progress import ProgressOption
-from neurorecon.data.dataset import Dataset
+from neurorecon.data.dataset import Dataset, check_seed
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.profiles import load_profile
+from neurorecon.simulate import LAVA_TIMEOUT
 from neurorecon.simulate.predict import predict_network
 from neurorecon.train.convex.classifier import ReconstructionClassifier
 from neurorecon.train.convex.integer_readout import _row_features
@@ -44,9 +45,12 @@ SG_PARAMS = ("sg_hidden", "sg_epochs", "sg_recurrent", "sg_lr")
 
 
 def split_accuracy(net: Network, X: np.ndarray, y: np.ndarray, backend: str = "emulator",
-                   progress: ProgressOption = None) -> dict:
+                   progress: ProgressOption = None, timeout: float = LAVA_TIMEOUT) -> dict:
     """Accuracy of a classifier Network on one split (token-wise for per-step labels)."""
-    pred = predict_network(net, X, backend=backend, progress=progress)
+    if len(y) and int(np.max(y)) >= net.n_outputs:
+        raise NeuroreconError(f"the labels go up to {int(np.max(y))} ({int(np.max(y)) + 1} classes) but the network "
+                              f"has {net.n_outputs} outputs: this data is not the task the network was trained on")
+    pred = predict_network(net, X, backend=backend, progress=progress, timeout=timeout)
     out = {"accuracy": float((pred == y).mean()), "n_samples": int(X.shape[0])}
     if y.ndim == 2:
         out["token_accuracy"] = out["accuracy"]
@@ -85,6 +89,7 @@ def _train_sg(dataset: Dataset, profile: str, seed: int, progress, readout: str,
 def train_dataset(dataset: Dataset, method: str = "cvx", profile: str = "loihi2", seed: int = 0,
                   progress: ProgressOption = None, fine_tune: int = 0, **params):
     """Train with ``method`` on ``dataset``; returns (chip Network, metrics, the fitted model or None)."""
+    check_seed(seed)
     started = time.perf_counter()
     readout = params.get("readout", "auto")
     if params.get("netx_compatible") and (method != "cvx" or fine_tune):

@@ -29,7 +29,7 @@ from sklearn.utils import Tags
 from sklearn.utils.multiclass import check_classification_targets
 
 from neurorecon._progress import ProgressOption, as_progress
-from neurorecon.data.dataset import check_sequences, describe_shape, payload_bits
+from neurorecon.data.dataset import check_seed, check_sequences, describe_shape, payload_bits
 from neurorecon.errors import NeuroreconError
 from neurorecon.quantize.netx_grid import netx_layers
 from neurorecon.network import LIFLayer, Network
@@ -186,6 +186,9 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                 raise NeuroreconError(f"{name} must be at least 1")
         if self.depth > 2:
             raise NeuroreconError("depth must be 1 or 2")
+        if int(self.column_generation_rounds) < 0:
+            raise NeuroreconError(f"column_generation_rounds must be 0 or more; got {self.column_generation_rounds}")
+        check_seed(self.seed)
         if not 1 <= int(self.weight_bits) <= 8:
             raise NeuroreconError(f"weight_bits must be in 1..8; got {self.weight_bits}")
         if self.max_neurons is not None and int(self.max_neurons) < 1:
@@ -284,6 +287,12 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         witnesses, modules = source.initial(self.n_witnesses)
         self._say(f"building the dictionary on {n} sequences")
         dictionary.add(witnesses, modules=modules, progress=self._progress)
+        if all(c.matrix.shape[1] == 0 for c in dictionary.columns.values()):
+            constant = f" (X holds only {X.min()}s)" if X.min() == X.max() else ""
+            raise NeuroreconError(
+                f"no hidden neuron responds differently to different sequences of X{constant}: all "
+                f"{self.n_witnesses} witness neurons are silent or constant on this data, so there is nothing to learn"
+            )
         timings["dictionary_s"] = time.perf_counter() - tick
 
         # Model selection on the validation split.
@@ -408,7 +417,13 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         return (samples[:, None] * t_frames + np.arange(t_frames)[None, :]).reshape(-1)
 
     def _select(self, dictionary: Dictionary, y, n_classes, fit_idx, val_idx, t_frames) -> _Selection:
+        """The (readout, beta) of best validation accuracy within the neuron budget.
+
+        When even the path's largest beta selects more neurons than ``max_neurons``, the sparsest
+        point is returned: :meth:`_meet_budget` then raises beta further until the budget is met.
+        """
         best: _Selection | None = None
+        sparsest: _Selection | None = None
         self._path: list[dict] = []
         for readout in dictionary.readouts:
             D = dictionary.columns[readout.kind].matrix
@@ -439,12 +454,16 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                 if better and not over_budget:
                     best = _Selection(readout.kind, float(beta), acc, len(result.support), result.W)
                 if over_budget:
+                    if sparsest is None or len(result.support) < sparsest.n_selected:
+                        sparsest = _Selection(readout.kind, float(beta), acc, len(result.support), result.W)
                     break
                 stale = 0 if acc > best_here + 1e-12 else stale + 1
                 best_here = max(best_here, acc)
                 if stale >= PATH_PATIENCE or len(result.support) > MAX_SUPPORT_FRACTION * len(fit_rows):
                     break
-        return best
+        if best is None:
+            self._say(f"budget: even beta {sparsest.beta:.4g} selects {sparsest.n_selected} neurons; raising beta")
+        return best or sparsest
 
     def _round_report(self, k, columns, violation, added, result, y, readout) -> RoundReport:
         pred = (columns.matrix @ result.W + result.intercept).argmax(axis=1)
