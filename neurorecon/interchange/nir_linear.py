@@ -119,7 +119,9 @@ class LinearMap:
         """The matrix a layer holds (after a memory estimate: a neuron node fed directly by a
         30,000-channel Input would need a 30,000 x 30,000 identity)."""
         rows, cols = self.weight.shape
-        check_memory(8.0 * rows * cols, f"a {rows} x {cols} weight matrix (the Dense layer of a neuron node)")
+        kind = "identity weight matrix (a neuron node fed directly by a vector of that size)" if self.is_identity() \
+            else "weight matrix (the Dense layer of a neuron node)"
+        check_memory(8.0 * rows * cols, f"a {rows} x {cols} {kind}")
         return self.weight.toarray()
 
     def _compose(self, name: str, matrix, bias: np.ndarray, shape: tuple[int, ...], op: dict) -> "LinearMap":
