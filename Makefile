@@ -14,6 +14,9 @@ setup: $(STAMP)
 # networkx, asteval and nirtorch are not imported by neurorecon: they are what lava-nc
 # (networkx: its compiler; asteval: its Dense models) and norse (nirtorch: `import norse.torch`)
 # need at run time, installed by hand because those two come with --no-deps (lava-nc's pins).
+# The NIR peers the tests run (snnTorch, Sinabs, Rockpool) also come without theirs: Sinabs and
+# Rockpool pin nir<=1.0.4 and Sinabs wants SynSense's samna (for its chip backend only); what
+# they use at run time (numpy, scipy, torch, nir, nirtorch, matplotlib) is installed above, pbr next.
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
@@ -22,8 +25,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install "networkx<=2.8.7" "asteval>=0.9.31,<0.10" nirtorch
 	$(PIP) install --no-deps --ignore-requires-python lava-nc==0.10.0
 	$(PIP) install --no-deps norse==1.1.0
+	$(PIP) install pbr
+	$(PIP) install --no-deps snntorch==1.0.0 sinabs==3.1.3 rockpool==3.1.0
 	$(PIP) install --no-deps -e .
-	$(PY) -c "import neurorecon, torch, norse.torch, cvxpy, nir; from neurorecon.simulate.lava_backend import import_lava; import_lava()"
+	$(PY) -c "import neurorecon, torch, norse.torch, cvxpy, nir, snntorch.import_nir, sinabs, rockpool.nn.modules; from neurorecon.simulate.lava_backend import import_lava; import_lava()"
 	touch $(STAMP)
 
 test: setup

@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import HERE, RESULTS_DIR, save  # noqa: E402
 
-ORDER = ["emulator_vs_lava", "solver_vs_cvxpy", "surrogate", "training", "weight_bits", "mnist_target", "lava_recording", "scale"]
+ORDER = ["emulator_vs_lava", "solver_vs_cvxpy", "surrogate", "training", "weight_bits", "mnist_target", "lava_recording",
+         "scale", "repair"]
 
 
 def rebuild_results_md() -> None:

@@ -62,10 +62,14 @@ def test_export_then_import_gives_the_same_float_network(rng, tmp_path, bias):
     assert_close_networks(net, from_nir(to_nir(net, dt=1e-3), dt=1e-3))
 
 
-def test_importing_with_another_dt_than_the_export_warns(rng):
-    graph = to_nir(recurrent_float_net(rng), dt=1e-3)
+def test_importing_takes_the_exported_dt_and_another_dt_warns(rng):
+    net = recurrent_float_net(rng)
+    graph = to_nir(net, dt=1e-3)
+    imported = from_nir(graph)  # no dt: the one neurorecon wrote
+    assert imported.metadata["dt"] == 1e-3
+    assert_close_networks(net, imported)
     with pytest.warns(NirImportWarning, match="dt=0.001"):
-        from_nir(graph)
+        from_nir(graph, dt=1e-4)
 
 
 def test_non_spiking_layers_round_trip_as_cuba_li_and_i(rng):

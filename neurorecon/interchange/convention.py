@@ -34,6 +34,13 @@ Export inverts it with ``gain = 1`` (Affine weights = Lava weights)::
 
 A layer with du = 0 (a current that never decays) or dv = 0 next to du < 1 has no NIR neuron
 (that would need an infinite time constant) and is refused.
+
+Norse 1.1.0's own ``to_nir`` (``source="norse"``) writes ``tau = dt / tau_inv``, i.e. its step
+(default 1e-3 s) times the true time constant, ``r = 1`` and ``w_in = 1``, and its ``LIFCell``
+adds each input to the current whole (``i += x``, no ``du`` factor) and feeds v the previous
+step's current. Read with Norse's step ``dt``: ``du = dt * dt / tau_syn``, ``dv = dt * dt /
+tau_mem`` (Norse's ``dt * tau_inv``) and, for CubaLIF, ``gain = dv`` (Lava's one-step Dense delay
+is Norse's one-step current delay, so the spikes agree without a shift); LIF/IF are as above.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ CONVENTION = (
     "du=dt/tau_syn, dv=dt/tau_mem, weights*=dv*r*du*w_in, bias=dv*(v_leak+r*w_in*b), vth=v_threshold; "
     "IF: v+=r*I per step"
 )
+SOURCES = ("nir", "norse")
+NORSE_DT = 1e-3  # Norse 1.1.0's default step (to_nir and its cells)
 SPIKING = (nir.CubaLIF, nir.LIF, nir.IF)
 NEURON_TYPES = (nir.CubaLIF, nir.CubaLI, nir.LIF, nir.LI, nir.IF, nir.I)
 
@@ -69,9 +78,11 @@ class LavaNeurons:
     bias_exact: bool  # False when an Affine bias meets a decaying current (steady state only)
 
 
-def neuron_size(node: nir.NIRNode) -> int:
-    """Number of neurons of a NIR neuron node (its parameter arrays' size)."""
-    return int(np.asarray(node.r).size)
+def neuron_size(node: nir.NIRNode, incoming: int) -> int:
+    """Number of neurons of a NIR neuron node: its parameter arrays' size (0-d parameters, as
+    Norse writes them, hold for every one of the ``incoming`` values)."""
+    r = np.asarray(node.r)
+    return incoming if r.ndim == 0 else int(r.size)
 
 
 def _param(node: nir.NIRNode, name: str, n: int, where: str) -> np.ndarray:
@@ -86,9 +97,11 @@ def _param(node: nir.NIRNode, name: str, n: int, where: str) -> np.ndarray:
     return value
 
 
-def _decay(tau: np.ndarray, dt: float, name: str, where: str) -> np.ndarray:
+def _decay(tau: np.ndarray, dt: float, name: str, where: str, source: str = "nir") -> np.ndarray:
     if np.any(np.isnan(tau)) or np.any(tau <= 0):
         raise NeuroreconError(f"{where}: {name} must be positive (got {tau.min():g})")
+    if source == "norse":  # Norse wrote dt * (true tau): its decay dt * tau_inv is dt * dt / tau
+        tau = tau / dt
     decay = dt / tau  # tau = inf gives 0: no decay
     if np.any(decay > 1 + 1e-9):
         raise NeuroreconError(
@@ -98,9 +111,9 @@ def _decay(tau: np.ndarray, dt: float, name: str, where: str) -> np.ndarray:
     return np.minimum(decay, 1.0)
 
 
-def lava_from_nir(node: nir.NIRNode, dt: float, where: str) -> LavaNeurons:
-    """Lava float parameters of one NIR neuron node under the convention (module docstring)."""
-    n = neuron_size(node)
+def lava_from_nir(node: nir.NIRNode, dt: float, where: str, n: int, source: str = "nir") -> LavaNeurons:
+    """Lava float parameters of one NIR neuron node of ``n`` neurons under the convention of
+    ``source`` (``"nir"``, or Norse 1.1.0's writer: module docstring)."""
     p = lambda name: _param(node, name, n, where)  # noqa: E731
     r = p("r")
     if isinstance(node, SPIKING):
@@ -114,12 +127,15 @@ def lava_from_nir(node: nir.NIRNode, dt: float, where: str) -> LavaNeurons:
         vth = np.full(n, NON_SPIKING_VTH)
     ones, zeros = np.ones(n), np.zeros(n)
     if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
-        du = _decay(p("tau_syn"), dt, "tau_syn", where)
-        dv = _decay(p("tau_mem"), dt, "tau_mem", where)
+        du = _decay(p("tau_syn"), dt, "tau_syn", where, source)
+        dv = _decay(p("tau_mem"), dt, "tau_mem", where, source)
         w_in, v_leak = p("w_in"), p("v_leak")
+        if source == "norse":  # LIFCell: i += x whole, v += dv (v_leak - v + i)
+            bias_gain = np.divide(dv, du, out=np.zeros(n), where=du > 0)  # the bias's steady-state current
+            return LavaNeurons(du, dv, vth, dv * v_leak, dv, bias_gain, bool(np.all(du == 1)))
         return LavaNeurons(du, dv, vth, dv * v_leak, dv * r * du * w_in, dv * r * w_in, bool(np.all(du == 1)))
     if isinstance(node, (nir.LIF, nir.LI)):
-        dv = _decay(p("tau"), dt, "tau", where)
+        dv = _decay(p("tau"), dt, "tau", where, source)
         return LavaNeurons(ones, dv, vth, dv * p("v_leak"), dv * r, dv * r, True)
     if isinstance(node, (nir.IF, nir.I)):
         return LavaNeurons(ones, zeros, vth, zeros, r, r, True)

@@ -20,6 +20,7 @@ from neurorecon._version import __version__
 from neurorecon._atomic import atomic_path
 from neurorecon.errors import NeuroreconError
 from neurorecon.interchange.convention import CONVENTION, DEFAULT_DT, nir_from_lava
+from neurorecon.interchange.nir_linear import conv_taps, pool_matrix
 from neurorecon.network import LIFLayer, Network
 from neurorecon.quantize import dequantize_network
 
@@ -45,6 +46,83 @@ def _fixed_metadata(layer: LIFLayer) -> tuple[dict, dict]:
     return dense, neuron
 
 
+POOLS = ("SumPool2d", "AvgPool2d")
+
+
+def _pools(ops: list[dict]):
+    """The matrix of a run of non-overlapping pools (and Flattens), or None if they overlap."""
+    matrix = None
+    for op in ops:
+        if op["type"] == "Flatten":
+            continue
+        if op["type"] not in POOLS or op["stride"] != op["kernel_size"] or any(op["padding"]):
+            return None
+        step, _ = pool_matrix(tuple(op["in_shape"]), op, "pool")
+        matrix = step if matrix is None else step @ matrix
+    return matrix
+
+
+def _pool_node(op: dict) -> nir.NIRNode:
+    kind = nir.SumPool2d if op["type"] == "SumPool2d" else nir.AvgPool2d
+    return kind(kernel_size=np.array(op["kernel_size"]), stride=np.array(op["stride"]), padding=np.array(op["padding"]))
+
+
+def _flatten_node(op: dict) -> nir.Flatten:
+    return nir.Flatten(input_type={"input": np.array(op["in_shape"])}, start_dim=op["start_dim"], end_dim=op["end_dim"])
+
+
+def structured_nodes(ops: list[dict], weights: np.ndarray, bias: np.ndarray) -> list[nir.NIRNode] | None:
+    """The NIR nodes an imported run of linear nodes came from (``ops``, recorded at import), with
+    the parameters that reproduce the layer's ``weights`` and per-neuron ``bias`` exactly, or None.
+
+    Handles ``[non-overlapping pools, Flatten]* -> Conv2d | Affine -> [Flatten]*``: the pools'
+    matrix P has orthogonal rows, so the node's own matrix is ``W P^T (P P^T)^-1``; a Conv2d's
+    kernel is read off its taps. The result is re-lowered and must give ``weights`` back.
+    """
+    kinds = [op["type"] for op in ops]
+    params = [k for k, kind in enumerate(kinds) if kind in ("Conv2d", "Affine")]
+    if len(params) != 1 or "Scale" in kinds or any(kind != "Flatten" for kind in kinds[params[0] + 1:]):
+        return None
+    k, op = params[0], ops[params[0]]
+    before = _pools(ops[:k])
+    if before is None and any(kind != "Flatten" for kind in kinds[:k]):
+        return None
+    matrix = weights
+    if before is not None:
+        gram = np.asarray((before @ before.T).diagonal()).reshape(-1)
+        matrix = np.asarray(before @ weights.T).T / gram  # W P^T (P P^T)^-1, P P^T diagonal
+    nodes = [_pool_node(o) if o["type"] in POOLS else _flatten_node(o) for o in ops[:k]]
+    if op["type"] == "Conv2d":
+        shape = tuple(op["in_shape"])
+        rows, cols, taps, out = conv_taps(shape, tuple(op["weight_shape"]), op["stride"], op["padding"],
+                                          op["dilation"], op["groups"], "Conv2d")
+        kernel = np.zeros(int(np.prod(op["weight_shape"])))
+        np.add.at(kernel, taps, matrix[rows, cols])
+        kernel /= np.maximum(np.bincount(taps, minlength=kernel.size), 1)
+        rebuilt = np.zeros_like(matrix)
+        rebuilt[rows, cols] = kernel[taps]
+        channel_bias = bias.reshape(out[0], -1)
+        if not np.allclose(channel_bias, channel_bias[:, :1], rtol=1e-12, atol=0):
+            return None
+        node = nir.Conv2d(input_shape=shape[1:], weight=kernel.reshape(op["weight_shape"]), stride=op["stride"],
+                          padding=op["padding"], dilation=op["dilation"], groups=op["groups"], bias=channel_bias[:, 0].copy())
+    else:
+        rebuilt, node = matrix, nir.Affine(weight=matrix.copy(), bias=bias.copy())
+    check = rebuilt if before is None else np.asarray((before.T @ rebuilt.T)).T
+    scale = max(float(np.abs(weights).max(initial=0.0)), 1e-300)
+    if not np.allclose(check, weights, rtol=0, atol=1e-12 * scale):
+        return None
+    nodes.append(node)
+    return nodes + [_flatten_node(o) for o in ops[k + 1:]]
+
+
+def _shaped(node: nir.NIRNode, shape: tuple[int, ...]) -> nir.NIRNode:
+    """A neuron node with its per-neuron parameters in ``shape`` (a convolution's (C, H, W))."""
+    fields = {f: np.asarray(getattr(node, f)).reshape(shape) for f in node.__dataclass_fields__
+              if f not in ("input_type", "output_type", "metadata") and getattr(node, f) is not None}
+    return type(node)(**fields)
+
+
 def to_nir(net: Network, dt: float = DEFAULT_DT) -> nir.NIRGraph:
     """The NIR graph of ``net`` (float, or a fixed network's float equivalent in fixed units)."""
     if not isinstance(net, Network):
@@ -52,18 +130,39 @@ def to_nir(net: Network, dt: float = DEFAULT_DT) -> nir.NIRGraph:
     if not (np.isfinite(dt) and dt > 0):
         raise NeuroreconError(f"dt must be a positive number of seconds; got {dt!r}")
     float_net = net if net.arithmetic == "float" else dequantize_network(net)
-    nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array([net.n_inputs])})}
+    input_shape = net.metadata.get("input_shape") or [net.n_inputs]
+    nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array(input_shape)})}
     edges: list[tuple[str, str]] = []
     previous = "input"
+    imported = (net.metadata.get("nir_import") or {}).get("layers") or []
     for i, layer in enumerate(float_net.layers):
         neuron, affine_bias = nir_from_lava(layer.du, layer.dv, layer.vth, layer.bias_mant, dt, f"layer {i}")
         kind = "if" if isinstance(neuron, (nir.IF, nir.I)) else "lif"
         fc, cell = f"fc{i}", f"{kind}{i}"
         dense_meta, neuron_meta = _fixed_metadata(net.layers[i]) if net.arithmetic == "fixed" else ({}, {})
-        nodes[fc] = nir.Affine(weight=layer.weights.copy(), bias=affine_bias, metadata=dense_meta)
+        ops = imported[i].get("structure") if i < len(imported) else None
+        structured = None
+        if ops and any(op["type"] != "Affine" for op in ops) and layer.recurrent is None:
+            structured = structured_nodes(ops, layer.weights, affine_bias)
+        if structured is None:
+            shape = np.asarray(nodes[previous].output_type["output"])
+            if shape.size > 1:  # an image (the Input, or a convolution's neurons) into a dense matrix
+                nodes[f"flat{i}"] = nir.Flatten(input_type={"input": shape}, start_dim=0, end_dim=-1)
+                edges.append((previous, f"flat{i}"))
+                previous = f"flat{i}"
+            nodes[fc] = nir.Affine(weight=layer.weights.copy(), bias=affine_bias, metadata=dense_meta)
+            edges += [(previous, fc), (fc, cell)]
+        else:  # the convolution / pooling nodes it was imported from, in their order
+            names = [f"{fc}_{k}" for k in range(len(structured))]
+            for name, node in zip(names, structured):
+                nodes[name] = node
+            # the integers stay in the Network file: the lowered matrix would dwarf the kernel
+            structured[-1].metadata = {k: v for k, v in dense_meta.items() if k != "neurorecon.weights_int"}
+            edges += list(zip([previous] + names, names + [cell]))
+            if isinstance(structured[-1], nir.Conv2d):
+                neuron = _shaped(neuron, tuple(structured[-1].output_type["output"]))
         neuron.metadata = neuron_meta
         nodes[cell] = neuron
-        edges += [(previous, fc), (fc, cell)]
         if layer.recurrent is not None:
             rec_meta = {}
             if net.arithmetic == "fixed":
@@ -74,7 +173,7 @@ def to_nir(net: Network, dt: float = DEFAULT_DT) -> nir.NIRGraph:
             )
             edges += [(cell, f"rec{i}"), (f"rec{i}", cell)]
         previous = cell
-    nodes["output"] = nir.Output(output_type={"output": np.array([net.n_outputs])})
+    nodes["output"] = nir.Output(output_type={"output": np.array(nodes[previous].output_type["output"])})
     edges.append((previous, "output"))
     metadata = {
         "neurorecon.version": __version__,

@@ -5,16 +5,17 @@ Dense. So a NIR graph imports when, after inlining sub-graphs, it is::
 
     Input -> [linear]* -> neuron -> [linear]* -> neuron -> ... -> neuron -> Output
 
-where ``[linear]*`` is any run of Affine / Linear / Scale / Flatten nodes (composed into one
-matrix and bias) and a neuron may have self-recurrence: a run of linear nodes from the neuron
-back to itself (the NIR recurrence pattern, flat or as a sub-graph). Anything else (branches,
-skip connections, cycles through other neurons, convolutions, pooling, delays) is refused with
-a message naming the node.
+where ``[linear]*`` is any run of Affine / Linear / Scale / Flatten / Conv2d / SumPool2d /
+AvgPool2d nodes (composed into one matrix and bias: :mod:`~neurorecon.interchange.nir_linear`)
+and a neuron may have self-recurrence: a run of linear nodes from the neuron back to itself (the
+NIR recurrence pattern, flat or as a sub-graph). Anything else (branches, skip connections,
+cycles through other neurons, delays, 1-D convolutions) is refused with a message naming the
+node and the reason.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -22,12 +23,22 @@ import nir
 import numpy as np
 
 from neurorecon._hdf5 import open_hdf5
-from neurorecon._limits import check_memory
 from neurorecon.errors import NeuroreconError
 from neurorecon.interchange.convention import NEURON_TYPES, neuron_size
+from neurorecon.interchange.nir_linear import CONV_TYPES, LINEAR_TYPES, LinearMap
 
-LINEAR_TYPES = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten)
-SUPPORTED = "Input, Output, Affine, Linear, Scale, Flatten (of vectors), CubaLIF, CubaLI, LIF, LI, IF, I and sub-graphs"
+REFUSED_BECAUSE = {
+    "Delay": (
+        "synaptic delays need per-synapse delays on the Dense connections: Lava 0.10 has them (DelayDense) but "
+        "the Network's Dense connections, its emulator and profiles hold none, so delays cannot run exactly here"
+    ),
+    "Conv1d": "1-D convolutions are not lowered (Conv2d, SumPool2d and AvgPool2d are)",
+    "Threshold": "a bare threshold (no membrane) has no Lava LIF equivalent",
+}
+SUPPORTED = (
+    "Input, Output, Affine, Linear, Scale, Flatten, Conv2d, SumPool2d, AvgPool2d (lowered to Dense), "
+    "CubaLIF, CubaLI, LIF, LI, IF, I and sub-graphs"
+)
 
 
 def read_nir(path: str | Path) -> nir.NIRGraph:
@@ -78,64 +89,6 @@ def _dangling_edge(path: Path) -> str | None:
         return None
 
 
-@dataclass(eq=False)
-class LinearMap:
-    """A composed run of linear nodes: ``y = weight @ x + bias``.
-
-    ``weight`` is ``None`` for the identity, built only when a layer needs it as its weights: a
-    30,000-channel Input followed by a Linear node never needs a 30,000 x 30,000 matrix.
-    """
-
-    weight: np.ndarray | None
-    bias: np.ndarray
-    names: list[str] = field(default_factory=list)
-
-    @classmethod
-    def identity(cls, n: int) -> "LinearMap":
-        return cls(None, np.zeros(n))
-
-    @property
-    def size(self) -> int:
-        return int(self.bias.shape[0])
-
-    def matrix(self) -> np.ndarray:
-        """The weight matrix (the identity built here, after a memory estimate)."""
-        if self.weight is not None:
-            return self.weight
-        check_memory(8 * self.size**2, f"a {self.size} x {self.size} identity weight matrix (a neuron node fed "
-                     "directly by a vector of that size)")
-        return np.eye(self.size)
-
-    def then(self, name: str, node: nir.NIRNode) -> "LinearMap":
-        """This map followed by one linear node (shape-checked)."""
-        n = self.size
-        if isinstance(node, (nir.Affine, nir.Linear)):
-            w = np.asarray(node.weight, dtype=np.float64)
-            if w.ndim != 2:
-                raise NeuroreconError(f"node '{name}' ({type(node).__name__}) has a {w.ndim}-D weight; only matrices import")
-            if w.shape[1] != n:
-                raise NeuroreconError(f"shape mismatch: node '{name}' expects {w.shape[1]} inputs but receives {n}")
-            b = np.zeros(w.shape[0])
-            if isinstance(node, nir.Affine) and node.bias is not None:
-                b = np.broadcast_to(np.asarray(node.bias, dtype=np.float64).reshape(-1), (w.shape[0],)).copy()
-            return LinearMap(w if self.weight is None else w @ self.weight, w @ self.bias + b, self.names + [name])
-        if isinstance(node, nir.Scale):
-            s = np.asarray(node.scale, dtype=np.float64).reshape(-1)
-            if s.size not in (1, n):
-                raise NeuroreconError(f"shape mismatch: node '{name}' scales {s.size} values but receives {n}")
-            return LinearMap(s[:, None] * self.matrix(), s * self.bias, self.names + [name])
-        try:
-            declared = int(np.prod(np.asarray(node.output_type["output"], dtype=np.int64)))
-        except (KeyError, TypeError, ValueError):
-            declared = n  # an untyped Flatten: nothing to check
-        if declared != n:
-            raise NeuroreconError(f"shape mismatch: node '{name}' (Flatten) outputs {declared} values but receives {n}")
-        return LinearMap(self.weight, self.bias, self.names + [name])
-
-    def is_identity(self) -> bool:
-        return not self.names
-
-
 @dataclass
 class NirLayer:
     """One neuron node with the composed linear maps feeding it."""
@@ -151,6 +104,7 @@ class NirChain:
     n_inputs: int
     layers: list[NirLayer]
     notes: list[str]
+    input_shape: tuple[int, ...]  # the Input's shape: (N,), or (C, H, W) for images
 
 
 def _flatten(graph: nir.NIRGraph, prefix: str, nodes: dict, edges: list, boundary: set) -> None:
@@ -214,9 +168,11 @@ def nir_chain(graph: nir.NIRGraph) -> NirChain:
         if not isinstance(v, LINEAR_TYPES + NEURON_TYPES + (nir.Input, nir.Output))
     ]
     if unsupported:
+        first = next(v for v in nodes.values() if not isinstance(v, LINEAR_TYPES + NEURON_TYPES + (nir.Input, nir.Output)))
+        reason = REFUSED_BECAUSE.get(type(first).__name__, "the Network holds Dense layers of LIF neurons")
         raise NeuroreconError(
-            f"node {unsupported[0]} is not supported: the Network holds Dense layers of LIF neurons "
-            f"(importable: {SUPPORTED}); unsupported nodes here: {', '.join(unsupported)}"
+            f"node {unsupported[0]} is not supported: {reason} (importable: {SUPPORTED}); "
+            f"unsupported nodes here: {', '.join(unsupported)}"
         )
     inputs = [k for k, v in nodes.items() if isinstance(v, nir.Input)]
     outputs = [k for k, v in nodes.items() if isinstance(v, nir.Output)]
@@ -227,17 +183,26 @@ def nir_chain(graph: nir.NIRGraph) -> NirChain:
     succ = {k: [d for s, d in edges if s == k] for k in nodes}
     pred = {k: [s for s, d in edges if d == k] for k in nodes}
     notes: list[str] = []
-    n_in, multi = _size(nodes[inputs[0]].input_type["input"])
-    if multi:
-        shape = list(nodes[inputs[0]].input_type["input"])
-        raise NeuroreconError(f"the Input node declares shape {shape}; only vectors import")
+    shape = [int(d) for d in np.asarray(nodes[inputs[0]].input_type["input"]).reshape(-1)]
+    if len(shape) == 2 and shape[0] == 1:
+        notes.append(f"the Input declares shape {shape}: read as a batch of one vector of {shape[1]} (as torch exporters write it)")
+        shape = shape[1:]
+    if not shape or min(shape) < 1:
+        raise NeuroreconError(f"the Input node declares shape {shape}; it needs at least one value")
+    input_shape = tuple(shape)
+    n_in = int(np.prod(shape))
+    if any(isinstance(v, CONV_TYPES) for v in nodes.values()):
+        notes.append(
+            "convolution and pooling are lowered to the Dense matrices they apply (exact; each connection is "
+            "stored, so synapse memory is that of the dense matrix, not of a shared kernel)"
+        )
 
-    def follow(start: str, first: str, size: int) -> tuple[str, LinearMap, str]:
+    def follow(start: str, first: str, shape: tuple[int, ...]) -> tuple[str, LinearMap, str]:
         """From ``start`` via ``first`` through linear nodes to the next non-linear node.
 
         Returns that node, the composed map, and the node feeding it (``start`` or the last linear).
         """
-        fmap, last, cur, seen = LinearMap.identity(size), start, first, set()
+        fmap, last, cur, seen = LinearMap.identity(shape), start, first, set()
         while isinstance(nodes[cur], LINEAR_TYPES):
             if cur in seen:
                 raise NeuroreconError(f"the linear nodes around '{cur}' form a cycle with no neuron in it")
@@ -255,9 +220,10 @@ def nir_chain(graph: nir.NIRGraph) -> NirChain:
         return cur, fmap, last
 
     layers: list[NirLayer] = []
-    current, size, feeding = inputs[0], n_in, None
+    current, shape, feeding = inputs[0], input_shape, None
     while True:
-        paths = [follow(current, first, size) for first in succ[current]]
+        size = int(np.prod(shape))
+        paths = [follow(current, first, shape) for first in succ[current]]
         loops = [p for p in paths if p[0] == current]
         ahead = [p for p in paths if p[0] != current]
         if loops and not layers:
@@ -270,7 +236,7 @@ def nir_chain(graph: nir.NIRGraph) -> NirChain:
                     )
                 rec = layers[-1].recurrent
                 layers[-1].recurrent = fmap if rec is None else LinearMap(
-                    rec.matrix() + fmap.matrix(), rec.bias + fmap.bias, rec.names + fmap.names
+                    rec.weight + fmap.weight, rec.bias + fmap.bias, rec.shape, rec.names + fmap.names
                 )
             extra = [s for s in pred[current] if s != feeding and s not in {p[2] for p in loops}]
             if extra:
@@ -298,14 +264,14 @@ def nir_chain(graph: nir.NIRGraph) -> NirChain:
             if multi:
                 shape = list(np.asarray(node.output_type["output"]))
                 notes.append(f"Output '{end}' declares shape {shape}; read as a vector of {size}")
-            return NirChain(n_in, layers, notes)
+            return NirChain(n_in, layers, notes, input_shape)
         if any(layer.name == end for layer in layers):
             raise NeuroreconError(
                 f"the edges from '{current}' lead back to '{end}', an earlier neuron: only self-recurrence "
                 "(a neuron's output back to its own input) imports"
             )
-        n = neuron_size(node)
+        n = neuron_size(node, fmap.size)
         if fmap.size != n:
             raise NeuroreconError(f"shape mismatch: node '{end}' has {n} neurons but receives {fmap.size} values")
         layers.append(NirLayer(end, node, fmap, None))
-        current, size = end, n
+        current, shape = end, fmap.shape

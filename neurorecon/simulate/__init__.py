@@ -28,9 +28,26 @@ def readout_steps(net: Network, t_in: int) -> int:
     return t_in + net.n_layers
 
 
+def _flatten_frames(net: Network, x):
+    """Frames of a network whose Input is an image (metadata ``input_shape``, e.g. (C, H, W) from a
+    NIR graph) may come as (n, T, C, H, W): flattened in C order to (n, T, C*H*W), as imported."""
+    shape = tuple(net.metadata.get("input_shape") or ())
+    if len(shape) < 2:
+        return x
+    array = np.asarray(x) if not isinstance(x, np.ndarray) else x
+    if array.ndim == 2 + len(shape):
+        if tuple(array.shape[2:]) != shape:
+            raise NeuroreconError(
+                f"X has frames of shape {list(array.shape[2:])} but the network's Input is {list(shape)}"
+            )
+        return array.reshape(array.shape[0], array.shape[1], -1)
+    return array
+
+
 def check_input(net: Network, x) -> np.ndarray:
-    """Validate ``x`` (n, T, N_in) for ``net``; return it as a numeric array."""
-    x = as_sequences(x, "X")
+    """Validate ``x`` (n, T, N_in), or (n, T, *input_shape) for image inputs, for ``net``; return
+    it as a numeric (n, T, N_in) array."""
+    x = as_sequences(_flatten_frames(net, x), "X")
     d = x.shape[2]
     if d != net.n_inputs:
         raise NeuroreconError(f"X has {d} inputs per step but the network expects {net.n_inputs}")

@@ -1,0 +1,200 @@
+"""Runs of NIR linear nodes composed into one matrix: Affine, Linear, Scale, Flatten, and the
+convolutional nodes Conv2d, SumPool2d, AvgPool2d lowered to the matrix they apply.
+
+A value flows through the run with a shape (``(C, H, W)`` for images, ``(N,)`` for vectors),
+stored flat in C order, as torch flattens it. A convolution is linear, so it is exactly the
+sparse matrix whose row ``(c_out, y, x)`` holds the kernel taps at the input positions they
+read (zero padding contributes nothing); pooling is a convolution with a ones kernel per
+channel (``1/(kh kw)`` for AvgPool2d, torch's ``count_include_pad``). Matrices stay sparse while
+they compose; the layer receives the dense result (the Network holds Dense connections).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import nir
+import numpy as np
+from scipy import sparse
+
+from neurorecon._limits import check_memory
+from neurorecon.errors import NeuroreconError
+
+CONV_TYPES = (nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
+LINEAR_TYPES = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten) + CONV_TYPES
+
+
+def _finite(name: str, node: nir.NIRNode, key: str, value) -> np.ndarray:
+    array = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise NeuroreconError(f"node '{name}' ({type(node).__name__}): {key} contains NaN or infinite values")
+    return array
+
+
+def _pair(name: str, node: nir.NIRNode, key: str, value, minimum: int) -> tuple[int, int]:
+    """A 2-D hyper-parameter (stride, padding, ...) as two integers >= ``minimum``."""
+    if isinstance(value, str):
+        if key == "padding" and value == "valid":
+            return (0, 0)
+        raise NeuroreconError(f"node '{name}' ({type(node).__name__}): {key}={value!r} is not supported (give integers)")
+    array = np.asarray(value).reshape(-1)
+    if array.size == 1:
+        array = np.repeat(array, 2)
+    if array.size != 2 or not np.all(np.isfinite(array.astype(np.float64))) or np.any(array != np.round(array)):
+        raise NeuroreconError(f"node '{name}' ({type(node).__name__}): {key} must be two integers; got {value!r}")
+    pair = (int(array[0]), int(array[1]))
+    if min(pair) < minimum:
+        raise NeuroreconError(f"node '{name}' ({type(node).__name__}): {key} must be >= {minimum}; got {list(pair)}")
+    return pair
+
+
+def conv_taps(shape: tuple[int, ...], weight_shape: tuple[int, ...], stride, padding, dilation, groups: int,
+              where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int, int]]:
+    """Where a 2-D convolution on a (C, H, W) input puts each kernel tap: (rows, cols, flat tap
+    index) of its matrix's non-zeros, and the output shape."""
+    if len(shape) != 3:
+        raise NeuroreconError(f"{where} needs a (C, H, W) input; it receives shape {list(shape)}")
+    c_in, h, w = shape
+    c_out, c_group, kh, kw = weight_shape
+    if groups < 1 or c_in % groups or c_out % groups or c_group != c_in // groups:
+        raise NeuroreconError(
+            f"{where}: weight {list(weight_shape)} with groups={groups} does not fit {c_in} input channels"
+        )
+    h_out = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    w_out = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    if h_out < 1 or w_out < 1:
+        raise NeuroreconError(f"{where}: a {kh}x{kw} kernel does not fit the {h}x{w} input (padding {list(padding)})")
+    co, ci, ky, kx, oy, ox = np.meshgrid(np.arange(c_out), np.arange(c_group), np.arange(kh), np.arange(kw),
+                                         np.arange(h_out), np.arange(w_out), indexing="ij", sparse=True)
+    iy = oy * stride[0] - padding[0] + ky * dilation[0]
+    ix = ox * stride[1] - padding[1] + kx * dilation[1]
+    channel = (co // (c_out // groups)) * c_group + ci
+    inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+    full = np.broadcast_shapes(co.shape, ci.shape, ky.shape, kx.shape, oy.shape, ox.shape)
+    keep = np.broadcast_to(inside, full)
+    rows = np.broadcast_to((co * h_out + oy) * w_out + ox, full)[keep]
+    cols = np.broadcast_to((channel * h + iy) * w + ix, full)[keep]
+    taps = np.broadcast_to(((co * c_group + ci) * kh + ky) * kw + kx, full)[keep]
+    return rows, cols, taps, (c_out, h_out, w_out)
+
+
+def conv_matrix(shape: tuple[int, ...], weight: np.ndarray, stride, padding, dilation, groups: int,
+                where: str) -> tuple[sparse.csr_matrix, tuple[int, int, int]]:
+    """The (C_out*H_out*W_out, C*H*W) matrix of a 2-D convolution on a (C, H, W) input."""
+    rows, cols, taps, out = conv_taps(shape, weight.shape, stride, padding, dilation, groups, where)
+    matrix = sparse.csr_matrix((weight.reshape(-1)[taps], (rows, cols)), shape=(int(np.prod(out)), int(np.prod(shape))))
+    return matrix, out
+
+
+def pool_matrix(shape: tuple[int, ...], op: dict, where: str) -> tuple[sparse.csr_matrix, tuple[int, int, int]]:
+    """SumPool2d / AvgPool2d (``op``: kernel_size, stride, padding) as a per-channel convolution."""
+    if len(shape) != 3:
+        raise NeuroreconError(f"{where} needs a (C, H, W) input; it receives shape {list(shape)}")
+    kernel, channels = op["kernel_size"], shape[0]
+    value = 1.0 / (kernel[0] * kernel[1]) if op["type"] == "AvgPool2d" else 1.0
+    weight = np.full((channels, 1, *kernel), value)
+    return conv_matrix(shape, weight, op["stride"], op["padding"], (1, 1), channels, where)
+
+
+@dataclass(eq=False)
+class LinearMap:
+    """A composed run of linear nodes: ``y = weight @ x + bias``, ``y`` of shape ``shape``."""
+
+    weight: sparse.csr_matrix
+    bias: np.ndarray
+    shape: tuple[int, ...]
+    names: list[str] = field(default_factory=list)
+    ops: list[dict] = field(default_factory=list)  # each node's kind and hyper-parameters (for re-export)
+
+    @classmethod
+    def identity(cls, shape: tuple[int, ...]) -> "LinearMap":
+        n = int(np.prod(shape))
+        return cls(sparse.identity(n, format="csr"), np.zeros(n), tuple(shape))
+
+    @property
+    def size(self) -> int:
+        return int(self.weight.shape[0])
+
+    def dense(self) -> np.ndarray:
+        """The matrix a layer holds (after a memory estimate: a neuron node fed directly by a
+        30,000-channel Input would need a 30,000 x 30,000 identity)."""
+        rows, cols = self.weight.shape
+        kind = "identity weight matrix (a neuron node fed directly by a vector of that size)" if self.is_identity() \
+            else "weight matrix (the Dense layer of a neuron node)"
+        check_memory(8.0 * rows * cols, f"a {rows} x {cols} {kind}")
+        return self.weight.toarray()
+
+    def _compose(self, name: str, matrix, bias: np.ndarray, shape: tuple[int, ...], op: dict) -> "LinearMap":
+        matrix = sparse.csr_matrix(matrix)
+        op = dict(op, in_shape=list(self.shape))
+        return LinearMap(sparse.csr_matrix(matrix @ self.weight), matrix @ self.bias + bias, shape, self.names + [name],
+                         self.ops + [op])
+
+    def then(self, name: str, node: nir.NIRNode) -> "LinearMap":
+        """This map followed by one linear node (shape-checked)."""
+        n, kind = self.size, type(node).__name__
+        if isinstance(node, (nir.Affine, nir.Linear)):
+            w = _finite(name, node, "weight", node.weight)
+            if w.ndim != 2:
+                raise NeuroreconError(f"node '{name}' ({kind}) has a {w.ndim}-D weight; only matrices import")
+            if w.shape[1] != n:
+                raise NeuroreconError(f"shape mismatch: node '{name}' expects {w.shape[1]} inputs but receives {n}")
+            b = np.zeros(w.shape[0])
+            if isinstance(node, nir.Affine) and node.bias is not None:
+                b = np.broadcast_to(_finite(name, node, "bias", node.bias).reshape(-1), (w.shape[0],)).copy()
+            return self._compose(name, w, b, (w.shape[0],), {"type": "Affine"})
+        if isinstance(node, nir.Scale):
+            s = _finite(name, node, "scale", node.scale).reshape(-1)
+            if s.size not in (1, n):
+                raise NeuroreconError(f"shape mismatch: node '{name}' scales {s.size} values but receives {n}")
+            return self._compose(name, sparse.diags(np.broadcast_to(s, (n,))), np.zeros(n), self.shape, {"type": "Scale"})
+        if isinstance(node, nir.Flatten):
+            return self._flatten(name, node)
+        where = f"node '{name}' ({kind})"
+        if isinstance(node, nir.Conv2d):
+            weight = _finite(name, node, "weight", node.weight)
+            if weight.ndim != 4:
+                raise NeuroreconError(f"{where} has a {weight.ndim}-D weight; Conv2d needs (C_out, C_in/groups, kh, kw)")
+            groups = int(node.groups)
+            op = {"type": "Conv2d", "weight_shape": list(weight.shape), "groups": groups,
+                  **{key: list(_pair(name, node, key, getattr(node, key), low))
+                     for key, low in (("stride", 1), ("padding", 0), ("dilation", 1))}}
+            matrix, shape = conv_matrix(self.shape, weight, op["stride"], op["padding"], op["dilation"], groups, where)
+            declared = np.asarray(node.input_shape if node.input_shape is not None else []).reshape(-1)
+            if declared.size == 2 and tuple(int(d) for d in declared) != tuple(self.shape[1:]):
+                raise NeuroreconError(f"shape mismatch: {where} declares input {declared.tolist()} "
+                                      f"but receives {list(self.shape[1:])}")
+            bias = np.zeros(weight.shape[0]) if node.bias is None else _finite(name, node, "bias", node.bias).reshape(-1)
+            if bias.size not in (1, weight.shape[0]):
+                raise NeuroreconError(f"{where} has {bias.size} biases for {weight.shape[0]} output channels")
+            per_value = np.repeat(np.broadcast_to(bias, (weight.shape[0],)), shape[1] * shape[2])
+            return self._compose(name, matrix, per_value, shape, op)
+        # SumPool2d / AvgPool2d: a per-channel ones kernel
+        if len(self.shape) != 3:
+            raise NeuroreconError(f"{where} needs a (C, H, W) input; it receives shape {list(self.shape)}")
+        op = {"type": type(node).__name__, **{key: list(_pair(name, node, key, getattr(node, key), low))
+                                              for key, low in (("kernel_size", 1), ("stride", 1), ("padding", 0))}}
+        matrix, shape = pool_matrix(self.shape, op, where)
+        return self._compose(name, matrix, np.zeros(matrix.shape[0]), shape, op)
+
+    def _flatten(self, name: str, node: nir.Flatten) -> "LinearMap":
+        """Flatten changes the shape only: the values are already flat in C order."""
+        ndim = len(self.shape)
+        start, end = int(node.start_dim), int(node.end_dim)
+        start, end = start + ndim if start < 0 else start, end + ndim if end < 0 else end
+        if not 0 <= start <= end < ndim:
+            raise NeuroreconError(
+                f"node '{name}' (Flatten): start_dim={node.start_dim}, end_dim={node.end_dim} do not fit shape {list(self.shape)}"
+            )
+        shape = self.shape[:start] + (int(np.prod(self.shape[start:end + 1])),) + self.shape[end + 1:]
+        try:
+            declared = int(np.prod(np.asarray(node.output_type["output"], dtype=np.int64)))
+        except (KeyError, TypeError, ValueError):
+            declared = self.size  # an untyped Flatten: nothing to check
+        if declared != self.size:
+            raise NeuroreconError(f"shape mismatch: node '{name}' (Flatten) outputs {declared} values but receives {self.size}")
+        op = {"type": "Flatten", "start_dim": start, "end_dim": end, "in_shape": list(self.shape)}
+        return LinearMap(self.weight, self.bias, shape, self.names + [name], self.ops + [op])
+
+    def is_identity(self) -> bool:
+        return not self.names
