@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import replace
 
 from neurorecon.data import load_data
 from neurorecon.profiles import load_profile
@@ -34,11 +33,6 @@ TASKS = [
 ]
 
 
-def _profile_with_bits(bits: int):
-    profile = load_profile(PROFILE)
-    return replace(profile, precision=replace(profile.precision, weight_bits=bits))
-
-
 def _task(task: str, options: dict, readout: str, cvx: dict, sg: dict) -> tuple[list[dict], list[dict]]:
     data = load_data(task, **options)
     name = task_name(task, options)
@@ -52,7 +46,7 @@ def _task(task: str, options: dict, readout: str, cvx: dict, sg: dict) -> tuple[
         cvx_s = time.perf_counter() - start
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _, ptq = sg_ptq(sg_float, _profile_with_bits(bits), data.X_train, evaluate={"test": (X_test, y_test)})
+            _, ptq = sg_ptq(sg_float, load_profile(PROFILE).with_weight_bits(bits), data.X_train, evaluate={"test": (X_test, y_test)})
         network_rows.append({
             "task": name, "weight_bits": bits, "cvx_chip": metrics["test_accuracy"], "cvx_s": cvx_s,
             "cvx_hidden": metrics["n_hidden"], "sg_float": ptq.accuracy["test"]["float"],

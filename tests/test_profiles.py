@@ -75,3 +75,14 @@ def test_profile_directory_override(tmp_path, monkeypatch):
     monkeypatch.setenv("NEURORECON_PROFILES", str(tmp_path))
     assert available_profiles() == ["mychip"]
     assert load_profile("mychip").resources.neurons_per_core == 1024
+
+
+def test_with_weight_bits():
+    loihi2 = load_profile("loihi2")
+    four = loihi2.with_weight_bits(4)
+    assert four.precision.weight_bits == 4 and loihi2.precision.weight_bits == 8
+    assert four.precision.threshold_bits == loihi2.precision.threshold_bits and four.resources == loihi2.resources
+    assert load_profile("float").with_weight_bits(4).precision is None
+    for bad in (0, 9, 4.0, True):
+        with pytest.raises(nr.NeuroreconError, match="weight bits must be in 1..8"):
+            loihi2.with_weight_bits(bad)

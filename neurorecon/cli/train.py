@@ -17,6 +17,7 @@ EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
   neurorecon train addition-base3 --out runs/add3 --json
   neurorecon train my_data.npz --profile loihi1 --out runs/mine --seed 3
   neurorecon train seq-digits --out runs/small --max-neurons 64 --weight-bits 4
+  neurorecon train seq-digits --out runs/qat4 --method sg --qat --weight-bits 4   # SG + QAT peer
   neurorecon train seq-digits --out runs/netx --netx-compatible   # then: neurorecon export runs/netx --netx m.net
 
   neurorecon train spike-order --option noise_rate=0.05 --data-seed 3 --out runs/order
@@ -56,6 +57,9 @@ def add_parser(sub) -> None:
     sg.add_argument("--sg-epochs", type=int, default=30, help="training epochs (default 30)")
     sg.add_argument("--sg-recurrent", action="store_true", help="a recurrent hidden layer")
     sg.add_argument("--sg-lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    sg.add_argument("--qat", action="store_true",
+                    help="sg: quantization-aware training at --weight-bits (fake-quantized weights, "
+                         "straight-through estimator), then PTQ")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=run)
@@ -93,8 +97,11 @@ def run(args) -> int:
     check_writable(args.out)
     dataset = load_data(args.data, **task_options(args))
     sg = dict(sg_hidden=args.sg_hidden, sg_epochs=args.sg_epochs, sg_recurrent=args.sg_recurrent, sg_lr=args.sg_lr)
+    if args.qat and args.method != "sg":
+        raise NeuroreconError("--qat (quantization-aware training) is for --method sg")
     if args.method == "sg":
-        params = dict(readout=args.readout, netx_compatible=args.netx_compatible, **sg)
+        params = dict(readout=args.readout, netx_compatible=args.netx_compatible, weight_bits=args.weight_bits,
+                      qat=args.qat, **sg)
     else:
         params = dict(readout=args.readout, n_witnesses=args.witnesses, beta=_beta(args.beta), penalty=args.penalty,
                       column_generation_rounds=args.rounds, depth=args.depth, weight_bits=args.weight_bits,
@@ -108,13 +115,13 @@ def run(args) -> int:
         progress=None if (args.quiet or args.json) else progress_to_stderr, **params,
     )
     run_dir = save_run(args.out, net, metrics)
-    if model is not None:
+    if model is not None and model.readout_solution_ is not None:
         save_solution(run_dir, model.readout_solution_)
     if args.json:
         emit_json(dict(metrics, out=str(run_dir)))
         return 0
     test = metrics.get("test_accuracy")
-    gap = f", duality gap {metrics['duality_gap']:.1e}" if "duality_gap" in metrics else ""
+    gap = f", duality gap {metrics['duality_gap']:.1e}" if metrics.get("duality_gap") is not None else ""
     print(f"trained {dataset.name} with {args.method} on {metrics['profile']}: {metrics['n_hidden']} hidden neurons, "
           f"readout {metrics['readout']}{gap}")
     print(f"train accuracy {metrics['train_accuracy']:.4f}" + (f", test accuracy {test:.4f}" if test is not None else "")
