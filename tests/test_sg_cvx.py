@@ -84,6 +84,14 @@ def test_sg_network_is_kept_when_the_convex_readout_loses(match, monkeypatch):
     assert metrics["float_test_accuracy"] == metrics["training"]["sg_baseline"]["float"]["test"]["accuracy"]
 
 
+def test_sg_network_over_the_budget_is_not_kept(match, monkeypatch):
+    monkeypatch.setattr(ReconstructionClassifier, "_select", _rigged_select(False))
+    net, metrics, model = train_dataset(match, method="sg-cvx", max_neurons=20, **SG)
+    comparison = model.report_["selection"]["sg_comparison"]
+    assert not comparison["sg_network_fits_budget"] and comparison["convex_kept"]
+    assert model.report_["kept"] == "convex readout" and 1 <= metrics["n_hidden"] <= 20
+
+
 def test_convex_readout_is_kept_when_clearly_better(match, monkeypatch):
     monkeypatch.setattr(ReconstructionClassifier, "_select", _rigged_select(True))
     net, metrics, model = train_dataset(match, method="sg-cvx", sg_recurrent=True, **SG)

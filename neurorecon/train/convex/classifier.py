@@ -377,18 +377,23 @@ class ReconstructionClassifier:
         the best of a path). It replaces the SG readout only when it is better on validation by a
         one-sided paired (McNemar) test at ``SG_KEEP_Z``: otherwise ``fit`` keeps the SG network,
         so sg-cvx is not below SG + PTQ unless the convex readout is clearly better on held-out data.
+        An SG network over the budget (``max_neurons``, ``max_cores``) is never kept.
         """
         pred = predict_network(source.chip_network, X[val_idx]).reshape(-1)
         sg_correct = pred == y[val_idx].reshape(-1)
         ours = choice.validation_correct
         gained, lost = int(np.sum(ours & ~sg_correct)), int(np.sum(~ours & sg_correct))
         wins = bool(gained - lost > SG_KEEP_Z * np.sqrt(gained + lost))
+        net = source.chip_network
+        fits = (self.max_neurons is None or sum(net.sizes[:-1]) <= self.max_neurons) and (
+            self.max_cores is None or len(check_resources(net, source.profile).cores) <= self.max_cores)
         accuracy = float(sg_correct.mean())
         self._say(f"SG network on the chip: validation accuracy {accuracy:.4f} vs convex readout "
-                  f"{choice.validation_accuracy:.4f} ({gained} rows gained, {lost} lost): keeping the "
-                  f"{'convex readout' if wins else 'SG network'}")
+                  f"{choice.validation_accuracy:.4f} ({gained} rows gained, {lost} lost"
+                  f"{'' if fits else '; the SG network is over the budget'}): keeping the "
+                  f"{'convex readout' if wins or not fits else 'SG network'}")
         return {"sg_network_validation_accuracy": accuracy, "gained": gained, "lost": lost, "z": SG_KEEP_Z,
-                "convex_kept": wins}
+                "sg_network_fits_budget": fits, "convex_kept": wins or not fits}
 
     def _keep_sg_network(self, source: SurrogateWitnesses, X, y, choice: _Selection, sg_comparison: dict,
                          dictionary: Dictionary, timings: dict, started: float) -> "ReconstructionClassifier":
