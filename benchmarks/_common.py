@@ -39,10 +39,10 @@ def machine() -> dict:
     }
 
 
-def save(name: str, command: str, result: dict) -> Path:
-    RESULTS_DIR.mkdir(exist_ok=True)
+def save(name: str, command: str, result: dict, directory: Path = RESULTS_DIR) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
     result = dict(result, name=name, command=command, machine=machine(), date=dt.date.today().isoformat())
-    path = RESULTS_DIR / f"{name}.json"
+    path = directory / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)

@@ -1,7 +1,16 @@
-"""Run the benchmarks and rebuild RESULTS.md (``make bench``; ``python benchmarks/run_all.py NAME``)."""
+"""Run the benchmarks and rebuild RESULTS.md (``make bench``; ``python benchmarks/run_all.py NAME``).
+
+    run_all.py [NAME ...] [--only PART[,PART...]] [--quick]
+
+A benchmark module with ``PARTS`` (the training benchmark) runs and stores each part on its own
+(``results/<name>-<part>.json``, its own section of RESULTS.md); ``--only`` picks parts.
+``--quick`` (modules with ``QUICK = True``) runs a reduced version to check that it works: its
+results go to ``results/quick/`` and are printed, never written into RESULTS.md.
+"""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import sys
@@ -13,6 +22,13 @@ from _common import HERE, RESULTS_DIR, save  # noqa: E402
 
 ORDER = ["emulator_vs_lava", "solver_vs_cvxpy", "surrogate", "training", "weight_bits", "mnist_target", "lava_recording",
          "scale", "repair"]
+
+
+def entries(name: str) -> list[tuple[str, str | None]]:
+    """(result name, part) of one benchmark module: one per part, or one."""
+    module = importlib.import_module(f"bench_{name}")
+    parts = getattr(module, "PARTS", None)
+    return [(f"{name}-{part}", part) for part in parts] if parts else [(name, None)]
 
 
 def rebuild_results_md() -> None:
@@ -27,36 +43,61 @@ def rebuild_results_md() -> None:
     summary = ["| benchmark | result | command | machine | date |", "|---|---|---|---|---|"]
     sections = []
     for name in ORDER:
-        path = RESULTS_DIR / f"{name}.json"
-        if not path.exists():
-            continue
-        result = json.loads(path.read_text())
         module = importlib.import_module(f"bench_{name}")
-        m = result["machine"]
-        summary.append(f"| {result['title']} | {module.headline(result)} | `{result['command']}` | "
-                       f"{m['cpu']}, {m['cores']} cores | {result['date']} |")
-        sections += [
-            f"## {result['title']}",
-            "",
-            f"Command: `{result['command']}` · {result['date']} · {m['cpu']}, {m['cores']} cores, "
-            f"Python {m['python']}, numpy {m['numpy']}",
-            "",
-            module.markdown(result),
-            "",
-        ]
+        for result_name, _ in entries(name):
+            path = RESULTS_DIR / f"{result_name}.json"
+            if not path.exists():
+                continue
+            result = json.loads(path.read_text())
+            m = result["machine"]
+            summary.append(f"| {result['title']} | {module.headline(result)} | `{result['command']}` | "
+                           f"{m['cpu']}, {m['cores']} cores | {result['date']} |")
+            sections += [
+                f"## {result['title']}",
+                "",
+                f"Command: `{result['command']}` · {result['date']} · {m['cpu']}, {m['cores']} cores, "
+                f"Python {m['python']}, numpy {m['numpy']}",
+                "",
+                module.markdown(result),
+                "",
+            ]
     (HERE / "RESULTS.md").write_text("\n".join(parts + ["## Summary", "", *summary, ""] + sections))
 
 
-def main(names: list[str]) -> None:
-    for name in names or ORDER:
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description="run benchmarks and rebuild RESULTS.md")
+    parser.add_argument("names", nargs="*", help=f"benchmarks (default all): {', '.join(ORDER)}")
+    parser.add_argument("--only", help="comma-separated parts of benchmarks that have parts (training)")
+    parser.add_argument("--quick", action="store_true", help="a reduced run to check it works (not in RESULTS.md)")
+    args = parser.parse_args(argv)
+    for name in args.names:
         if name not in ORDER:
-            raise SystemExit(f"unknown benchmark {name!r}; known: {', '.join(ORDER)}")
+            parser.error(f"unknown benchmark {name!r}; known: {', '.join(ORDER)}")
+    only = args.only.split(",") if args.only else None
+    for name in args.names or ORDER:
         module = importlib.import_module(f"bench_{name}")
-        print(f"== {module.TITLE}", flush=True)
-        result = module.run()
-        save(name, f".venv/bin/python benchmarks/run_all.py {name}", result)
-        print(module.markdown(result), flush=True)
-    rebuild_results_md()
+        if args.quick and not getattr(module, "QUICK", False):
+            print(f"== {name}: no quick version, skipped", flush=True)
+            continue
+        known = [part for _, part in entries(name)]
+        if only and known == [None]:
+            continue  # --only names parts: benchmarks without parts are not run
+        if only:
+            unknown = sorted(set(only) - set(known))
+            if unknown:
+                parser.error(f"benchmark {name} has no part {', '.join(unknown)}; parts: {', '.join(known)}")
+        for result_name, part in entries(name):
+            if only and part is not None and part not in only:
+                continue
+            kwargs = ({"part": part} if part else {}) | ({"quick": True} if args.quick else {})
+            print(f"== {module.TITLE}" + (f": {part}" if part else ""), flush=True)
+            result = module.run(**kwargs)
+            command = " ".join([".venv/bin/python benchmarks/run_all.py", name]
+                               + ([f"--only {part}"] if part else []) + (["--quick"] if args.quick else []))
+            save(result_name, command, result, RESULTS_DIR / "quick" if args.quick else RESULTS_DIR)
+            print(module.markdown(result), flush=True)
+    if not args.quick:
+        rebuild_results_md()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from neurorecon.errors import NeuroreconError
@@ -86,6 +86,16 @@ class Profile:
     @property
     def is_fixed(self) -> bool:
         return self.arithmetic == "loihi-fixed"
+
+    def with_weight_bits(self, bits: int) -> "Profile":
+        """This profile with ``bits``-bit Dense weights (a chip configured with fewer synapse
+        bits, as Lava's ``num_weight_bits``); a float profile is returned unchanged."""
+        low, high = PRECISION_RANGES["weight_bits"]
+        if isinstance(bits, bool) or not isinstance(bits, int) or not low <= bits <= high:
+            raise NeuroreconError(f"weight bits must be in {low}..{high}; got {bits!r}")
+        if not self.is_fixed:
+            return self
+        return replace(self, precision=replace(self.precision, weight_bits=bits))
 
 
 def profile_dir() -> Path:

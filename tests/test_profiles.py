@@ -86,3 +86,12 @@ def test_a_profile_named_unlike_its_file_or_a_folder_is_refused(tmp_path):
     for folder in (tmp_path, tmp_path / "board.toml"):
         with pytest.raises(nr.NeuroreconError, match="folder"):
             load_profile(folder)
+def test_with_weight_bits():
+    loihi2 = load_profile("loihi2")
+    four = loihi2.with_weight_bits(4)
+    assert four.precision.weight_bits == 4 and loihi2.precision.weight_bits == 8
+    assert four.precision.threshold_bits == loihi2.precision.threshold_bits and four.resources == loihi2.resources
+    assert load_profile("float").with_weight_bits(4).precision is None
+    for bad in (0, 9, 4.0, True):
+        with pytest.raises(nr.NeuroreconError, match="weight bits must be in 1..8"):
+            loihi2.with_weight_bits(bad)

@@ -11,6 +11,7 @@ import torch
 import neurorecon as nr
 from neurorecon import NeuroreconError
 from neurorecon.data import load_data
+from neurorecon.profiles import load_profile
 from neurorecon.readout import NON_SPIKING_VTH
 from neurorecon.quantize import ptq as ptq_module
 from neurorecon.readout import Readout
@@ -227,3 +228,58 @@ def test_ptq_bad_input_is_a_clear_error(xor, trained):
         sg_ptq(nr.Network(net.layers, arithmetic="float"), "loihi2", xor.X_train)
     with pytest.raises(NeuroreconError, match="label"):
         sg_ptq(net, "loihi2", xor.X_train, xor.y_train[:10])
+
+
+# ------------------------------------------------------------------ quantization-aware training
+def _integers(net_fixed: nr.Network) -> list[np.ndarray]:
+    out = []
+    for layer in net_fixed.layers:
+        out.append(layer.weights.astype(np.int64))
+        if layer.recurrent is not None:
+            out.append(layer.recurrent.weights.astype(np.int64))
+    return out
+
+
+@pytest.mark.parametrize("bits, recurrent", [(4, False), (3, True)])
+def test_qat_weights_are_the_integers_ptq_puts_on_the_chip(xor, bits, recurrent):
+    """QAT trains on the grid PTQ uses: PTQ then adds no weight rounding (the error that plain
+    rounding of the same float training has), and the network trains in the fake-quantized pass."""
+    args = dict(readout="last", hidden=(24,), recurrent=recurrent, epochs=6, lr=1e-2, batch_size=64, seed=1)
+    qat, history = train_surrogate(xor.X_train, xor.y_train, weight_bits=bits, **args)
+    plain, _ = train_surrogate(xor.X_train, xor.y_train, **args)
+    chip = load_profile("loihi2").with_weight_bits(bits)
+    fixed, report = sg_ptq(qat, chip, xor.X_train, xor.y_train)
+    _, plain_report = sg_ptq(plain, chip, xor.X_train, xor.y_train)
+    assert qat.metadata["provenance"]["qat_weight_bits"] == bits
+    for layer, plain_layer in zip(report.quantization.layers, plain_report.quantization.layers):
+        assert layer.errors["weights"] < 1e-6 and layer.errors["recurrent_weights"] < 1e-6
+        assert plain_layer.errors["weights"] > 1e-3
+    assert any(layer.errors["recurrent_weights"] > 1e-3 for layer in plain_report.quantization.layers) == recurrent
+    for layer in qat.layers:  # mixed signs: at most 2**bits - 1 levels (the grid's -256 is never used)
+        assert len(np.unique(layer.weights)) <= 2**bits - 1
+    for w in _integers(fixed):
+        assert np.all(w % 2 ** (8 - bits + 1) == 0)  # mixed-sign b-bit grid: Lava's truncation keeps them
+    assert history.train_accuracy[-1] > 0.6  # it learns in the fake-quantized pass (chance: 0.5)
+    # the chip computes (almost) what QAT trained: only thresholds, biases and Lava's truncations differ
+    assert report.accuracy["calibration"]["agreement"] >= 0.95
+    assert report.accuracy["calibration"]["agreement"] > plain_report.accuracy["calibration"]["agreement"]
+
+
+def test_qat_forward_is_the_fake_quantized_network(xor):
+    """The module's forward pass under QAT is exactly the float network it exports."""
+    net, _ = train_surrogate(xor.X_train, xor.y_train, readout="count", hidden=(16,), recurrent=True, epochs=2,
+                             weight_bits=4)
+    x = xor.X_test[:20]
+    model = SurrogateNetwork(net, x.shape[1], dtype=torch.float64, weight_bits=4)
+    with torch.no_grad():
+        result = model(torch.as_tensor(x, dtype=torch.float64), record_spikes=True)
+    steps = nr.readout_steps(net, x.shape[1])
+    emulated = nr.simulate(net, x, n_steps=steps, record=("v", "spikes"))
+    np.testing.assert_array_equal(result.spikes[0].numpy(), emulated.spikes[0])
+    np.testing.assert_allclose(result.readout_v.numpy(), emulated.v[net.n_layers - 1], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("bits", [1, 9, 4.0, True])
+def test_qat_bad_bits_are_clear_errors(xor, bits):
+    with pytest.raises(NeuroreconError, match="weight_bits in 2..8"):
+        train_surrogate(xor.X_train[:50], xor.y_train[:50], hidden=(4,), epochs=1, weight_bits=bits)

@@ -21,12 +21,16 @@ EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
   neurorecon train addition-base3 --out runs/add3 --json
   neurorecon train my_data.npz --profile loihi1 --out runs/mine --seed 3
   neurorecon train seq-digits --out runs/small --max-neurons 64 --weight-bits 4
+  neurorecon train seq-digits --out runs/qat4 --method sg --qat --weight-bits 4   # SG + QAT peer
   neurorecon train seq-digits --out runs/netx --netx-compatible   # then: neurorecon export runs/netx --netx m.net
   neurorecon train seq-mnist --mnist-dir ../shared/data/mnist --out runs/m20k --witnesses 20000 --cluster local:4
   neurorecon train seq-mnist --mnist-dir ../shared/data/mnist --out runs/m20k --witnesses 20000 --resume
   neurorecon train seq-digits --out runs/gpu --device cuda
 
-DATA is a built-in task (first-last-xor, addition-base2|3|5, seq-mnist, seq-digits) or an .npz
+  neurorecon train spike-order --option noise_rate=0.05 --data-seed 3 --out runs/order
+
+DATA is a built-in task (first-last-xor, addition-base2|3|5, seq-mnist, seq-digits; the timing
+suite spike-order, delayed-match, latency-code, interval) or an .npz
 with X_train (n, T, d) non-negative integers, y_train (n,) or (n, T), optional X_test, y_test.
 RUN gets network.h5 (the chip network) and metrics.json (accuracies in the chip's arithmetic,
 duality gap, sizes, timings, the cluster used, peak memory), all at once. Training into an existing run replaces it as a whole
@@ -69,6 +73,9 @@ def add_parser(sub) -> None:
     sg.add_argument("--sg-epochs", type=int, default=30, help="training epochs (default 30)")
     sg.add_argument("--sg-recurrent", action="store_true", help="a recurrent hidden layer")
     sg.add_argument("--sg-lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    sg.add_argument("--qat", action="store_true",
+                    help="sg: quantization-aware training at --weight-bits (fake-quantized weights, "
+                         "straight-through estimator), then PTQ")
     scale = p.add_argument_group("scale (cvx, sg-cvx)")
     scale.add_argument("--cluster", default=None, metavar="local:N|tcp://HOST:PORT",
                        help="run dictionary blocks on a Dask LocalCluster of N worker processes or an existing "
@@ -153,8 +160,11 @@ def run(args) -> int:
 def _run(args) -> int:
     dataset = load_data(args.data, **task_options(args))
     sg = dict(sg_hidden=args.sg_hidden, sg_epochs=args.sg_epochs, sg_recurrent=args.sg_recurrent, sg_lr=args.sg_lr)
+    if args.qat and args.method != "sg":
+        raise NeuroreconError("--qat (quantization-aware training) is for --method sg")
     if args.method == "sg":
-        params = dict(readout=args.readout, netx_compatible=args.netx_compatible, **sg)
+        params = dict(readout=args.readout, netx_compatible=args.netx_compatible, weight_bits=args.weight_bits,
+                      qat=args.qat, **sg)
     else:
         params = dict(readout=args.readout, n_witnesses=args.witnesses, beta=_beta(args.beta), penalty=args.penalty,
                       column_generation_rounds=args.rounds, depth=args.depth, weight_bits=args.weight_bits,
@@ -177,7 +187,7 @@ def _run(args) -> int:
         emit_json(dict(metrics, out=str(run_dir)))
         return 0
     test = metrics.get("test_accuracy")
-    gap = f", duality gap {metrics['duality_gap']:.1e}" if "duality_gap" in metrics else ""
+    gap = f", duality gap {metrics['duality_gap']:.1e}" if metrics.get("duality_gap") is not None else ""
     print(f"trained {dataset.name} with {args.method} on {metrics['profile']}: {metrics['n_hidden']} hidden neurons, "
           f"readout {metrics['readout']}{gap}")
     print(f"train accuracy {metrics['train_accuracy']:.4f}" + (f", test accuracy {test:.4f}" if test is not None else "")

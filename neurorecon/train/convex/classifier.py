@@ -50,6 +50,7 @@ from neurorecon.train.convex.witnesses import WitnessSampler, select_rows
 CALIBRATION_SAMPLES = 512
 PATH_PATIENCE = 2  # betas without a validation gain before the path stops
 PATH_TOL = 1e-4  # the path only ranks betas by validation accuracy; the final solve is certified
+SG_KEEP_Z = 1.645  # sg-cvx: the convex readout must beat the SG network's own on validation (one-sided 5 %)
 MAX_SUPPORT_FRACTION = 0.5  # the path stops once a readout would use more neurons than half the rows
 BUDGET_BISECTIONS = 12
 AUTO_DENSE_INPUTS = 16  # "auto" connectivity: witnesses see every input up to this many...
@@ -80,6 +81,7 @@ class _Selection:
     validation_accuracy: float
     n_selected: int
     warm_start: np.ndarray | None = None
+    validation_correct: np.ndarray | None = None  # per validation row: is the readout right
 
 
 class ClassifierNotFittedError(NeuroreconError, NotFittedError):
@@ -337,6 +339,11 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         # Model selection on the validation split.
         tick = time.perf_counter()
         choice = self._select(dictionary, y, n_classes, fit_idx, val_idx, t_frames)
+        sg_comparison = None
+        if self.witness_source == "sg":  # the SG network's own readout is an option too
+            sg_comparison = self._sg_comparison(source, X, y, val_idx, choice)
+            if not sg_comparison["convex_kept"]:
+                return self._keep_sg_network(source, X, y, choice, sg_comparison, dictionary, timings, started)
         readout = Readout(choice.readout)
         columns = dictionary.columns[readout.kind]
         Y = readout.targets(y, n_classes)
@@ -403,6 +410,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             "profile": profile.name,
             "readout": readout.kind,
             "selection": {"readout": choice.readout, "beta": beta, "validation_accuracy": choice.validation_accuracy,
+                          "sg_comparison": sg_comparison,
                           "path": self._path},
             "dictionary_size": int(columns.size),
             "dictionary_bytes": dictionary.nbytes,
@@ -412,6 +420,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             "duality_gap": float(result.gap),
             "objective": float(result.primal),
             "converged": bool(result.converged),
+            "kept": "convex readout",
             "column_generation": [r.__dict__ for r in rounds],
             "remaining_violation": float(rounds[-1].max_violation) if len(rounds) > 1 else None,
             "float_train_accuracy": float((float_pred == labels).mean()),
@@ -426,6 +435,66 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             "integer_readout": None if quant is None else quant.__dict__,
             "timings": timings,
         }
+
+    # ------------------------------------------------------------------ SG-CVX: the SG network as an option
+    def _sg_comparison(self, source: SurrogateWitnesses, X, y, val_idx, choice: _Selection) -> dict:
+        """The SG network itself (its hidden layer and its own readout, quantized) against the
+        chosen convex readout on the validation split: its chip accuracy there, the validation rows
+        the convex readout gets right and it does not (``gained``) and the reverse (``lost``), and
+        whether the convex readout is kept.
+
+        Both are measured on data neither was fitted on: the SG network is trained on the fitting
+        split only, the path's readout is fitted there too. The convex readout minimises squared
+        loss, not errors, so it can lose to the SG readout it could have represented (the SG hidden
+        layer is among its witnesses), and a small validation split favours it by chance (it is
+        the best of a path). It replaces the SG readout only when it is better on validation by a
+        one-sided paired (McNemar) test at ``SG_KEEP_Z``: otherwise ``fit`` keeps the SG network,
+        so sg-cvx is not below SG + PTQ unless the convex readout is clearly better on held-out data.
+        An SG network over the budget (``max_neurons``, ``max_cores``) is never kept.
+        """
+        pred = predict_network(source.chip_network, X[val_idx]).reshape(-1)
+        sg_correct = pred == y[val_idx].reshape(-1)
+        ours = choice.validation_correct
+        gained, lost = int(np.sum(ours & ~sg_correct)), int(np.sum(~ours & sg_correct))
+        wins = bool(gained - lost > SG_KEEP_Z * np.sqrt(gained + lost))
+        net = source.chip_network
+        fits = (self.max_neurons is None or sum(net.sizes[:-1]) <= self.max_neurons) and (
+            self.max_cores is None or len(check_resources(net, source.profile).cores) <= self.max_cores)
+        accuracy = float(sg_correct.mean())
+        self._say(f"SG network on the chip: validation accuracy {accuracy:.4f} vs convex readout "
+                  f"{choice.validation_accuracy:.4f} ({gained} rows gained, {lost} lost"
+                  f"{'' if fits else '; the SG network is over the budget'}): keeping the "
+                  f"{'convex readout' if wins or not fits else 'SG network'}")
+        return {"sg_network_validation_accuracy": accuracy, "gained": gained, "lost": lost, "z": SG_KEEP_Z,
+                "sg_network_fits_budget": fits, "convex_kept": wins or not fits}
+
+    def _keep_sg_network(self, source: SurrogateWitnesses, X, y, choice: _Selection, sg_comparison: dict,
+                         dictionary: Dictionary, timings: dict, started: float) -> "ReconstructionClassifier":
+        """Finish ``fit`` with the SG network on the chip (no convex readout to certify)."""
+        net = source.chip_network
+        provenance = dict(net.metadata.get("provenance", {}), method="sg-cvx", kept="sg network", seed=self.seed,
+                          n_witnesses=self.n_witnesses)
+        self.network_ = Network(list(net.layers), arithmetic=net.arithmetic, metadata=dict(net.metadata, provenance=provenance))
+        self.readout_ = net.metadata["readout"]
+        self.readout_solution_ = None
+        labels = y.reshape(-1)
+        chip_pred = self.predict(X).reshape(-1)
+        timings["total_s"] = time.perf_counter() - started
+        self.report_ = {
+            "profile": self.network_.metadata.get("profile"),
+            "readout": self.readout_,
+            "kept": "sg network",
+            "selection": {"readout": choice.readout, "beta": choice.beta, "validation_accuracy": choice.validation_accuracy,
+                          "sg_comparison": sg_comparison, "path": self._path},
+            "dictionary_size": int(dictionary.columns[choice.readout].size),
+            "n_witnesses_sampled": int(dictionary.n_witnesses),
+            "n_hidden": int(sum(self.network_.sizes[:-1])),
+            "duality_gap": None,  # nothing convex to certify: the readout is the SG network's own
+            "train_accuracy": float((chip_pred == labels).mean()),
+            "verification": None,
+            "timings": timings,
+        }
+        return self
 
     # ------------------------------------------------------------------ pieces
     def _connectivity(self, n_inputs: int) -> float:
@@ -482,7 +551,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                 result = solvers.solve(D_fit, Y_fit, beta, penalty=self.penalty, tol=max(self.tol, PATH_TOL), W0=warm)
                 warm = result.W
                 pred = (D[val_rows] @ result.W + result.intercept).argmax(axis=1)
-                acc = float((pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]).mean())
+                correct = pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]
+                acc = float(correct.mean())
                 self._say(f"  beta {beta:.4g}: {len(result.support)} neurons, validation accuracy {acc:.4f}")
                 self._path.append({"readout": readout.kind, "beta": float(beta), "neurons": len(result.support),
                                    "validation_accuracy": acc, "gap": float(result.gap)})
@@ -491,7 +561,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                 )
                 over_budget = self.max_neurons is not None and len(result.support) > self.max_neurons
                 if better and not over_budget:
-                    best = _Selection(readout.kind, float(beta), acc, len(result.support), result.W)
+                    best = _Selection(readout.kind, float(beta), acc, len(result.support), result.W, correct)
                 if over_budget:
                     if sparsest is None or len(result.support) < sparsest.n_selected:
                         sparsest = _Selection(readout.kind, float(beta), acc, len(result.support), result.W)

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import math
+
 import numpy as np
 import torch
 from norse.torch.functional.threshold import threshold as norse_threshold
 
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Dense, LIFLayer, Network
+from neurorecon.quantize.scale import WeightGrid, weight_grid
 from neurorecon.readout import NON_SPIKING_VTH
 from neurorecon.simulate import readout_steps
 from neurorecon.simulate.arithmetic import LIFConstants, float_lif_update, lif_constants
@@ -48,19 +51,55 @@ class ForwardResult(NamedTuple):
     spikes: list[torch.Tensor] | None  # per hidden layer (B, n_steps, N), when asked for
 
 
+def _grid(w: torch.Tensor, bits: int) -> WeightGrid:
+    """The b-bit grid :func:`weight_grid` gives ``w``'s signs (what PTQ will use)."""
+    w = w.detach()
+    return weight_grid(np.array([float(w.min()), float(w.max())]), bits)
+
+
+def fake_quantize(w: torch.Tensor, bits: int, unit: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``w`` on the b-bit integer grid post-training quantization will put it on, times its unit,
+    with the straight-through estimator's identity gradient; returns (weights, unit).
+
+    ``unit`` (float weight per integer step) defaults to ``max|w| / grid magnitude``: the weights
+    fill the grid, which is what :func:`neurorecon.quantize.scale.choose_scale` does whenever the
+    layer's scale is set by its weights (the usual case; the PTQ report says when it is not). A
+    recurrent Dense shares the layer's scale but has its own exponent: pass the feed-forward unit
+    and it is multiplied by the smallest power of two at which ``w`` fits its grid, as PTQ does.
+    """
+    grid = _grid(w, bits)
+    if grid.magnitude == 0:
+        raise NeuroreconError(f"{bits}-bit weights of mixed signs hold no positive value: use at least 2 bits")
+    top = w.detach().abs().max()
+    if float(top) == 0:
+        return w, w.new_ones(())
+    if unit is None:
+        unit = top / grid.magnitude
+    else:
+        unit = unit * 2.0 ** math.ceil(math.log2(float(top / (unit * grid.magnitude))) - 1e-12)
+    step = grid.step
+    snapped = torch.clamp(step * torch.round(w.detach() / (unit * step)), grid.lo, grid.hi) * unit
+    return w + (snapped - w.detach()), unit
+
+
 class SurrogateLayer(torch.nn.Module):
     """One Dense(+recurrent) -> LIF layer with trainable weights and biases.
 
     Decays and thresholds are fixed buffers: they define the layer's (du, dv, vth) groups, which
-    Lava and the chip share per process, so training never creates new groups.
+    Lava and the chip share per process, so training never creates new groups. With
+    ``weight_bits`` (quantization-aware training) the forward pass uses the weights fake-quantized
+    to that grid (:func:`fake_quantize`), each group scaled by :meth:`group_gains` first; the
+    parameters stay real-valued (the STE's latent weights). The exported layer holds the scaled
+    grid weights with its groups' thresholds and biases scaled alike (the same spikes).
     """
 
     def __init__(self, layer: LIFLayer, spiking: bool, surrogate: str, alpha: float,
-                 dtype: torch.dtype):
+                 dtype: torch.dtype, weight_bits: int | None = None):
         super().__init__()
         self.spiking = spiking
         self.surrogate = surrogate
         self.alpha = float(alpha)
+        self.weight_bits = weight_bits
 
         def tensor(x) -> torch.Tensor:
             return torch.tensor(np.asarray(x, dtype=np.float64), dtype=dtype)
@@ -76,7 +115,41 @@ class SurrogateLayer(torch.nn.Module):
         self.register_buffer("voltage_keep", tensor(decays.voltage_keep))
         self.register_buffer("threshold", tensor(vth))
         self.register_buffer("inverse_unit", tensor(1.0 / np.where(vth > 0, vth, 1.0)))
+        group = np.zeros(layer.n_neurons, np.int64)
+        if spiking:
+            for g, members in enumerate(layer.groups()):
+                group[members] = g
+        self.register_buffer("group", torch.as_tensor(group))
         self._source = layer
+
+    def group_gains(self) -> torch.Tensor:
+        """Per neuron, the power of two (>= 1) its (du, dv, vth) group's weights are scaled by
+        under QAT so that every group's largest weight uses the top half of the layer's grid.
+
+        Groups with slow time constants need much smaller weights than fast ones; on one grid per
+        layer they would keep only a few levels. Scaling a group's weights, bias and threshold by
+        the same power of two changes no spike (exactly, in float) and costs no chip resource (a
+        group is one neuron configuration with its own threshold anyway).
+        """
+        top = self.weight.detach().abs().amax(dim=1)
+        group_top = torch.zeros(int(self.group.max()) + 1, dtype=top.dtype, device=top.device)
+        group_top = group_top.scatter_reduce(0, self.group, top, reduce="amax", include_self=True)[self.group]
+        ratio = torch.where(group_top > 0, top.max() / torch.where(group_top > 0, group_top, 1.0), 1.0)
+        return torch.exp2(torch.floor(torch.log2(ratio)))
+
+    def dense_weights(self, scaled: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Feed-forward and recurrent weights as the forward pass uses them; under QAT, with
+        ``scaled``, as the exported layer holds them (multiplied by :meth:`group_gains`)."""
+        if self.weight_bits is None:
+            return self.weight, self.recurrent
+        gain = self.group_gains()[:, None]
+        weight, unit = fake_quantize(self.weight * gain, self.weight_bits)
+        recurrent = None
+        if self.recurrent is not None:
+            recurrent = fake_quantize(self.recurrent * gain, self.weight_bits, unit)[0]
+        if scaled:
+            return weight, recurrent
+        return weight / gain, None if recurrent is None else recurrent / gain
 
     def constants(self) -> LIFConstants:
         """The layer's LIF constants as tensors (the bias carries the gradient)."""
@@ -98,9 +171,11 @@ class SurrogateLayer(torch.nn.Module):
         def numpy(t: torch.Tensor) -> np.ndarray:
             return t.detach().cpu().to(torch.float64).numpy().copy()
 
-        recurrent = None if self.recurrent is None else Dense(numpy(self.recurrent))
-        vth = self._source.vth if self.spiking else NON_SPIKING_VTH
-        return self._source.replace(weights=numpy(self.weight), bias_mant=numpy(self.bias),
+        weight, recurrent = self.dense_weights(scaled=True)
+        recurrent = None if recurrent is None else Dense(numpy(recurrent))
+        gain = numpy(self.group_gains()) if self.weight_bits is not None else 1.0
+        vth = self._source.vth * gain if self.spiking else NON_SPIKING_VTH
+        return self._source.replace(weights=numpy(weight), bias_mant=numpy(self.bias) * gain,
                                     bias_exp=0, vth=vth, recurrent=recurrent)
 
 
@@ -108,7 +183,8 @@ class SurrogateNetwork(torch.nn.Module):
     """A float :class:`Network` (hidden LIF layers + non-spiking readout) as a torch module."""
 
     def __init__(self, net: Network, t_frames: int, surrogate: str = DEFAULT_SURROGATE[0],
-                 alpha: float = DEFAULT_SURROGATE[1], dtype: torch.dtype = torch.float32):
+                 alpha: float = DEFAULT_SURROGATE[1], dtype: torch.dtype = torch.float32,
+                 weight_bits: int | None = None):
         super().__init__()
         if net.arithmetic != "float":
             raise NeuroreconError("SurrogateNetwork needs a float Network (dequantize a fixed one first)")
@@ -120,7 +196,7 @@ class SurrogateNetwork(torch.nn.Module):
         self.n_steps = readout_steps(net, self.t_frames)
         last = net.n_layers - 1
         self.layers = torch.nn.ModuleList(
-            SurrogateLayer(layer, i < last, surrogate, alpha, dtype) for i, layer in enumerate(net.layers)
+            SurrogateLayer(layer, i < last, surrogate, alpha, dtype, weight_bits) for i, layer in enumerate(net.layers)
         )
         self.metadata = dict(net.metadata)
 
@@ -130,10 +206,11 @@ class SurrogateNetwork(torch.nn.Module):
         n_steps = self.n_steps if n_steps is None else n_steps
         batch, t_in, _ = x.shape
         n_hidden = len(self.layers) - 1
-        input_current = torch.matmul(x, self.layers[0].weight.T)  # all frames at once, like the emulator
+        dense = [layer.dense_weights() for layer in self.layers]
+        input_current = torch.matmul(x, dense[0][0].T)  # all frames at once, like the emulator
         constants = [layer.constants() for layer in self.layers]
-        recurrent = [layer.recurrent for layer in self.layers]
-        forward_weights = [None] + [layer.weight.T for layer in self.layers[1:]]
+        recurrent = [rec for _, rec in dense]
+        forward_weights = [None] + [weight.T for weight, _ in dense[1:]]
         u = [x.new_zeros(batch, c.threshold.shape[0]) for c in constants]
         v = [torch.zeros_like(state) for state in u]
         previous: list[torch.Tensor | None] = [None] * len(self.layers)

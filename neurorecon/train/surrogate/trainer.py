@@ -39,6 +39,7 @@ from neurorecon.train.convex.witnesses import default_palette
 DEFAULT_HIDDEN = (256,)
 FINAL_LR_FRACTION = 0.01
 BLOW_UP = 1e4  # a batch loss this many times the first batch's (or log C) means training diverged
+QAT_MIN_BITS = 2  # 1-bit mixed-sign weights hold only {-256, 0} (weight_grid)
 GRAD_CLIP = 1.0  # global gradient-norm clipping, the usual guard for BPTT through long sequences
 
 
@@ -289,6 +290,7 @@ def train_surrogate(
     seed: int = 0,
     device: str | None = None,
     init: Network | None = None,
+    weight_bits: int | None = None,
     progress: ProgressOption = None,
 ) -> tuple[Network, TrainingHistory]:
     """Train a float LIF network by surrogate gradients (BPTT, Adam); return it and its history.
@@ -300,6 +302,11 @@ def train_surrogate(
     threshold method and its alpha (default Norse's ``tanh``, width vth / 5). ``init``
     fine-tunes an existing Network (float, or fixed: it is dequantized first) with its own
     architecture; a network not in threshold units is rescaled first (:func:`threshold_units`).
+    ``weight_bits`` (2-8) trains quantization-aware, as lava-dl users train for Loihi: the forward
+    pass uses every Dense's weights fake-quantized to the b-bit grid post-training quantization
+    (:func:`neurorecon.quantize.ptq.sg_ptq` at that many bits) will map them onto, the backward
+    pass the straight-through estimator (identity gradient); the returned Network holds the
+    fake-quantized weights, so PTQ maps them onto the chip without further weight rounding.
     ``device``: ``"cuda"`` when available, else ``"cpu"``. The same ``seed`` gives the same
     bits on the same machine and thread count. Divergence (non-finite loss or parameters)
     raises :class:`NeuroreconError`.
@@ -312,6 +319,10 @@ def train_surrogate(
     batch_size = _check_positive_int(batch_size, "batch_size")
     lr = _check_lr(lr)
     method, alpha = _check_surrogate(surrogate)
+    if weight_bits is not None and (isinstance(weight_bits, bool) or not isinstance(weight_bits, (int, np.integer))
+                                    or not QAT_MIN_BITS <= weight_bits <= 8):
+        raise NeuroreconError(f"quantization-aware training takes weight_bits in {QAT_MIN_BITS}..8 (mixed-sign "
+                              f"weights need a sign bit); got {weight_bits!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise NeuroreconError(f"seed must be a non-negative integer; got {seed!r}")
     device = _resolve_device(device)
@@ -336,7 +347,7 @@ def train_surrogate(
     try:
         torch.manual_seed(seed)  # Norse's stochastic surrogates draw from torch's generator
         with _torch_settings(device):
-            model = SurrogateNetwork(start, t_frames, method, alpha).to(device)
+            model = SurrogateNetwork(start, t_frames, method, alpha, weight_bits=weight_bits).to(device)
             trainer = _Trainer(model, readout_kind, lr, batch_size, epochs, n, device, rng, as_progress(progress))
             X_t = torch.as_tensor(X, dtype=torch.float32, device=device)
             y_t = torch.as_tensor(y, dtype=torch.long, device=device)
@@ -350,6 +361,7 @@ def train_surrogate(
         "surrogate": [method, alpha], "optimizer": "adam, cosine schedule", "device": str(device),
         "hidden": start.sizes[:-1], "recurrent": any(l.recurrent is not None for l in start.layers),
         "final_loss": history.loss[-1], "train_accuracy": history.train_accuracy[-1],
+        "qat_weight_bits": weight_bits,
     }
     if origin is not None or init is not None:
         provenance["fine_tuned_from"] = origin if origin is not None else "a network without provenance"
