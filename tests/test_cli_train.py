@@ -73,6 +73,8 @@ def test_train_and_evaluate_bad_input(capsys, tmp_path, run_dir):
     assert_clean_failure(cli(capsys, "train", "first-last-xor", "--out", tmp_path / "r", "--beta", "-1"), "--beta")
     assert_clean_failure(cli(capsys, "train", "first-last-xor", "--out", tmp_path / "r", "--T", "1"), "T >= 2")
     assert_clean_failure(cli(capsys, "train", "first-last-xor", "--out", tmp_path / "r", "--option", "x"), "KEY=VALUE")
+    assert_clean_failure(cli(capsys, "train", "spike-order", "--out", tmp_path / "r", "--option", "n_markers=9"), "at most 5")
+    assert_clean_failure(cli(capsys, "train", "delayed-match", "--out", tmp_path / "r", "--T", "10"), "too short")
     assert_clean_failure(cli(capsys, "train", "seq-digits", "--out", tmp_path / "r", "--readout", "step"), "one label per step")
     assert_clean_failure(cli(capsys, "train", "seq-digits", "--out", tmp_path / "r", "--time-constants", "2"), "TAU_U:TAU_V")
     assert_clean_failure(cli(capsys, "train", "seq-digits", "--out", tmp_path / "r", "--time-constants", "0:4"), "at least 1")

@@ -31,7 +31,7 @@ def add_data_arguments(parser, required: bool = True) -> None:
     if not required:
         parser.add_argument("--data", dest="data_option", metavar="DATA", help="the same, as an option")
     group = parser.add_argument_group("task options (built-in tasks only)")
-    group.add_argument("--T", dest="opt_T", type=int, help="sequence length (first-last-xor)")
+    group.add_argument("--T", dest="opt_T", type=int, help="sequence length (first-last-xor, timing tasks)")
     group.add_argument("--digits", dest="opt_n_digits", type=int, help="operand digits (addition-base*)")
     group.add_argument("--mnist-dir", dest="opt_mnist_dir", help="folder with the MNIST IDX files (seq-mnist)")
     group.add_argument("--encoding", dest="opt_encoding", choices=("binary", "graded"), help="pixel encoding")

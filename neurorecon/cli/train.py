@@ -19,7 +19,10 @@ EXAMPLES = """  neurorecon train seq-digits --profile loihi2 --out runs/digits
   neurorecon train seq-digits --out runs/small --max-neurons 64 --weight-bits 4
   neurorecon train seq-digits --out runs/netx --netx-compatible   # then: neurorecon export runs/netx --netx m.net
 
-DATA is a built-in task (first-last-xor, addition-base2|3|5, seq-mnist, seq-digits) or an .npz
+  neurorecon train spike-order --option noise_rate=0.05 --data-seed 3 --out runs/order
+
+DATA is a built-in task (first-last-xor, addition-base2|3|5, seq-mnist, seq-digits; the timing
+suite spike-order, delayed-match, latency-code, interval) or an .npz
 with X_train (n, T, d) non-negative integers, y_train (n,) or (n, T), optional X_test, y_test.
 RUN gets network.h5 (the chip network) and metrics.json (accuracies in the chip's arithmetic,
 duality gap, sizes, timings). Progress goes to stderr.

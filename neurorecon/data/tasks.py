@@ -1,4 +1,5 @@
-"""Built-in tasks: the paper's (FIRST-LAST-XOR, addition) and ours (sequential MNIST and digits).
+"""Built-in tasks: the paper's (FIRST-LAST-XOR, addition) and ours (sequential MNIST and digits,
+and the timing suite of :mod:`neurorecon.data.timing`).
 
 Every task is generated deterministically from its options (``seed`` included), so a run
 directory can rebuild its data from ``metrics.json``.
@@ -15,6 +16,7 @@ import numpy as np
 from neurorecon.data.dataset import Dataset, make_dataset
 from neurorecon.data.files import load_npz_dataset
 from neurorecon.data.mnist import load_mnist_test_set
+from neurorecon.data.timing import TIMING_TASKS
 from neurorecon.errors import NeuroreconError
 
 MNIST_ENV = "NEURORECON_MNIST"
@@ -155,6 +157,7 @@ TASKS: dict[str, Callable[..., Dataset]] = {
     "addition-base5": lambda **kw: addition(5, **kw),
     "seq-mnist": seq_mnist,
     "seq-digits": seq_digits,
+    **TIMING_TASKS,
 }
 
 
