@@ -106,7 +106,7 @@ def _column_generation(metrics: dict, folder: Path) -> Section | None:
     rounds = metrics.get("training", {}).get("column_generation") or []
     if len(rounds) < 2:
         return None
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
     ax[0].plot([r["round"] for r in rounds], [r["objective"] for r in rounds], "o-")
     ax[0].set_xlabel("round")
     ax[0].set_ylabel("convex objective")
@@ -115,9 +115,16 @@ def _column_generation(metrics: dict, folder: Path) -> Section | None:
     ax[1].axhline(1.0, color="k", lw=0.8)
     ax[1].set_xlabel("round")
     ax[1].set_ylabel("max ||d^T Lambda|| / beta")
+    for split in ("train", "validation"):
+        ax[2].plot([r["round"] for r in rounds], [r.get(f"{split}_accuracy", np.nan) for r in rounds], "o-", label=split)
+    ax[2].set_xlabel("round")
+    ax[2].set_ylabel("accuracy (float readout)")
+    ax[2].legend()
     fig.tight_layout()
-    return Section("Column generation", "Each round searches witnesses violating the dual constraint "
-                   "(values above 1 improve the objective when added).", _save(fig, folder, "column_generation.png"), rounds)
+    search = metrics.get("training", {}).get("search", "random")
+    return Section("Column generation", f"Each round searches witnesses violating the dual constraint ({search} "
+                   "search; values above 1 improve the objective when added), re-solves on the training split "
+                   "and scores the held-out validation split.", _save(fig, folder, "column_generation.png"), rounds)
 
 
 def _cores(net: Network, profile: str, folder: Path) -> Section:
