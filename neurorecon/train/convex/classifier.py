@@ -41,6 +41,8 @@ OPTIONAL_COUNTS = ("n_witnesses", "candidates_per_round", "recurrent_module_size
 # Defaults of the random search (the paper's CVX) and of pricing (see pricing.py).
 RANDOM_WITNESSES, RANDOM_ROUNDS, RANDOM_CANDIDATES = 2000, 2, 1000
 PRICING_WITNESSES, PRICING_ROUNDS, PRICING_CANDIDATES, PRICING_STEPS = 500, 10, 128, 40
+PRICING_BETA_FACTOR = 4.0  # column generation runs at this times the first dictionary's validated beta
+RETUNE_STEPS = 4  # then betas halved up to this many times, kept while validation improves
 PATH_PATIENCE = 2  # betas without a validation gain before the path stops
 PATH_TOL = 1e-4  # the path only ranks betas by validation accuracy; the final solve is certified
 MAX_SUPPORT_FRACTION = 0.5  # the path stops once a readout would use more neurons than half the rows
@@ -73,6 +75,7 @@ class RoundReport:
     train_accuracy: float
     validation_accuracy: float
     seconds: float
+    search_seconds: float = 0.0  # finding the candidates (pricing: training them) and their exact columns
 
 
 @dataclass(eq=False)
@@ -346,10 +349,13 @@ class ReconstructionClassifier:
         Y = readout.targets(y, n_classes)
         rows = self._rows(np.arange(n), t_frames, readout)
         split = _Split(self._rows(fit_idx, t_frames, readout), self._rows(val_idx, t_frames, readout), fit_idx)
-        beta_fit = choice.beta
+        # Pricing searches at a larger beta than the first dictionary's best (the residual must carry
+        # signal, and solves stay sparse); the final beta is re-validated on the grown dictionary.
+        retune = plan.search == "pricing" and isinstance(self.beta, str) and plan.rounds > 0
+        beta_fit = choice.beta * (PRICING_BETA_FACTOR if retune else 1.0)
         self._say(f"readout {readout.kind}, beta {beta_fit:.4g}: solving on the {len(split.fit)} training rows")
         result = solvers.solve(dictionary.columns[readout.kind].matrix[split.fit], Y[split.fit], beta_fit,
-                               penalty=self.penalty, tol=self.tol, W0=choice.warm_start)
+                               penalty=self.penalty, tol=self.tol, W0=None if retune else choice.warm_start)
         timings["solve_s"] = time.perf_counter() - tick
 
         # Column generation on the training split (the validation split judges every round).
@@ -379,9 +385,12 @@ class ReconstructionClassifier:
                 stopped = "no violator"
                 break
         columns = dictionary.columns[readout.kind]
+        W0 = np.vstack([result.W, np.zeros((columns.size - result.W.shape[0], result.W.shape[1]))])
+        if retune and len(rounds) > 1 and stopped != "time budget":
+            beta_fit, W0 = self._retune(columns.matrix, Y, y, split, beta_fit, W0, rounds[-1].validation_accuracy,
+                                        readout)
         beta = beta_fit * len(rows) / len(split.fit)
         self._say(f"final solve on all {len(rows)} rows, {columns.size} columns")
-        W0 = np.vstack([result.W, np.zeros((columns.size - result.W.shape[0], result.W.shape[1]))])
         result = solvers.solve(columns.matrix, Y, beta, penalty=self.penalty, tol=self.tol, W0=W0)
         if self.max_neurons is not None or self.max_cores is not None:
             fits = self._budget_check(hidden, dictionary, readout, profile, n_classes)
@@ -522,6 +531,28 @@ class ReconstructionClassifier:
                     break
         return best
 
+    def _retune(self, D, Y, y, split, beta, W, accuracy, readout) -> tuple[float, np.ndarray]:
+        """Smaller betas on the grown dictionary (training split, warm-started), kept while the
+        validation accuracy improves; returns the best beta and its readout."""
+        D_fit, Y_fit, labels = D[split.fit], Y[split.fit], y.reshape(-1)[split.validation]
+        best, stale = (accuracy, beta, W), 0
+        for step in range(1, RETUNE_STEPS + 1):
+            trial = beta * 2.0**-step
+            result = solvers.solve(D_fit, Y_fit, trial, penalty=self.penalty, tol=max(self.tol, PATH_TOL), W0=W)
+            W = result.W
+            acc = float(((D[split.validation] @ W + result.intercept).argmax(axis=1) == labels).mean())
+            self._path.append({"readout": readout.kind, "beta": float(trial), "neurons": len(result.support),
+                               "validation_accuracy": acc, "gap": float(result.gap), "after_pricing": True})
+            self._say(f"  beta {trial:.4g} on the grown dictionary: {len(result.support)} neurons, "
+                      f"validation accuracy {acc:.4f}")
+            if acc > best[0] + 1e-12:
+                best, stale = (acc, trial, W), 0
+            else:
+                stale += 1
+            if stale >= PATH_PATIENCE:
+                break
+        return best[1], best[2]
+
     def _round_report(self, k, dictionary, readout, violation, normalised, added, neurons, result, Y, y, split,
                       seconds) -> RoundReport:
         D = dictionary.columns[readout.kind].matrix
@@ -545,6 +576,7 @@ class ReconstructionClassifier:
             candidates, modules = search.candidates(self.candidates_per_round or RANDOM_CANDIDATES,
                                                     dictionary.witnesses, selected, np.random.default_rng([self.seed, k]))
         features = dictionary.features(candidates)
+        searched = time.perf_counter() - tick
         exact = features[readout.kind][split.fit].astype(np.float64)
         violation = solvers.dual_violation(exact, result.dual_point, beta, self.penalty)
         centred = exact - exact.mean(axis=0)
@@ -556,8 +588,10 @@ class ReconstructionClassifier:
             chosen = np.flatnonzero(np.isin(modules, modules[chosen]))
         if chosen.size == 0:
             self._say(f"column generation round {k}: no violating witness among {candidates.n_neurons} (max {worst:.4f})")
-            return result, self._round_report(k, dictionary, readout, worst, worst_normalised, 0, 0, result, Y, y, split,
-                                              time.perf_counter() - tick)
+            report = self._round_report(k, dictionary, readout, worst, worst_normalised, 0, 0, result, Y, y, split,
+                                        time.perf_counter() - tick)
+            report.search_seconds = searched
+            return result, report
         added = dictionary.add(select_rows(candidates, chosen), {kind: f[:, chosen] for kind, f in features.items()},
                                None if modules is None else modules[chosen])
         columns = dictionary.columns[readout.kind]
@@ -565,10 +599,11 @@ class ReconstructionClassifier:
         result = solvers.solve(columns.matrix[split.fit], Y[split.fit], beta, penalty=self.penalty, tol=self.tol, W0=W0)
         report = self._round_report(k, dictionary, readout, worst, worst_normalised, len(added[readout.kind]),
                                     chosen.size, result, Y, y, split, time.perf_counter() - tick)
+        report.search_seconds = searched
         self._say(f"column generation round {k}: max violation {worst:.4f} (normalised {worst_normalised:.4f}), "
                   f"added {report.added} columns, {len(result.support)} neurons selected, objective "
                   f"{report.objective:.6g}, train {report.train_accuracy:.4f}, validation "
-                  f"{report.validation_accuracy:.4f} ({report.seconds:.1f} s)")
+                  f"{report.validation_accuracy:.4f} ({report.seconds:.1f} s, search {searched:.1f} s)")
         return result, report
 
     def _budget_check(self, hidden, dictionary, readout, profile, n_classes) -> Callable:
