@@ -15,9 +15,9 @@ data, its validation and its file format (HDF5, versioned schema).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import h5py
 import numpy as np
@@ -42,10 +42,11 @@ FIXED_RANGES = {
     "num_weight_bits": (1, 8),
     "num_message_bits": (0, 24),  # Loihi 2 graded spikes carry up to 24 bits
 }
+VTH_MAX = FIXED_RANGES["vth"][1]  # the largest threshold: a readout layer that must never spike
 INT32_LIMIT = 2**31
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, frozen=True)
 class Dense:
     """A weight matrix as Lava's ``Dense`` process applies it.
 
@@ -53,6 +54,7 @@ class Dense:
     and truncates them to ``num_weight_bits`` (see :meth:`effective_weights`), then shifts the
     accumulated input by ``weight_exp``. ``sign_mode`` ``None`` means "inferred from the
     weights", as Lava does. ``num_message_bits`` 0 means binary spikes; > 0 graded payloads.
+    Immutable (its array is read-only): derive a changed copy with :meth:`replace`.
     """
 
     weights: np.ndarray
@@ -61,9 +63,23 @@ class Dense:
     sign_mode: str | None = None
     num_message_bits: int = 0
 
+    def __post_init__(self) -> None:
+        weights = _as_array(self.weights, "weights")
+        if weights.ndim != 2:
+            raise NeuroreconError(f"weights must be a 2-D array (N_out, N_in); got shape {weights.shape}")
+        object.__setattr__(self, "weights", _frozen(weights))
+        for name in ("weight_exp", "num_weight_bits", "num_message_bits"):
+            object.__setattr__(self, name, _scalar_int(getattr(self, name), name))
+        if self.sign_mode is not None and self.sign_mode not in SIGN_MODES:
+            raise NeuroreconError(f"sign_mode must be one of {SIGN_MODES} or None; got {self.sign_mode!r}")
+
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.weights.shape)  # type: ignore[return-value]
+
+    def replace(self, **changes: Any) -> "Dense":
+        """A copy with ``changes`` applied (validated like a new Dense)."""
+        return replace(self, **changes)
 
     def resolved_sign_mode(self) -> str:
         """The sign mode Lava uses: the given one, or inferred from the weights."""
@@ -94,73 +110,96 @@ class Dense:
             w = -w
         return w
 
+    def equals(self, other: "Dense") -> bool:
+        """Exact equality of every parameter (the weights compared element-wise)."""
+        return np.array_equal(self.weights, other.weights) and all(
+            getattr(self, name) == getattr(other, name) for name in DENSE_SETTINGS
+        )
 
-@dataclass(frozen=True)
+
+DENSE_SETTINGS = ("weight_exp", "num_weight_bits", "sign_mode", "num_message_bits")
+NEURON_PARAMETERS = ("du", "dv", "vth", "bias_mant", "bias_exp")
+
+
+@dataclass(eq=False, frozen=True, init=False)
 class LIFLayer:
-    """One layer: a Dense connection into a population of LIF neurons.
+    """One layer: a :class:`Dense` connection into a population of LIF neurons.
 
     ``du``, ``dv`` and ``vth`` are a scalar or one value per neuron (Lava shares them per
-    process; the Lava backend builds one process per distinct group). ``bias_mant`` and
+    process; the Lava construction builds one process per distinct group). ``bias_mant`` and
     ``bias_exp`` are a scalar or per neuron. ``recurrent`` is an optional lateral
     :class:`Dense` (N x N) from the layer's spikes back to its own input, with the same one-step
     delay as every Dense.
+
+    ``weights`` is the layer's Dense, or its weight matrix with the Dense settings
+    (``weight_exp``, ``num_weight_bits``, ``sign_mode``, ``num_message_bits``) as keywords;
+    ``layer.weights`` and those settings read through to ``layer.dense``. Immutable (arrays
+    read-only): derive a changed copy with :meth:`replace`. Which values are legal depends on
+    the Network's arithmetic, so the chip ranges are checked by :class:`Network`.
     """
 
-    weights: np.ndarray
-    du: Any
-    dv: Any
-    vth: Any
-    bias_mant: Any = 0
-    bias_exp: Any = 0
-    weight_exp: int = 0
-    num_weight_bits: int = 8
-    sign_mode: str | None = None
-    num_message_bits: int = 0
-    recurrent: Dense | None = None
+    dense: Dense
+    du: np.ndarray
+    dv: np.ndarray
+    vth: np.ndarray
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    recurrent: Dense | None
 
-    def __post_init__(self) -> None:
-        weights = _as_array(self.weights, "weights")
-        if weights.ndim != 2:
-            raise NeuroreconError(
-                f"weights must be a 2-D array (N_out, N_in); got shape {weights.shape}"
-            )
-        if weights.shape[0] == 0:
+    def __init__(self, weights: Dense | Any, du: Any, dv: Any, vth: Any, bias_mant: Any = 0, bias_exp: Any = 0,
+                 weight_exp: int = 0, num_weight_bits: int = 8, sign_mode: str | None = None,
+                 num_message_bits: int = 0, recurrent: Dense | None = None) -> None:
+        settings = dict(weight_exp=weight_exp, num_weight_bits=num_weight_bits, sign_mode=sign_mode,
+                        num_message_bits=num_message_bits)
+        if isinstance(weights, Dense):
+            dense = weights
+            given = [name for name, value in settings.items() if value != DENSE_DEFAULTS[name]]
+            if given:
+                raise NeuroreconError(f"give {given} on the Dense, not beside it")
+        else:
+            dense = Dense(weights, **settings)
+        if dense.shape[0] == 0:
             raise NeuroreconError("a layer needs at least one neuron (weights has 0 rows)")
-        object.__setattr__(self, "weights", weights)
-        n = weights.shape[0]
-        for name in ("du", "dv", "vth", "bias_mant", "bias_exp"):
-            object.__setattr__(self, name, _per_neuron(getattr(self, name), n, name))
-        for name in ("weight_exp", "num_weight_bits", "num_message_bits"):
-            object.__setattr__(self, name, _scalar_int(getattr(self, name), name))
-        if self.sign_mode is not None and self.sign_mode not in SIGN_MODES:
-            raise NeuroreconError(f"sign_mode must be one of {SIGN_MODES} or None; got {self.sign_mode!r}")
-        if self.recurrent is not None:
-            rec = self.recurrent
-            if not isinstance(rec, Dense):
+        n = dense.shape[0]
+        object.__setattr__(self, "dense", dense)
+        for name, value in zip(NEURON_PARAMETERS, (du, dv, vth, bias_mant, bias_exp)):
+            object.__setattr__(self, name, _frozen(_per_neuron(value, n, name)))
+        if recurrent is not None:
+            if not isinstance(recurrent, Dense):
                 raise NeuroreconError("recurrent must be a neurorecon.Dense or None")
-            rec_w = _as_array(rec.weights, "recurrent weights")
-            if rec_w.shape != (n, n):
-                raise NeuroreconError(
-                    f"recurrent weights must have shape ({n}, {n}); got {rec_w.shape}"
-                )
-            if rec.num_message_bits != 0:
+            if recurrent.shape != (n, n):
+                raise NeuroreconError(f"recurrent weights must have shape ({n}, {n}); got {recurrent.shape}")
+            if recurrent.num_message_bits != 0:
                 raise NeuroreconError("recurrent connections carry binary spikes (num_message_bits=0)")
-            object.__setattr__(self, "recurrent", replace(rec, weights=rec_w))
+        object.__setattr__(self, "recurrent", recurrent)
+
+    weights = property(lambda self: self.dense.weights, doc="The feed-forward weights (N, N_in).")
+    weight_exp = property(lambda self: self.dense.weight_exp)
+    num_weight_bits = property(lambda self: self.dense.num_weight_bits)
+    sign_mode = property(lambda self: self.dense.sign_mode)
+    num_message_bits = property(lambda self: self.dense.num_message_bits)
 
     @property
     def n_neurons(self) -> int:
-        return int(self.weights.shape[0])
+        return int(self.dense.shape[0])
 
     @property
     def n_inputs(self) -> int:
-        return int(self.weights.shape[1])
+        return int(self.dense.shape[1])
 
-    @property
-    def dense(self) -> Dense:
-        """The feed-forward connection as a :class:`Dense`."""
-        return Dense(
-            self.weights, self.weight_exp, self.num_weight_bits, self.sign_mode, self.num_message_bits
-        )
+    def replace(self, **changes: Any) -> "LIFLayer":
+        """A copy with ``changes`` applied: neuron parameters, ``recurrent``, ``dense``, or the
+        Dense's own fields (``weights``, ``weight_exp``, ...), validated like a new layer."""
+        dense_changes = {k: changes.pop(k) for k in ("weights", *DENSE_SETTINGS) if k in changes}
+        dense = changes.pop("dense", self.dense)
+        if dense_changes:
+            dense = replace(dense, **dense_changes)
+        values = {name: getattr(self, name) for name in (*NEURON_PARAMETERS, "recurrent")}
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise NeuroreconError(f"LIFLayer has no field(s) {sorted(unknown)}")
+        values.update(changes)
+        return LIFLayer(dense, **values)
 
     def connections(self) -> list[Dense]:
         """The layer's Dense connections: feed-forward first, then the recurrent one if any."""
@@ -176,30 +215,30 @@ class LIFLayer:
 
     def equals(self, other: "LIFLayer") -> bool:
         """Exact equality of every parameter (arrays compared element-wise)."""
-        names = ("weights", "du", "dv", "vth", "bias_mant", "bias_exp")
-        same = all(np.array_equal(getattr(self, n), getattr(other, n)) for n in names)
-        same = same and (self.weight_exp, self.num_weight_bits, self.sign_mode, self.num_message_bits) == (
-            other.weight_exp, other.num_weight_bits, other.sign_mode, other.num_message_bits
-        )
         if (self.recurrent is None) != (other.recurrent is None):
             return False
-        if self.recurrent is not None:
-            a, b = self.recurrent, other.recurrent
-            same = same and np.array_equal(a.weights, b.weights) and (
-                a.weight_exp, a.num_weight_bits, a.sign_mode
-            ) == (b.weight_exp, b.num_weight_bits, b.sign_mode)
-        return bool(same)
+        same = self.dense.equals(other.dense) and all(
+            np.array_equal(getattr(self, n), getattr(other, n)) for n in NEURON_PARAMETERS
+        )
+        return bool(same and (self.recurrent is None or self.recurrent.equals(other.recurrent)))
 
 
-@dataclass
+DENSE_DEFAULTS = {f.name: f.default for f in fields(Dense) if f.name in DENSE_SETTINGS}
+
+
+@dataclass(eq=False, frozen=True)
 class Network:
     """A stack of :class:`LIFLayer` in one arithmetic, plus free-form metadata.
 
     ``metadata`` holds JSON-serialisable facts about the network (profile name, readout kind,
-    class count, training provenance); it travels with the file.
+    class count, training provenance); it travels with the file. Every Network, however made
+    (constructed, loaded, or derived with :meth:`replace`), passes the one validation in
+    :meth:`__post_init__`: layer shapes chain, and every parameter is legal in the arithmetic
+    (in fixed point: integers in the chip's ranges). Layers and their arrays are immutable, so
+    a validated Network stays valid.
     """
 
-    layers: Sequence[LIFLayer]
+    layers: tuple[LIFLayer, ...]
     arithmetic: str = "fixed"
     metadata: dict = field(default_factory=dict)
 
@@ -208,6 +247,8 @@ class Network:
             raise NeuroreconError(
                 f"arithmetic must be one of {ARITHMETICS}; got {self.arithmetic!r}"
             )
+        if isinstance(self.layers, LIFLayer) or not isinstance(self.layers, (list, tuple)):
+            raise NeuroreconError("layers must be a list of neurorecon.LIFLayer")
         layers = list(self.layers)
         if not layers:
             raise NeuroreconError("a Network needs at least one layer")
@@ -225,11 +266,14 @@ class Network:
                     "(LIF neurons send binary spikes)"
                 )
         convert = _validate_fixed if self.arithmetic == "fixed" else _validate_float
-        self.layers = [convert(layer, i) for i, layer in enumerate(layers)]
-        try:
-            json.dumps(self.metadata)
-        except TypeError as exc:
-            raise NeuroreconError(f"network metadata must be JSON-serialisable: {exc}") from None
+        object.__setattr__(self, "layers", tuple(convert(layer, i) for i, layer in enumerate(layers)))
+        if not isinstance(self.metadata, dict):
+            raise NeuroreconError(f"network metadata must be a dict; got {type(self.metadata).__name__}")
+        _check_metadata(self.metadata)
+
+    def replace(self, **changes: Any) -> "Network":
+        """A copy with ``changes`` (``layers``, ``arithmetic``, ``metadata``), validated anew."""
+        return replace(self, **changes)
 
     @property
     def n_inputs(self) -> int:
@@ -260,6 +304,7 @@ class Network:
     # ---------------------------------------------------------------- file format
     def save(self, path: str | Path) -> None:
         """Write the network to an HDF5 file (atomically: temp file, then rename)."""
+        _check_metadata(self.metadata)  # metadata is the one mutable part: check it again
         with atomic_path(path, suffix=".h5") as tmp:
             with h5py.File(tmp, "w") as f:
                 f.attrs["format"] = FILE_FORMAT
@@ -269,7 +314,7 @@ class Network:
                 f.attrs["n_layers"] = self.n_layers
                 for i, layer in enumerate(self.layers):
                     g = f.create_group(f"layers/{i}")
-                    for name in ("du", "dv", "vth", "bias_mant", "bias_exp"):
+                    for name in NEURON_PARAMETERS:
                         g.create_dataset(name, data=getattr(layer, name))
                     _write_dense(g, layer.dense)
                     if layer.recurrent is not None:
@@ -295,21 +340,7 @@ class Network:
                     g = f[f"layers/{i}"]
                     dense = _read_dense(g)
                     recurrent = _read_dense(g["recurrent"]) if "recurrent" in g else None
-                    layers.append(
-                        LIFLayer(
-                            dense.weights,
-                            du=g["du"][()],
-                            dv=g["dv"][()],
-                            vth=g["vth"][()],
-                            bias_mant=g["bias_mant"][()],
-                            bias_exp=g["bias_exp"][()],
-                            weight_exp=dense.weight_exp,
-                            num_weight_bits=dense.num_weight_bits,
-                            sign_mode=dense.sign_mode,
-                            num_message_bits=dense.num_message_bits,
-                            recurrent=recurrent,
-                        )
-                    )
+                    layers.append(LIFLayer(dense, recurrent=recurrent, **{n: g[n][()] for n in NEURON_PARAMETERS}))
                 arithmetic = str(f.attrs["arithmetic"])
                 metadata = json.loads(f.attrs["metadata"])
             except (KeyError, ValueError, TypeError, OSError) as exc:
@@ -376,7 +407,7 @@ def _per_neuron(value: Any, n: int, name: str) -> np.ndarray:
         return np.full(n, array[()], dtype=array.dtype)
     if array.shape != (n,):
         raise NeuroreconError(f"{name} must be a scalar or have shape ({n},); got shape {array.shape}")
-    return array.copy()
+    return array
 
 
 def _scalar_int(value: Any, name: str) -> int:
@@ -414,29 +445,46 @@ def _validate_dense_fixed(dense: Dense, layer: int, what: str) -> Dense:
         raise NeuroreconError(f"layer {layer}: {what} weights exceed Lava's 32-bit weight storage")
     for name in ("weight_exp", "num_weight_bits", "num_message_bits"):
         _check_range(getattr(dense, name), name, layer)
-    return replace(dense, weights=weights)
+    return dense.replace(weights=weights)
 
 
 def _validate_fixed(layer: LIFLayer, i: int) -> LIFLayer:
-    values = {name: _as_integers(getattr(layer, name), name, i) for name in ("du", "dv", "vth", "bias_mant", "bias_exp")}
+    values = {name: _as_integers(getattr(layer, name), name, i) for name in NEURON_PARAMETERS}
     for name, array in values.items():
         _check_range(array, name, i)
     dense = _validate_dense_fixed(layer.dense, i, "feed-forward")
     recurrent = None if layer.recurrent is None else _validate_dense_fixed(layer.recurrent, i, "recurrent")
-    return replace(layer, weights=dense.weights, recurrent=recurrent, **values)
+    return LIFLayer(dense, recurrent=recurrent, **values)
 
 
 def _validate_float(layer: LIFLayer, i: int) -> LIFLayer:
     values = {}
-    for name in ("weights", "du", "dv", "vth", "bias_mant", "bias_exp"):
+    for name in NEURON_PARAMETERS:
         array = getattr(layer, name).astype(np.float64)
         _check_finite(array, name, i)
         values[name] = array
     if not 0 <= layer.num_message_bits <= FIXED_RANGES["num_message_bits"][1]:
         raise NeuroreconError(f"layer {i}: num_message_bits must be in [0, 24]")
-    recurrent = layer.recurrent
-    if recurrent is not None:
-        rec_w = recurrent.weights.astype(np.float64)
-        _check_finite(rec_w, "recurrent weights", i)
-        recurrent = replace(recurrent, weights=rec_w)
-    return replace(layer, recurrent=recurrent, **values)
+    dense, recurrent = (None if d is None else _validate_dense_float(d, i, what)
+                        for d, what in ((layer.dense, "weights"), (layer.recurrent, "recurrent weights")))
+    return LIFLayer(dense, recurrent=recurrent, **values)
+
+
+def _validate_dense_float(dense: Dense, layer: int, what: str) -> Dense:
+    weights = dense.weights.astype(np.float64)
+    _check_finite(weights, what, layer)
+    return dense.replace(weights=weights)
+
+
+def _check_metadata(metadata: dict) -> None:
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as exc:
+        raise NeuroreconError(f"network metadata must be JSON-serialisable: {exc}") from None
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """A read-only copy: a layer's values cannot change behind the Network's validation."""
+    array = np.array(array, copy=True)
+    array.setflags(write=False)
+    return array

@@ -22,6 +22,7 @@ import numpy as np
 from neurorecon.errors import NeuroreconError
 
 READOUTS = ("last", "count", "step")
+NON_SPIKING_VTH = float(np.finfo(np.float64).max)  # float vth of a layer that never spikes (a readout, NIR's LI)
 
 
 @dataclass(frozen=True)

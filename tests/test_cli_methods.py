@@ -11,9 +11,14 @@ from neurorecon.data import load_data
 from neurorecon.run import load_network
 from neurorecon.simulate.predict import predict_network
 
-TASK = ["first-last-xor", "--T", "6", "--n-train", "300", "--n-test", "100"]
-SG = ["--sg-hidden", "32", "--sg-epochs", "3"]
+TASK = ["first-last-xor", "--T", "3", "--n-train", "300", "--n-test", "100"]
+SG = ["--sg-hidden", "32", "--sg-epochs", "10"]
 CVX = ["--witnesses", "80", "--rounds", "0"]
+# Test accuracy (chip, float) each method must reach on TASK; chance is 0.5. Measured with these
+# settings for seeds 0-3 (shared machine): sg 0.67-0.82 (float 0.77-0.91; with 3 epochs, or at
+# T=6 even with 20, it stays at chance), sg-cvx 1.0 (1.0), cvx + 2 fine-tuning epochs 0.90-1.0
+# (0.90-1.0). The floors sit below the lowest of those.
+FLOORS = {"sg": (0.62, 0.7), "sg-cvx": (0.95, 0.95), "cvx": (0.85, 0.85)}
 
 
 def train(capsys, out, *args) -> dict:
@@ -24,9 +29,13 @@ def train(capsys, out, *args) -> dict:
     return metrics
 
 
+def task():
+    return load_data(TASK[0], T=3, n_train=300, n_test=100)
+
+
 def assert_lava_equals_emulator(run, n=8):
     net = load_network(run)
-    X = load_data(*TASK[:1], T=6, n_train=300, n_test=100).X_test[:n]
+    X = task().X_test[:n]
     assert np.array_equal(predict_network(net, X, backend="lava"), predict_network(net, X))
 
 
@@ -35,8 +44,11 @@ def test_every_method_gives_a_lava_verified_chip_network(capsys, tmp_path, metho
     run = tmp_path / method
     metrics = train(capsys, run, "--method", method, *args)
     assert metrics["method"] == method and metrics["profile"] == "loihi2"
-    assert 0 <= metrics["test_accuracy"] <= 1 and 0 <= metrics["float_test_accuracy"] <= 1
-    assert load_network(run).arithmetic == "fixed"
+    chip_floor, float_floor = FLOORS[method]
+    assert metrics["test_accuracy"] >= chip_floor and metrics["float_test_accuracy"] >= float_floor, metrics
+    net, data = load_network(run), task()
+    assert net.arithmetic == "fixed"
+    assert metrics["test_accuracy"] == np.mean(predict_network(net, data.X_test) == data.y_test)  # the saved network's
     if method != "sg":
         assert metrics["duality_gap"] <= 1e-6
         assert metrics["training"]["verification"]["solver_vs_chip_differences"] == 0

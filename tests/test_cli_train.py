@@ -40,7 +40,9 @@ def test_evaluate_matches_metrics_and_lava_matches_emulator(capsys, run_dir):
     lava = json.loads(cli(capsys, "evaluate", run_dir, "--limit", "4", "--backend", "lava", "--json").out)
     assert lava["accuracy"] == emu["accuracy"] and lava["n_samples"] == 4
     floating = json.loads(cli(capsys, "evaluate", run_dir, "--backend", "float", "--json").out)
-    assert 0 <= floating["accuracy"] <= 1
+    # the float equivalent differs from the chip network only by Lava's roundings: on this task
+    # their predictions agree on all 100 test sequences; allow 3 to differ
+    assert floating["n_samples"] == 100 and abs(floating["accuracy"] - metrics["test_accuracy"]) <= 0.03
 
 
 def test_per_step_task_reports_token_accuracy(capsys, tmp_path):

@@ -25,7 +25,8 @@ def test_every_example_is_covered():
 def test_estimator_api():
     out = run_example("examples/estimator_api.py", "--quick")
     assert "solver vs chip predictions (training set): 0 differences" in out
-    assert "pipeline delay: True" in out
+    assert "pipeline delay: True" in out and "a scikit-learn estimator: True" in out
+    assert "classes: ['differ' 'equal']" in out
 
 
 def test_train_export_lava(tmp_path):

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 from clitools import Outcome
+from netgen import random_fixed_network, random_float_network, random_input
 
 import neurorecon as nr
 from neurorecon.interchange import write_lava_script
@@ -156,3 +157,26 @@ def test_backend_and_export_refuse_the_same_network(tmp_path):
     assert not (tmp_path / "lava").exists()
     with pytest.raises(lava_network.LavaBuildError, match="negative vth"):  # the shipped builder itself
         lava_network.run_batch(lava_layers(net), x, 4, "floating_pt")
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_script_backend_and_emulator_agree_on_random_networks(seed, tmp_path):
+    """The one Lava construction, run by the backend and by the exported script, is the emulator."""
+    rng = np.random.default_rng(seed)
+    net = random_fixed_network(rng, graded=seed == 12) if seed != 13 else random_float_network(rng)
+    x = random_input(rng, net, 4, 6)
+    np.savez(tmp_path / "x.npz", X=x)
+    write_lava_script(net, tmp_path / "lava")
+    out = run_script(tmp_path / "lava", "--input", tmp_path / "x.npz", "--out", tmp_path / "o.npz", "--steps", "readout")
+    assert out.code == 0, out.err
+    steps = nr.readout_steps(net, x.shape[1])
+    ref = nr.simulate(net, x, n_steps=steps, record=("spikes", "v"))
+    lava = nr.simulate(net, x, n_steps=steps, record=("spikes", "v"), backend="lava")
+    close = np.testing.assert_array_equal if net.arithmetic == "fixed" else (
+        lambda a, b, err_msg: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9, err_msg=err_msg))
+    with np.load(tmp_path / "o.npz") as f:
+        for i in range(net.n_layers):
+            np.testing.assert_array_equal(f[f"spikes_{i}"], ref.spikes[i], err_msg=f"script layer {i}")
+            np.testing.assert_array_equal(lava.spikes[i], ref.spikes[i], err_msg=f"backend layer {i}")
+            close(f[f"v_{i}"], ref.v[i], err_msg=f"script v {i}")
+            close(lava.v[i], ref.v[i], err_msg=f"backend v {i}")

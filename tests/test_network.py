@@ -1,5 +1,7 @@
 """The Network IR: construction, validation, and its HDF5 file."""
 
+from dataclasses import FrozenInstanceError
+
 import h5py
 import numpy as np
 import pytest
@@ -139,3 +141,57 @@ def test_structural_errors(build, message):
 def test_groups_in_order_of_first_appearance():
     layer = nr.LIFLayer(np.ones((5, 1)), du=[3, 1, 3, 1, 2], dv=0, vth=1)
     assert [g.tolist() for g in layer.groups()] == [[0, 2], [1, 3], [4]]
+
+
+def test_a_layer_holds_its_dense_and_reads_through_to_it():
+    dense = nr.Dense(np.array([[2, -4], [6, 8]]), weight_exp=-1, num_weight_bits=6)
+    layer = nr.LIFLayer(dense, du=1, dv=2, vth=3)
+    assert layer.dense is dense
+    assert (layer.weight_exp, layer.num_weight_bits, layer.sign_mode) == (-1, 6, None)
+    np.testing.assert_array_equal(layer.weights, dense.weights)
+    same = nr.LIFLayer(dense.weights, du=1, dv=2, vth=3, weight_exp=-1, num_weight_bits=6)
+    assert same.equals(layer) and same.dense.equals(dense)
+    with pytest.raises(nr.NeuroreconError, match="on the Dense"):
+        nr.LIFLayer(dense, du=1, dv=2, vth=3, weight_exp=2)
+
+
+def test_comparison_is_identity_and_never_raises():
+    """eq=False, as nir does: == on numpy fields would raise; equality of values is .equals()."""
+    a = nr.LIFLayer(np.ones((2, 2)), du=0, dv=0, vth=1)
+    b = nr.LIFLayer(np.ones((2, 2)), du=0, dv=0, vth=1)
+    assert a == a and a != b and a.equals(b)
+    assert nr.Network([a]) != nr.Network([b]) and nr.Network([a]).equals(nr.Network([b]))
+
+
+def test_every_mutation_path_is_validated():
+    net = nr.Network([nr.LIFLayer(np.ones((2, 3), dtype=int), du=0, dv=0, vth=10)])
+    layer = net.layers[0]
+    with pytest.raises(ValueError, match="read-only"):
+        layer.du[0] = 9999  # arrays cannot change behind the validation
+    with pytest.raises(ValueError, match="read-only"):
+        layer.weights[0, 0] = 10**12
+    with pytest.raises(FrozenInstanceError):
+        layer.du = np.array([9999, 9999])
+    with pytest.raises(FrozenInstanceError):
+        net.layers = []
+    with pytest.raises(AttributeError):
+        net.layers.append(layer)  # a tuple: a layer is added only through a new, validated Network
+    bad = layer.replace(du=9999)  # a layer alone knows no arithmetic ...
+    with pytest.raises(nr.NeuroreconError, match="du=9999"):
+        net.replace(layers=[layer, bad.replace(weights=np.ones((2, 2), dtype=int))])  # ... the Network checks it
+    with pytest.raises(nr.NeuroreconError, match="du=9999"):
+        nr.Network([bad])
+    with pytest.raises(nr.NeuroreconError, match="no field"):
+        layer.replace(tau=3)
+    with pytest.raises(nr.NeuroreconError, match="recurrent weights must have shape"):
+        layer.replace(recurrent=nr.Dense(np.ones((3, 3), dtype=int)))
+
+
+def test_metadata_is_checked_again_when_saved(tmp_path):
+    net = nr.Network([nr.LIFLayer(np.ones((1, 1), dtype=int), du=0, dv=0, vth=1)])
+    net.metadata["bad"] = object()  # the one mutable part of a Network
+    with pytest.raises(nr.NeuroreconError, match="JSON-serialisable"):
+        net.save(tmp_path / "n.h5")
+    assert not (tmp_path / "n.h5").exists()
+    with pytest.raises(nr.NeuroreconError, match="must be a dict"):
+        nr.Network(net.layers, metadata=["a list"])

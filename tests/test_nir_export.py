@@ -9,7 +9,8 @@ from nirtools import emulator_aligned, run_norse
 import neurorecon as nr
 from netgen import mixed_network
 from neurorecon.interchange import NirImportWarning, from_nir, to_nir, write_nir
-from neurorecon.quantize import NON_SPIKING_VTH, dequantize_network
+from neurorecon.quantize import dequantize_network
+from neurorecon.readout import NON_SPIKING_VTH
 
 PARAMS = ("weights", "du", "dv", "vth", "bias_mant")
 

@@ -8,7 +8,8 @@ import pytest
 import neurorecon as nr
 from netgen import mixed_network
 from neurorecon.profiles import load_profile
-from neurorecon.quantize import NON_SPIKING_VTH, QuantizationWarning, dequantize_network, quantize_network
+from neurorecon.quantize import QuantizationWarning, dequantize_network, quantize_network
+from neurorecon.readout import NON_SPIKING_VTH
 
 LOIHI2 = load_profile("loihi2").precision
 

@@ -8,12 +8,12 @@ import pytest
 from clitools import assert_clean_failure, cli
 
 import neurorecon as nr
+from neurorecon.network import VTH_MAX
 from neurorecon.profiles import load_profile
 from neurorecon.resources import ResourceReport, check_resources
 from neurorecon.resources.core_map import axon_synapse_bits, core_synapse_bits, weight_field_bits, _inputs
 
 LOIHI1 = load_profile("loihi1")
-VTH_MAX = 2**17 - 1
 
 
 def tiny_profile(**limits):

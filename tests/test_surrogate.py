@@ -3,7 +3,6 @@ input, post-training quantization (emulator and Lava)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ import torch
 import neurorecon as nr
 from neurorecon import NeuroreconError
 from neurorecon.data import load_data
-from neurorecon.quantize import NON_SPIKING_VTH
+from neurorecon.readout import NON_SPIKING_VTH
 from neurorecon.quantize import ptq as ptq_module
 from neurorecon.readout import Readout
 from neurorecon.train.surrogate.architecture import MAX_SCORE_SPREAD, best_temperature, initial_network, threshold_units
@@ -26,7 +25,7 @@ def _random_network(rng, readout: str, recurrent: bool, d: int = 5, t: int = 7, 
     """A calibrated initial network with random biases everywhere (init has zero biases)."""
     x = _inputs(rng, 64, t, d, bits)
     net = initial_network(x, 3, (12, 9), Readout(readout), default_palette(t), recurrent, bits, rng)
-    layers = [replace(layer, bias_mant=rng.normal(0, 0.1, layer.n_neurons)) for layer in net.layers]
+    layers = [layer.replace(bias_mant=rng.normal(0, 0.1, layer.n_neurons)) for layer in net.layers]
     return nr.Network(layers, arithmetic="float", metadata={"readout": readout})
 
 

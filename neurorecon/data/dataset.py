@@ -14,7 +14,7 @@ from neurorecon.errors import NeuroreconError
 from neurorecon.network import as_sequences
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, frozen=True)
 class Dataset:
     """Training data, an optional test split, and optional extra evaluation splits."""
 

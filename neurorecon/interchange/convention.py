@@ -44,7 +44,7 @@ import nir
 import numpy as np
 
 from neurorecon.errors import NeuroreconError
-from neurorecon.quantize.scale import NON_SPIKING_VTH
+from neurorecon.readout import NON_SPIKING_VTH
 
 DEFAULT_DT = 1e-4
 CONVENTION = (
@@ -56,7 +56,7 @@ SPIKING = (nir.CubaLIF, nir.LIF, nir.IF)
 NEURON_TYPES = (nir.CubaLIF, nir.CubaLI, nir.LIF, nir.LI, nir.IF, nir.I)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, frozen=True)
 class LavaNeurons:
     """A NIR neuron node as Lava float parameters (per neuron), and how its inputs scale."""
 

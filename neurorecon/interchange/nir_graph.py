@@ -71,7 +71,7 @@ def _dangling_edge(path: Path) -> str | None:
         return None
 
 
-@dataclass
+@dataclass(eq=False)
 class LinearMap:
     """A composed run of linear nodes: ``y = weight @ x + bias``."""
 

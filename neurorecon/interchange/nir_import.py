@@ -124,5 +124,5 @@ def from_nir(
         net, quantization = quantize_network(net, profile, data=data, weight_exp=weight_exp)
         report["quantization"] = quantization.to_dict()
         report["warnings"].extend(quantization.warnings)
-    net.metadata = dict(net.metadata, profile=profile.name, nir_import=report)
+    net.metadata.update(profile=profile.name, nir_import=report)
     return net

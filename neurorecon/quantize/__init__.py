@@ -7,11 +7,9 @@ Public API: :func:`quantize_network` (float -> profile integers, with a per-laye
 
 from neurorecon.quantize.fixed_point import dequantize_network, quantize_network
 from neurorecon.quantize.quantization_report import LayerReport, QuantizationReport, QuantizationWarning
-from neurorecon.quantize.scale import NON_SPIKING_VTH
 
 __all__ = [
     "LayerReport",
-    "NON_SPIKING_VTH",
     "QuantizationReport",
     "QuantizationWarning",
     "dequantize_network",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurorecon.network import Network
-from neurorecon.quantize.scale import NON_SPIKING_VTH
+from neurorecon.readout import NON_SPIKING_VTH
 from neurorecon.simulate import readout_steps, simulate
 from neurorecon.simulate.arithmetic import STATE_LIMIT
 from neurorecon.simulate.result import SimulationResult

@@ -32,7 +32,8 @@ from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.profiles import Precision, Profile, load_profile
 from neurorecon.quantize.activity import compare_activity, float_state_peaks
 from neurorecon.quantize.quantization_report import LayerReport, QuantizationReport, QuantizationWarning
-from neurorecon.quantize.scale import NON_SPIKING_VTH, choose_scale, weight_grid
+from neurorecon.readout import NON_SPIKING_VTH
+from neurorecon.quantize.scale import choose_scale, weight_grid
 from neurorecon.simulate import check_input
 from neurorecon.simulate.arithmetic import CURRENT_DECAY_OFFSET, DECAY_UNITY, STATE_SHIFT, fixed_bias
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurorecon.network import LIFLayer
+from neurorecon.readout import NON_SPIKING_VTH
 from neurorecon.profiles import Precision
 from neurorecon.simulate.arithmetic import DECAY_UNITY, INT32_HEADROOM, STATE_LIMIT, STATE_SHIFT
 
 STATE_MARGIN = 2.0  # measured peak |u| on data times this must stay inside 24 bits (u wraps)
 VOLTAGE_MARGIN = 1.25  # measured peak |v| on data times this must stay inside 24 bits (v clips)
-NON_SPIKING_VTH = float(np.finfo(np.float64).max)  # float vth of a layer that never spikes (LI)
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ def neuron_ranges(indices: np.ndarray) -> list[list[int]]:
     return [[int(run[0]), int(run[-1]) + 1] for run in np.split(idx, breaks)]
 
 
-@dataclass
+@dataclass(eq=False)
 class LayerMap:
     """A layer's cores (pieces per core) and its usage row, before global core numbering."""
 

@@ -153,22 +153,17 @@ def measure(net: Network, x: np.ndarray, precision: Precision, vth_max: int) -> 
 class _Synapse:
     """``a_in << 6`` at every step from a source's records (Dense delivers the previous step's sum).
 
-    The same operations as the emulator's synapse: float32 GEMM where every partial sum is an
-    integer below 2**24 (exact), float64 otherwise; the flooring shift after the sum.
+    The emulator's synapse (:class:`~neurorecon.simulate.arithmetic.Synapse`) on the source's
+    previous step.
     """
 
     def __init__(self, dense: Dense, max_payload: float):
-        weights, self.floor_scale = ar.synaptic_scale(dense, "fixed")
-        exact32 = float(np.abs(weights).sum(axis=1).max(initial=0.0)) * max_payload < 2**24
-        self.weights = np.ascontiguousarray(weights.T, dtype=np.float32 if exact32 else np.float64)
+        self.synapse = ar.synapse(dense, "fixed", max_payload)
 
     def __call__(self, source: np.ndarray) -> np.ndarray:
-        previous = np.zeros(source.shape, dtype=self.weights.dtype)
+        previous = np.zeros(source.shape, dtype=self.synapse.weights.dtype)
         previous[:, 1:] = source[:, :-1]
-        acc = (previous @ self.weights).astype(np.float64, copy=False)
-        if self.floor_scale is not None:
-            acc = np.floor(acc * self.floor_scale) * 2**ar.STATE_SHIFT
-        return acc
+        return self.synapse(previous).astype(np.float64, copy=False)
 
 
 def _previous(values: np.ndarray) -> np.ndarray:

@@ -36,9 +36,10 @@ CURRENT_DECAY_OFFSET = 1  # Lava's ds_offset: the current decays by du + 1
 STATE_SHIFT = 6  # a_in and vth are left-shifted by 6 to align with the 24-bit state
 STATE_LIMIT = 2**23  # u wraps above this; v saturates at +-(2**23 - 1)
 INT32_HEADROOM = 2**31 - 2**23  # Lava adds (a << 6) to u in int32: larger inputs overflow
+FLOAT32_EXACT = 2**24  # integers below this are exact in float32
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, frozen=True)
 class LIFConstants:
     """Per-neuron constants of one layer's LIF update, precomputed once."""
 
@@ -133,6 +134,35 @@ def synaptic_scale(dense: Dense, arithmetic: str) -> tuple[np.ndarray, float | N
     if dense.weight_exp >= 0:
         return w * float(2 ** (dense.weight_exp + STATE_SHIFT)), None
     return w, float(2.0**dense.weight_exp)
+
+
+@dataclass(eq=False, frozen=True)
+class Synapse:
+    """``a << 6`` from inputs: x @ weights, then (fixed point, negative weight_exp) the flooring shift and << 6."""
+
+    weights: np.ndarray  # (N_in, N_out), already transposed
+    floor_scale: float | None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        acc = x.astype(self.weights.dtype, copy=False) @ self.weights
+        if self.floor_scale is None:
+            return acc
+        acc = acc.astype(np.float64, copy=False)
+        acc *= self.floor_scale
+        np.floor(acc, out=acc)
+        acc *= 2**STATE_SHIFT
+        return acc
+
+
+def synapse(dense: Dense, arithmetic: str, max_payload: float) -> Synapse:
+    """The synapse of ``dense`` for inputs up to ``max_payload``: float32 GEMM where every partial
+    sum is an integer below 2**24 (exact), float64 otherwise."""
+    weights, floor_scale = synaptic_scale(dense, arithmetic)
+    exact_in_float32 = (
+        arithmetic == "fixed" and float(np.abs(weights).sum(axis=1).max(initial=0.0)) * max_payload < FLOAT32_EXACT
+    )
+    dtype = np.float32 if exact_in_float32 else np.float64
+    return Synapse(np.ascontiguousarray(weights.T, dtype=dtype), floor_scale)
 
 
 def max_abs_accumulation(dense: Dense, arithmetic: str, max_payload: float) -> float:

@@ -17,46 +17,16 @@ from typing import Callable, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from neurorecon.network import Dense, Network
+from neurorecon.network import Network
 from neurorecon.simulate import arithmetic as ar
 from neurorecon.simulate.result import SimulationResult
 
-FLOAT32_EXACT = 2**24
-
-
-@dataclass(frozen=True)
-class _Synapse:
-    """x @ weights, then (fixed point, negative weight_exp) the flooring shift and << 6."""
-
-    weights: np.ndarray  # (N_in, N_out), already transposed
-    floor_scale: float | None
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        acc = x.astype(self.weights.dtype, copy=False) @ self.weights
-        if self.floor_scale is None:
-            return acc
-        acc = acc.astype(np.float64, copy=False)
-        acc *= self.floor_scale
-        np.floor(acc, out=acc)
-        acc *= 2**ar.STATE_SHIFT
-        return acc
-
-
 @dataclass(frozen=True)
 class _LayerPlan:
-    feed_forward: _Synapse
-    recurrent: _Synapse | None
+    feed_forward: ar.Synapse
+    recurrent: ar.Synapse | None
     constants: ar.LIFConstants
     update: Callable
-
-
-def _synapse(dense: Dense, arithmetic: str, max_payload: float) -> _Synapse:
-    weights, floor_scale = ar.synaptic_scale(dense, arithmetic)
-    exact_in_float32 = (
-        arithmetic == "fixed" and float(np.abs(weights).sum(axis=1).max(initial=0.0)) * max_payload < FLOAT32_EXACT
-    )
-    dtype = np.float32 if exact_in_float32 else np.float64
-    return _Synapse(np.ascontiguousarray(weights.T, dtype=dtype), floor_scale)
 
 
 def _fixed_update(constants: ar.LIFConstants):
@@ -83,12 +53,12 @@ def plan_network(net: Network, max_input_payload: float) -> list[_LayerPlan]:
         recurrent = None
         if layer.recurrent is not None:
             bound += ar.max_abs_accumulation(layer.recurrent, net.arithmetic, 1.0)
-            recurrent = _synapse(layer.recurrent, net.arithmetic, 1.0)
+            recurrent = ar.synapse(layer.recurrent, net.arithmetic, 1.0)
         if net.arithmetic == "fixed":
             ar.check_int32_datapath(layer, i, bound)
         constants = ar.lif_constants(layer, net.arithmetic, bound)
         update = _fixed_update(constants) if net.arithmetic == "fixed" else _float_update(constants)
-        plans.append(_LayerPlan(_synapse(layer.dense, net.arithmetic, payload), recurrent, constants, update))
+        plans.append(_LayerPlan(ar.synapse(layer.dense, net.arithmetic, payload), recurrent, constants, update))
     return plans
 
 

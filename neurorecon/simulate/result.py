@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass
+@dataclass(eq=False)
 class SimulationResult:
     """Per-layer records of one simulation of ``n`` samples for ``n_steps`` steps.
 

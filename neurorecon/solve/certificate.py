@@ -28,7 +28,7 @@ from neurorecon.errors import NeuroreconError
 PENALTIES = ("group", "l1")
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, frozen=True)
 class Certificate:
     """Primal and dual values at ``W`` and the dual point ``scale * R``."""
 

@@ -10,7 +10,7 @@ import numpy as np
 from neurorecon.solve.certificate import certify
 
 
-@dataclass
+@dataclass(eq=False)
 class SolveResult:
     """A readout W (P, C) with its intercept and optimality certificate.
 

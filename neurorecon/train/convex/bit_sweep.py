@@ -13,7 +13,6 @@ The hidden layers stay as trained; only the readout changes precision. Three way
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from neurorecon.data.dataset import Dataset
 from neurorecon.network import Network
@@ -30,7 +29,7 @@ def readout_bit_sweep(net: Network, solution: dict, dataset: Dataset, bits: tupl
     """Test accuracy (chip arithmetic) of a trained fixed-point classifier's readout at each width."""
     readout = Readout(net.metadata["readout"])
     profile = load_profile(net.metadata["profile"])
-    hidden = net.layers[:-1]
+    hidden = list(net.layers[:-1])
     depth = len(hidden) - 1
     t_frames = dataset.X_train.shape[1]
     raster = hidden_raster(hidden, dataset.X_train, "fixed")
@@ -50,7 +49,7 @@ def readout_bit_sweep(net: Network, solution: dict, dataset: Dataset, bits: tupl
             "weight_bits": b,
             "quantization_aware": accuracy(fitted[True]),
             "plain_rounding": accuracy(fitted[False]),
-            "lava_truncation": accuracy(replace(net.layers[-1], num_weight_bits=b)),
+            "lava_truncation": accuracy(net.layers[-1].replace(num_weight_bits=b)),
         })
     return rows
 

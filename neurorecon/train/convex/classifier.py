@@ -1,4 +1,4 @@
-"""``ReconstructionClassifier``: the CVX method end to end, with scikit-learn conventions.
+"""``ReconstructionClassifier``: the CVX method end to end, as a scikit-learn classifier.
 
 fit(X, y):
   1. witnesses drawn and calibrated on the profile's grid (``witnesses.py``);
@@ -8,6 +8,12 @@ fit(X, y):
   5. column generation searches new witnesses that violate the dual constraint;
   6. the selected witnesses and the readout become a Network on the chip's grid
      (``reconstruct.py``), which is re-simulated to verify its training predictions.
+
+scikit-learn conventions: hyperparameters are stored unchanged by ``__init__`` and validated by
+``fit`` (so ``clone``, ``get_params`` and ``set_params`` work); labels may be of any kind (strings,
+non-contiguous integers), are encoded to 0..C-1 for the network and decoded by ``predict``.
+``X`` is 3-D (n, T, channels), which scikit-learn's generic estimator checks do not feed
+(tests/test_sklearn_api.py lists the checks that apply and those that do not, with reasons).
 """
 
 from __future__ import annotations
@@ -17,8 +23,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import Tags
+from sklearn.utils.multiclass import check_classification_targets
 
-from neurorecon.data.dataset import check_labels, check_sequences, payload_bits
+from neurorecon.data.dataset import check_sequences, payload_bits
 from neurorecon.errors import NeuroreconError
 from neurorecon.quantize.netx_grid import netx_layers
 from neurorecon.network import LIFLayer, Network
@@ -97,7 +107,7 @@ class _Plan:
     candidates: int
 
 
-@dataclass
+@dataclass(eq=False)
 class _Selection:
     readout: str
     beta: float
@@ -106,8 +116,15 @@ class _Selection:
     warm_start: np.ndarray | None = None
 
 
-class ReconstructionClassifier:
+class ClassifierNotFittedError(NeuroreconError, NotFittedError):
+    """``predict`` or ``score`` before ``fit``: scikit-learn's NotFittedError, and neurorecon's error."""
+
+
+class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
     """Spiking classifier trained by convex parameter reconstruction, exact on the chip.
+
+    ``X``: (n, T, channels) non-negative integers (0/1 spikes or graded payloads); ``y``: one
+    label per sequence (n,) or one per step (n, T) (the ``step`` readout), labels of any kind.
 
     Hyperparameters (scikit-learn style; nothing is learned in ``__init__``):
       profile: hardware profile name or :class:`~neurorecon.profiles.Profile`.
@@ -146,8 +163,10 @@ class ReconstructionClassifier:
         check); beta is then raised until the network fits.
       validation_fraction, n_betas, tol, seed, progress (a callable taking a message, or None).
 
-    Learned: ``network_`` (the chip Network), ``report_`` (dict), ``classes_``, ``readout_``,
-    ``readout_solution_`` (the real-valued convex readout behind the integer one).
+    Learned: ``network_`` (the chip Network; its outputs are indices into ``classes_``),
+    ``report_`` (dict), ``classes_`` (the sorted distinct labels), ``n_features_in_`` (input
+    channels per step), ``readout_``, ``readout_solution_`` (the real-valued convex readout
+    behind the integer one).
     """
 
     def __init__(self, profile: str | Profile = "loihi2", readout: str = "auto", n_witnesses: int | None = None,
@@ -284,7 +303,7 @@ class ReconstructionClassifier:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         X = check_sequences(X, "X")
-        y = check_labels(y, X, "y")
+        classes, y = _encode_labels(y, X)
         kinds = self._check_params(y.ndim == 2)
         profile = load_profile(self.profile)
         arithmetic = profile.network_arithmetic
@@ -298,9 +317,8 @@ class ReconstructionClassifier:
                 f"takes {'binary spikes only' if allowed == 0 else f'{allowed}-bit payloads'}"
             )
         rng = np.random.default_rng(self.seed)
-        n, t_frames, _ = X.shape
-        self.classes_ = np.arange(int(y.max()) + 1)
-        n_classes = len(self.classes_)
+        n, t_frames, n_channels = X.shape
+        n_classes = len(classes)
         fit_idx, val_idx = self._split(y, rng)
         calib = np.sort(rng.permutation(fit_idx)[:CALIBRATION_SAMPLES])
 
@@ -425,12 +443,14 @@ class ReconstructionClassifier:
                            "beta": beta, "penalty": self.penalty, "depth": self.depth,
                            "weight_bits": self.weight_bits, "netx_compatible": self.netx_compatible},
         }
+        self.classes_ = classes
+        self.n_features_in_ = n_channels
         self.network_ = Network(layers + [out], arithmetic=arithmetic, metadata=metadata)
         if self.netx_compatible:
             netx_layers(self.network_)  # what it was drawn for: netx holds it exactly (raises otherwise)
         self.readout_solution_ = {"W": W, "intercept": intercept, "beta": beta, "penalty": self.penalty}
         self.readout_ = readout.kind
-        chip_pred = self.predict(X).reshape(-1)
+        chip_pred = predict_network(self.network_, X).reshape(-1)
         labels = y.reshape(-1)
         timings["reconstruct_s"] = time.perf_counter() - tick
         timings["total_s"] = time.perf_counter() - started
@@ -647,18 +667,58 @@ class ReconstructionClassifier:
         return best
 
     # ------------------------------------------------------------------ predict
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise NeuroreconError("this classifier is not fitted yet; call fit(X, y) first")
-
     def predict(self, X) -> np.ndarray:
-        """Class per sequence (n,), or per step (n, T) for the ``step`` readout: the chip's answer."""
-        self._check_fitted()
-        return predict_network(self.network_, X)
+        """Label per sequence (n,), or per step (n, T) for the ``step`` readout: the chip's answer."""
+        if not hasattr(self, "network_"):
+            raise ClassifierNotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) first")
+        X = check_sequences(X, "X")
+        if X.shape[2] != self.n_features_in_:
+            raise NeuroreconError(
+                f"X has {X.shape[2]} input channels per step, but this classifier was fitted on {self.n_features_in_}"
+            )
+        return self.classes_[predict_network(self.network_, X)]
 
-    def score(self, X, y) -> float:
-        """Accuracy (token-wise for per-step labels)."""
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy: the fraction of sequences, or for per-step labels of steps, predicted right."""
         pred = self.predict(X)
-        y = check_labels(y, check_sequences(X), "y", n_classes=len(self.classes_))
-        return float((pred == y).mean())
+        y = np.asarray(y)
+        if y.shape != pred.shape:
+            raise NeuroreconError(f"y has shape {y.shape} but the predictions for X have shape {pred.shape}")
+        weights = None
+        if sample_weight is not None:  # one weight per sequence, shared by its steps
+            weights = np.broadcast_to(np.asarray(sample_weight, dtype=float).reshape((-1,) + (1,) * (y.ndim - 1)), y.shape)
+        return float(np.average(pred == y, weights=weights))
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # X is (n, T, channels)
+        tags.input_tags.three_d_array = True
+        tags.input_tags.positive_only = True  # spikes and graded payloads are non-negative
+        tags.target_tags.multi_output = True  # per-step labels (n, T)
+        return tags
+
+
+def _encode_labels(y, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, class indices of ``y``) for labels (n,) or (n, T) of any kind, as scikit-learn does."""
+    if y is None:
+        raise NeuroreconError("ReconstructionClassifier requires y to be passed, but the target y is None")
+    try:
+        y = np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        raise NeuroreconError(f"y is not an array of labels: {exc}") from None
+    if y.ndim not in (1, 2):
+        raise NeuroreconError(f"y must have shape (n,) or (n, T); got shape {y.shape}")
+    if y.shape[0] != X.shape[0]:
+        raise NeuroreconError(f"y has {y.shape[0]} labels but X has {X.shape[0]} samples")
+    if y.ndim == 2 and y.shape[1] != X.shape[1]:
+        raise NeuroreconError(f"per-step labels y have {y.shape[1]} steps but X has {X.shape[1]}")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise NeuroreconError("y contains NaN or infinite labels")
+    try:
+        check_classification_targets(y)
+        classes, indices = np.unique(y, return_inverse=True)
+    except (TypeError, ValueError) as exc:  # continuous labels, labels that do not sort
+        raise NeuroreconError(f"y: {exc}") from None
+    if len(classes) < 2:
+        raise NeuroreconError(f"y has a single class ({classes[0]!r}); a classifier needs at least two")
+    return classes, indices.reshape(y.shape)

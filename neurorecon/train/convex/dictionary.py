@@ -19,7 +19,7 @@ from neurorecon.train.convex.witnesses import concat_layers, select_rows
 BLOCK = 1024
 
 
-@dataclass
+@dataclass(eq=False)
 class Columns:
     """One readout's dictionary: D (rows x P, float32) and the witness behind each column."""
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurorecon.network import LIFLayer, Network
+from neurorecon.network import VTH_MAX, LIFLayer, Network
 from neurorecon.profiles import Profile
 from neurorecon.quantize.fixed_point import quantize_bias
 from neurorecon.quantize.netx_grid import netx_bias, netx_weight_grid
@@ -35,7 +35,6 @@ from neurorecon.simulate.arithmetic import STATE_SHIFT
 from neurorecon.simulate.emulator import emulate
 from neurorecon.readout import Readout
 
-VTH_MAX = 2**17 - 1
 VOLTAGE_CEILING = VTH_MAX << STATE_SHIFT  # the readout never spikes while v <= this
 VOLTAGE_MARGIN = 0.9
 MAX_SWEEPS = 8

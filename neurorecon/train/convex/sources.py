@@ -7,7 +7,6 @@ dictionary simulates them together and reconstruction keeps a module whole.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -47,7 +46,7 @@ class RandomWitnesses:
         rec = grid.snap(weights * grid.magnitude) if fixed else weights
         dense = Dense(rec, weight_exp=layer.weight_exp, num_weight_bits=layer.num_weight_bits,
                       sign_mode="mixed" if fixed else None)
-        return replace(layer, recurrent=dense), np.arange(n) // m
+        return layer.replace(recurrent=dense), np.arange(n) // m
 
     def initial(self, n: int) -> tuple[LIFLayer, np.ndarray | None]:
         return self._modules(self.sampler.sample(n))
@@ -98,7 +97,7 @@ class SurrogateWitnesses:
             self.chip_network = net_float
             self.report = {"history": history.to_dict()}
         base = self.chip_network.layers[0]
-        self.base = replace(base, sign_mode=base.dense.resolved_sign_mode() if profile.is_fixed else None)
+        self.base = base.replace(sign_mode=base.dense.resolved_sign_mode() if profile.is_fixed else None)
         self.recurrent = recurrent
 
     def _copy(self, jitter: float) -> LIFLayer:
@@ -110,11 +109,12 @@ class SurrogateWitnesses:
             out = w + self.rng.standard_normal(w.shape) * scale * jitter
             return weight_grid(np.array([-1.0, 1.0]), bits).snap(out) if fixed else out
 
-        layer = replace(base, weights=noisy(base.weights.astype(float), base.num_weight_bits), sign_mode="mixed" if fixed else None)
+        layer = base.replace(weights=noisy(base.weights.astype(float), base.num_weight_bits), sign_mode="mixed" if fixed else None)
         if base.recurrent is not None:
             rec = base.recurrent
-            layer = replace(layer, recurrent=replace(rec, weights=noisy(rec.weights.astype(float), rec.num_weight_bits),
-                                                     sign_mode="mixed" if fixed else None))
+            noisy_rec = rec.replace(weights=noisy(rec.weights.astype(float), rec.num_weight_bits),
+                                    sign_mode="mixed" if fixed else None)
+            layer = layer.replace(recurrent=noisy_rec)
         return layer
 
     def _layers(self, copies: int, include_base: bool) -> tuple[LIFLayer, np.ndarray]:

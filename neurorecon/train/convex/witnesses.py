@@ -24,18 +24,18 @@ netx also holds one (du, dv, vth) per layer, which a one-pair ``palette`` gives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from neurorecon.network import LIFLayer, Network
+from neurorecon.network import NEURON_PARAMETERS, VTH_MAX, LIFLayer, Network
 from neurorecon.profiles import Profile
-from neurorecon.quantize.fixed_point import quantize_bias
+from neurorecon.quantize.fixed_point import SMALLEST_DECAY, quantize_bias, quantize_decays
 from neurorecon.quantize.netx_grid import netx_bias, netx_weight_grid
 from neurorecon.quantize.scale import weight_grid
+from neurorecon.simulate.arithmetic import DECAY_UNITY
 from neurorecon.simulate.emulator import emulate
 
-VTH_MAX = 2**17 - 1
 SAFE_VOLTAGE = 2**21  # probe membrane scale kept below this (v saturates at 2**23)
 BISECTION_STEPS = 12
 SLOWEST_LEAK = 4096.0  # tau_v in steps of dv = 1 (fixed) / 1/4096 (float)
@@ -56,15 +56,17 @@ def default_palette(t_frames: int) -> list[tuple[float, float]]:
 
 
 def decays(tau_u: float, tau_v: float, arithmetic: str) -> tuple[float, float]:
-    """(du, dv) for time constants in steps, on the arithmetic's grid (fixed: du+1 = 4096/tau)."""
+    """(du, dv) for time constants in steps, on the arithmetic's grid (fixed: :func:`quantize_decays`)."""
+    du, dv = 1.0 / tau_u, (0.0 if np.isinf(tau_v) else 1.0 / tau_v)
     if arithmetic == "fixed":
-        du = int(np.clip(round(4096 / tau_u) - 1, 0, 4095))
-        dv = 0 if np.isinf(tau_v) else int(np.clip(round(4096 / tau_v), 0, 4095))
-        return du, dv
-    return 1.0 / tau_u, (0.0 if np.isinf(tau_v) else 1.0 / tau_v)
+        # slower than 12 bits resolve: the chip's slowest current decay (du_int = 0), no voltage leak
+        du_int, dv_int, _ = quantize_decays(np.array([max(du, 1 / DECAY_UNITY)]),
+                                            np.array([dv if dv >= SMALLEST_DECAY else 0.0]), layer=0)
+        return int(du_int[0]), int(dv_int[0])
+    return du, dv
 
 
-@dataclass
+@dataclass(eq=False)
 class Calibration:
     """Per-group constants shared by every witness of a layer."""
 
@@ -207,7 +209,7 @@ class WitnessSampler:
         return next(g for g, d in enumerate(self.calibration.group_decays) if tuple(d) == key)
 
 
-NEURON_FIELDS = ("weights", "du", "dv", "vth", "bias_mant", "bias_exp")
+NEURON_FIELDS = ("weights", *NEURON_PARAMETERS)
 
 
 def concat_layers(layers: list[LIFLayer]) -> LIFLayer:
@@ -228,13 +230,13 @@ def concat_layers(layers: list[LIFLayer]) -> LIFLayer:
             if layer.recurrent is not None:
                 weights[start:start + size, start:start + size] = layer.recurrent.weights
             start += size
-        cat["recurrent"] = replace(template, weights=weights)
-    return replace(first, **cat)
+        cat["recurrent"] = template.replace(weights=weights)
+    return first.replace(**cat)
 
 
 def select_rows(layer: LIFLayer, rows: np.ndarray) -> LIFLayer:
     """The witnesses ``rows`` of a layer, in that order (recurrent weights among them kept)."""
     picked = {name: getattr(layer, name)[rows] for name in NEURON_FIELDS}
     if layer.recurrent is not None:
-        picked["recurrent"] = replace(layer.recurrent, weights=layer.recurrent.weights[np.ix_(rows, rows)])
-    return replace(layer, **picked)
+        picked["recurrent"] = layer.recurrent.replace(weights=layer.recurrent.weights[np.ix_(rows, rows)])
+    return layer.replace(**picked)

@@ -19,13 +19,12 @@ with scores of spread ``READOUT_GAIN`` whatever its kind; biases start at 0.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
 
 from neurorecon.network import Dense, LIFLayer, Network
-from neurorecon.quantize.scale import NON_SPIKING_VTH
+from neurorecon.readout import NON_SPIKING_VTH
 from neurorecon.simulate.emulator import emulate
 from neurorecon.readout import Readout
 from neurorecon.train.convex.witnesses import decays
@@ -78,7 +77,7 @@ def readout_layer(n_in: int, n_classes: int, readout: Readout, spikes: np.ndarra
 def calibrate(layer: LIFLayer, inputs: np.ndarray) -> LIFLayer:
     """Scale each group's weights (feed-forward and recurrent) so that a probe run's voltage is
     above the threshold at ``INIT_ABOVE_THRESHOLD`` of its (sample, step, neuron) points."""
-    probe = replace(layer, vth=NON_SPIKING_VTH, recurrent=None)
+    probe = layer.replace(vth=NON_SPIKING_VTH, recurrent=None)
     v = emulate(Network([probe], arithmetic="float"), inputs, inputs.shape[1] + 1, ("v",), [0]).v[0]
     factor = np.ones(layer.n_neurons)
     for members in layer.groups():
@@ -86,7 +85,7 @@ def calibrate(layer: LIFLayer, inputs: np.ndarray) -> LIFLayer:
         if level > 0:
             factor[members] = layer.vth[members] / level
     recurrent = None if layer.recurrent is None else Dense(layer.recurrent.weights * factor[:, None])
-    return replace(layer, weights=layer.weights * factor[:, None], recurrent=recurrent)
+    return layer.replace(weights=layer.weights * factor[:, None], recurrent=recurrent)
 
 
 def layer_spikes(layer: LIFLayer, inputs: np.ndarray) -> np.ndarray:
@@ -149,9 +148,9 @@ def threshold_units(net: Network, X: np.ndarray, y: np.ndarray, readout: Readout
     for layer in hidden:
         unit = np.where(layer.vth > 0, layer.vth, 1.0)
         recurrent = None if layer.recurrent is None else Dense(layer.recurrent.weights / unit[:, None])
-        layers.append(replace(layer, weights=layer.weights / unit[:, None], bias_mant=layer.bias_mant / unit,
-                              vth=layer.vth / unit, recurrent=recurrent))
-    out = replace(net.layers[-1], vth=NON_SPIKING_VTH)
+        layers.append(layer.replace(weights=layer.weights / unit[:, None], bias_mant=layer.bias_mant / unit,
+                                    vth=layer.vth / unit, recurrent=recurrent))
+    out = net.layers[-1].replace(vth=NON_SPIKING_VTH)
     probe = Network(layers + [out], arithmetic="float", metadata=net.metadata)
     rows = np.sort(rng.permutation(X.shape[0])[:CALIBRATION_SAMPLES])
     x = X[rows]
@@ -159,5 +158,5 @@ def threshold_units(net: Network, X: np.ndarray, y: np.ndarray, readout: Readout
     v = emulate(probe, x, steps, ("v",), [probe.n_layers - 1]).v[-1]
     scores = v[:, probe.n_layers: probe.n_layers + x.shape[1]] if readout.per_step else v[:, -1]
     scale = best_temperature(scores.reshape(-1, scores.shape[-1]), y[rows].reshape(-1))
-    out = replace(out, weights=out.weights / scale, bias_mant=out.bias_mant / scale)
+    out = out.replace(weights=out.weights / scale, bias_mant=out.bias_mant / scale)
     return Network(layers + [out], arithmetic="float", metadata=net.metadata)

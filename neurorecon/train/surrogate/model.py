@@ -21,7 +21,6 @@ The last layer is the readout: Dense + LIF that never spikes (threshold ``NON_SP
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -30,9 +29,9 @@ from norse.torch.functional.threshold import threshold as norse_threshold
 
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Dense, LIFLayer, Network
-from neurorecon.quantize.scale import NON_SPIKING_VTH
+from neurorecon.readout import NON_SPIKING_VTH
 from neurorecon.simulate import readout_steps
-from neurorecon.simulate.arithmetic import LIFConstants, float_lif_update
+from neurorecon.simulate.arithmetic import LIFConstants, float_lif_update, lif_constants
 
 SURROGATES = ("tanh", "super", "triangle", "circ", "heavi_erfc")  # Norse's deterministic surrogates
 # Norse's HeaviTanh: backward 1 - tanh(alpha x)^2 on x = (v - vth) / vth, so a width of vth / alpha
@@ -64,7 +63,7 @@ class SurrogateLayer(torch.nn.Module):
         self.alpha = float(alpha)
 
         def tensor(x) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=dtype)
+            return torch.tensor(np.asarray(x, dtype=np.float64), dtype=dtype)
 
         self.weight = torch.nn.Parameter(tensor(layer.weights))
         self.bias = torch.nn.Parameter(tensor(layer.bias_mant))
@@ -72,8 +71,9 @@ class SurrogateLayer(torch.nn.Module):
         if layer.recurrent is not None:
             self.recurrent = torch.nn.Parameter(tensor(layer.recurrent.weights))
         vth = layer.vth if spiking else np.full(layer.n_neurons, NON_SPIKING_VTH)
-        self.register_buffer("current_keep", tensor(1.0 - layer.du))
-        self.register_buffer("voltage_keep", tensor(1.0 - layer.dv))
+        decays = lif_constants(layer, "float")
+        self.register_buffer("current_keep", tensor(decays.current_keep))
+        self.register_buffer("voltage_keep", tensor(decays.voltage_keep))
         self.register_buffer("threshold", tensor(vth))
         self.register_buffer("inverse_unit", tensor(1.0 / np.where(vth > 0, vth, 1.0)))
         self._source = layer
@@ -100,8 +100,8 @@ class SurrogateLayer(torch.nn.Module):
 
         recurrent = None if self.recurrent is None else Dense(numpy(self.recurrent))
         vth = self._source.vth if self.spiking else NON_SPIKING_VTH
-        return replace(self._source, weights=numpy(self.weight), bias_mant=numpy(self.bias),
-                       bias_exp=0, vth=vth, recurrent=recurrent)
+        return self._source.replace(weights=numpy(self.weight), bias_mant=numpy(self.bias),
+                                    bias_exp=0, vth=vth, recurrent=recurrent)
 
 
 class SurrogateNetwork(torch.nn.Module):
