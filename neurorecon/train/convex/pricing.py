@@ -27,7 +27,7 @@ one thread with deterministic kernels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
@@ -122,12 +122,12 @@ class Pricer:
 
         weights = on_grid(twin.layer.weight * twin.mask)
         bias_mant, bias_exp = self.sampler.bias_on_grid(twin.layer.bias.detach().to(torch.float64).numpy() * unit)
-        layer = replace(start, weights=weights, bias_mant=bias_mant, bias_exp=bias_exp)
+        layer = start.replace(weights=weights, bias_mant=bias_mant, bias_exp=bias_exp)
         if twin.block is not None:
             rec = on_grid(twin.layer.recurrent * twin.block)
-            layer = replace(layer, recurrent=Dense(rec, weight_exp=start.recurrent.weight_exp,
-                                                    num_weight_bits=start.recurrent.num_weight_bits,
-                                                    sign_mode=start.recurrent.sign_mode))
+            layer = layer.replace(recurrent=Dense(rec, weight_exp=start.recurrent.weight_exp,
+                                                  num_weight_bits=start.recurrent.num_weight_bits,
+                                                  sign_mode=start.recurrent.sign_mode))
         return layer
 
     # ------------------------------------------------------------------ starts
