@@ -41,6 +41,9 @@ def test_pricing_never_worsens_the_objective_and_reports_each_round(priced):
         assert after["max_violation"] > 0 and after["max_normalised_violation"] > 0
         assert 0 <= after["validation_accuracy"] <= 1 and after["seconds"] > 0
     assert report["remaining_violation"] == rounds[-1]["max_violation"]
+    kept = report["column_generation_kept_round"]
+    assert rounds[kept]["validation_accuracy"] == max(r["validation_accuracy"] for r in rounds)
+    assert report["dictionary_size"] == rounds[kept]["dictionary_size"]
     assert report["duality_gap"] <= 1e-6
     assert report["verification"]["solver_vs_chip_differences"] == 0
 

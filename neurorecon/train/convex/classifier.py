@@ -37,7 +37,7 @@ from neurorecon.resources import check_resources
 from neurorecon.simulate.emulator import emulate
 from neurorecon.simulate.predict import predict_network
 from neurorecon.solve import solvers
-from neurorecon.train.convex.dictionary import Dictionary
+from neurorecon.train.convex.dictionary import Columns, Dictionary
 from neurorecon.readout import READOUTS, Readout
 from neurorecon.train.convex.integer_readout import fit_integer_readout, output_steps
 from neurorecon.train.convex.reconstruct import float_readout_layer, hidden_raster, pack
@@ -386,6 +386,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         else:
             search = source
         rounds = [self._round_report(0, dictionary, readout, None, None, 0, 0, result, Y, y, split, 0.0)]
+        best = (rounds[0].validation_accuracy, 0, result.W)  # the round the validation split prefers
         stopped = "rounds"
         last_round = 0.0
         for k in range(1, plan.rounds + 1):
@@ -399,14 +400,18 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                                                            split)
             last_round = time.perf_counter() - round_tick
             rounds.append(report)
+            if report.validation_accuracy > best[0] + 1e-12:
+                best = (report.validation_accuracy, k, result.W)
             if report.added == 0:
                 stopped = "no violator"
                 break
+        # The dictionary as it stood after the best round (its first columns; later ones dropped).
+        kept = rounds[best[1]].dictionary_size
         columns = dictionary.columns[readout.kind]
-        W0 = np.vstack([result.W, np.zeros((columns.size - result.W.shape[0], result.W.shape[1]))])
+        columns = Columns(columns.matrix[:, :kept], columns.witness[:kept])
+        W0 = best[2]
         if retune and len(rounds) > 1 and stopped != "time budget":
-            beta_fit, W0 = self._retune(columns.matrix, Y, y, split, beta_fit, W0, rounds[-1].validation_accuracy,
-                                        readout)
+            beta_fit, W0 = self._retune(columns.matrix, Y, y, split, beta_fit, W0, best[0], readout)
         beta = beta_fit * len(rows) / len(split.fit)
         timings["column_generation_s"] = time.perf_counter() - tick
         tick = time.perf_counter()
@@ -471,6 +476,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             "search": plan.search,
             "column_generation": [r.__dict__ for r in rounds],
             "column_generation_stopped_by": stopped,
+            "column_generation_kept_round": int(best[1]),
             # how far the last search left the dual constraint (1 = satisfied by every candidate)
             "remaining_violation": float(rounds[-1].max_violation) if len(rounds) > 1 else None,
             "float_train_accuracy": float((float_pred == labels).mean()),
