@@ -307,7 +307,7 @@ def _column_generation(metrics: dict, folder: Path) -> Section | None:
     rounds = metrics.get("training", {}).get("column_generation") or []
     if len(rounds) < 2:
         return None
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
     ax[0].plot([r["round"] for r in rounds], [r["objective"] for r in rounds], "o-")
     ax[0].set_ylabel("convex objective")
     later = [r for r in rounds if r["max_violation"] is not None]
@@ -318,12 +318,20 @@ def _column_generation(metrics: dict, folder: Path) -> Section | None:
     ax[1].margins(y=0.12)
     ax[1].set_title("largest dual violation among the candidates", fontsize=9)
     ax[0].set_title("objective after each round", fontsize=9)
+    for split in ("train", "validation"):
+        ax[2].plot([r["round"] for r in rounds], [r.get(f"{split}_accuracy", np.nan) for r in rounds], "o-", label=split)
+    ax[2].set_ylabel("accuracy (float readout)")
+    ax[2].set_title("accuracy after each round", fontsize=9)
+    ax[2].legend()
     for a in ax:
         a.set_xlabel("column-generation round (0: initial solve)")
         a.set_xticks([r["round"] for r in rounds])  # whole rounds only
     fig.tight_layout()
-    return Section("Column generation", "Each round searches witnesses violating the dual constraint "
-                   "||d^T Lambda||_2 <= beta (values above 1, the line, improve the objective when added).", _save(fig, folder, "column_generation.png"), rounds)
+    search = metrics.get("training", {}).get("search", "random")
+    return Section("Column generation", f"Each round searches witnesses violating the dual constraint "
+                   f"||d^T Lambda||_2 <= beta ({search} search; values above 1, the line, improve the objective "
+                   "when added), re-solves on the training split and scores the held-out validation split.",
+                   _save(fig, folder, "column_generation.png"), rounds)
 
 
 def _cores(net: Network, profile: str, folder: Path) -> Section:

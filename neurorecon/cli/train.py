@@ -52,11 +52,24 @@ def add_parser(sub) -> None:
                    help="what the output layer reads: the last hidden spikes, spike counts, or one class per step "
                         "(default auto: chosen on a validation split)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the training (default 0; same seed, same bits)")
-    p.add_argument("--witnesses", type=int, default=2000, help="candidate hidden neurons (default 2000)")
+    p.add_argument("--witnesses", type=int, default=None,
+                   help="random witnesses drawn first (default 500 with pricing, 2000 with --search random)")
     p.add_argument("--beta", default="auto", help="group-Lasso weight, or 'auto' (validation)")
     p.add_argument("--penalty", default="group", choices=("group", "l1"),
                    help="group: a hidden neuron is kept for all classes or none (default); l1: per weight")
-    p.add_argument("--rounds", type=int, default=2, help="column-generation rounds (default 2)")
+    p.add_argument("--search", default="auto", choices=("auto", "pricing", "random"),
+                   help="how column generation finds new witnesses: pricing trains them against the dual point, "
+                        "random draws them (the paper's CVX); default auto: pricing for cvx, random for sg-cvx")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="column-generation rounds (default 10 with pricing, 2 with --search random)")
+    p.add_argument("--candidates", type=int, default=None,
+                   help="candidate witnesses per round (default 128 with pricing, 1000 with --search random)")
+    p.add_argument("--pricing-steps", type=int, default=None, help="Adam steps per pricing round (default 40)")
+    p.add_argument("--module-size", type=int, default=None,
+                   help="witnesses in recurrent modules of this many neurons (priced jointly with pricing)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop column generation before a round would overrun this (the network is the best "
+                        "certified one found so far)")
     p.add_argument("--depth", type=int, default=1, choices=(1, 2), help="hidden layers (default 1)")
     p.add_argument("--weight-bits", type=int, default=8, help="Dense weight bits of every layer, 1-8 (default 8)")
     p.add_argument("--max-neurons", type=int, default=None,
@@ -167,12 +180,16 @@ def _run(args) -> int:
                       qat=args.qat, **sg)
     else:
         params = dict(readout=args.readout, n_witnesses=args.witnesses, beta=_beta(args.beta), penalty=args.penalty,
-                      column_generation_rounds=args.rounds, depth=args.depth, weight_bits=args.weight_bits,
+                      search=args.search, column_generation_rounds=args.rounds, candidates_per_round=args.candidates,
+                      time_budget=args.time_budget, recurrent_module_size=args.module_size,
+                      depth=args.depth, weight_bits=args.weight_bits,
                       max_neurons=args.max_neurons, max_cores=args.max_cores,
                       time_constants=parse_time_constants(args.time_constants), netx_compatible=args.netx_compatible,
                       **sg)
+        if args.pricing_steps is not None:
+            params["pricing_steps"] = args.pricing_steps
     params.update(_scale_params(args))
-    if args.rounds < 0:
+    if args.rounds is not None and args.rounds < 0:
         raise NeuroreconError(f"--rounds must be 0 or more; got {args.rounds}")
     if args.fine_tune < 0 or (args.fine_tune and args.method == "sg"):
         raise NeuroreconError("--fine-tune takes a positive number of epochs, with --method cvx or sg-cvx")

@@ -1,7 +1,9 @@
 """Train on a Dataset and measure the chip network: what ``neurorecon train`` (and the demo) run.
 
 Methods:
-  ``cvx``    parameter reconstruction from random witnesses on the chip's grid;
+  ``cvx``    parameter reconstruction on the chip's grid: random witnesses, then column generation
+             with pricing (candidates trained against the dual point; ``search="random"``: the
+             paper's CVX, random candidates only);
   ``sg-cvx`` the paper's hybrid: witnesses from a surrogate-gradient (Norse) network quantized to
              the chip, with a convex readout fitted on their exact spikes;
   ``sg``     the peers' usual path: surrogate-gradient training in float, then post-training
@@ -119,6 +121,7 @@ def train_dataset(dataset: Dataset, method: str = "cvx", profile: str = "loihi2"
             tuned = ReconstructionClassifier(profile=profile, seed=seed, progress=progress, **{
                 **params, "witness_source": "sg", "sg_init": model.network_, "sg_epochs": fine_tune,
                 "n_witnesses": model.network_.sizes[0], "column_generation_rounds": 0, "readout": model.readout_,
+                "search": "random",
             })
             model = tuned.fit(dataset.X_train, dataset.y_train)
         net = model.network_

@@ -40,14 +40,22 @@ from neurorecon.simulate.predict import predict_network
 from neurorecon.solve import solvers
 from neurorecon.train.blocks import BlockStore, Engine, peak_resident_memory
 from neurorecon.train.cluster import check_cluster, parse_memory_limit
-from neurorecon.train.convex.dictionary import Dictionary
+from neurorecon.train.convex.dictionary import Columns, Dictionary
 from neurorecon.readout import READOUTS, Readout
 from neurorecon.train.convex.integer_readout import fit_integer_readout, output_steps
 from neurorecon.train.convex.reconstruct import float_readout_layer, hidden_raster, pack
+from neurorecon.train.convex.pricing import Pricer, PricingSettings
 from neurorecon.train.convex.sources import RandomWitnesses, SurrogateWitnesses
 from neurorecon.train.convex.witnesses import WitnessSampler, select_rows
 
 CALIBRATION_SAMPLES = 512
+SEARCHES = ("auto", "pricing", "random")
+OPTIONAL_COUNTS = ("n_witnesses", "candidates_per_round", "recurrent_module_size", "column_generation_rounds")
+# Defaults of the random search (the paper's CVX) and of pricing (see pricing.py).
+RANDOM_WITNESSES, RANDOM_ROUNDS, RANDOM_CANDIDATES = 2000, 2, 1000
+PRICING_WITNESSES, PRICING_ROUNDS, PRICING_CANDIDATES, PRICING_STEPS = 500, 10, 128, 40
+PRICING_BETA_FACTOR = 4.0  # column generation runs at this times the first dictionary's validated beta
+RETUNE_STEPS = 4  # then betas halved up to this many times, kept while validation improves
 PATH_PATIENCE = 2  # betas without a validation gain before the path stops
 PATH_TOL = 1e-4  # the path only ranks betas by validation accuracy; the final solve is certified
 SG_KEEP_Z = 1.645  # sg-cvx: the convex readout must beat the SG network's own on validation (one-sided 5 %)
@@ -61,17 +69,46 @@ AUTO_CONNECTIVITY = 0.25  # ...and a random quarter of wider inputs
 NETX_TIME_CONSTANTS = (1.0, 4.0)
 
 
-@dataclass
+@dataclass(eq=False)
 class RoundReport:
-    """One column-generation round."""
+    """One column-generation round (round 0: the first solve). Violations are of the dual
+    constraint at the round's starting dual point: ``max_violation`` the largest
+    ``||d^T Lambda|| / beta`` among the candidates' exact columns (> 1: adding it lowers the
+    objective), ``max_normalised_violation`` the largest ``||c^T Lambda|| / (beta ||c||)`` (c the
+    centred column: what pricing maximises). Objective, gap and accuracies are after the re-solve,
+    on the training split (train) and the held-out validation split."""
 
     round: int
     dictionary_size: int
-    max_violation: float | None  # largest ||d^T Lambda|| / beta among the candidates (None: initial solve)
-    added: int
+    max_violation: float | None
+    max_normalised_violation: float | None
+    added: int  # new distinct columns
+    neurons_added: int  # witnesses (a violating module's neurons all come along)
     objective: float
     gap: float
     train_accuracy: float
+    validation_accuracy: float
+    seconds: float
+    search_seconds: float = 0.0  # finding the candidates (pricing: training them) and their exact columns
+
+
+@dataclass(eq=False)
+class _Split:
+    """Readout rows of the training and validation splits, and the training samples."""
+
+    fit: np.ndarray
+    validation: np.ndarray
+    samples: np.ndarray
+
+
+@dataclass(eq=False)
+class _Plan:
+    """The search and its sizes once "auto" and None are resolved."""
+
+    search: str
+    n_witnesses: int
+    rounds: int
+    candidates: int
 
 
 @dataclass(eq=False)
@@ -97,10 +134,20 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
     Hyperparameters (scikit-learn style; nothing is learned in ``__init__``):
       profile: hardware profile name or :class:`~neurorecon.profiles.Profile`.
       readout: ``"auto"`` (validated choice), ``"last"``, ``"count"`` or ``"step"``.
-      n_witnesses: candidate hidden neurons sampled before deduplication.
+      n_witnesses: random witnesses drawn first, before deduplication (None: 2,000 for the
+        random search, ``PRICING_WITNESSES`` for pricing, which then grows the dictionary).
       beta: group-Lasso weight, or ``"auto"`` (validation over a warm-started path).
       penalty: ``"group"`` (a neuron serves all classes) or ``"l1"``.
-      column_generation_rounds / candidates_per_round: the dual-guided witness search.
+      search: how column generation finds new witnesses: ``"pricing"`` trains candidates against
+        the dual point (:mod:`~neurorecon.train.convex.pricing`), ``"random"`` draws them (random
+        witnesses and jittered selected ones; jittered SG copies for SG-CVX); ``"auto"``: pricing
+        for random witnesses, random for SG-CVX.
+      column_generation_rounds / candidates_per_round: rounds of that search and candidates per
+        round (None: 2 rounds of 1,000 for random, ``PRICING_ROUNDS`` of ``PRICING_CANDIDATES``
+        for pricing); pricing_steps: Adam steps per pricing round.
+      time_budget: seconds for the whole fit, or None; column generation stops before a round
+        that would overrun it (the first dictionary, solve and reconstruction always run), and the
+        network is the certified optimum over the dictionary found so far.
       depth: hidden layers (2 = the second layer's neurons are the witnesses).
       first_layer_size: neurons of the fixed first layer when ``depth`` is 2.
       weight_bits: Dense weight precision of every layer (1-8; Lava truncates to it).
@@ -110,7 +157,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         surrogate-gradient network trained with Norse, quantized to the profile, plus jittered
         copies; sg_hidden, sg_epochs, sg_recurrent, sg_lr configure it; sg_init fine-tunes a
         trained one-hidden-layer Network instead of training from scratch).
-      recurrent_module_size: random witnesses in recurrent modules of this many neurons.
+      recurrent_module_size: witnesses (random and priced) in recurrent modules of this many
+        neurons; priced modules train their recurrent weights jointly.
       time_constants: the witnesses' (tau_u, tau_v) pairs in steps (``inf``: no leak), or None
         for the default mix (``witnesses.default_palette``).
       netx_compatible: train a network lava-dl's netx format holds exactly: one time-constant
@@ -135,9 +183,11 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
     behind the integer one).
     """
 
-    def __init__(self, profile: str | Profile = "loihi2", readout: str = "auto", n_witnesses: int = 2000,
-                 beta: float | str = "auto", penalty: str = "group", column_generation_rounds: int = 2,
-                 candidates_per_round: int = 1000, depth: int = 1, first_layer_size: int = 256,
+    def __init__(self, profile: str | Profile = "loihi2", readout: str = "auto", n_witnesses: int | None = None,
+                 beta: float | str = "auto", penalty: str = "group", search: str = "auto",
+                 column_generation_rounds: int | None = None, candidates_per_round: int | None = None,
+                 pricing_steps: int = PRICING_STEPS, time_budget: float | None = None,
+                 depth: int = 1, first_layer_size: int = 256,
                  validation_fraction: float = 0.2, n_betas: int = 8, tol: float = 1e-6, weight_bits: int = 8,
                  max_neurons: int | None = None, max_cores: int | None = None,
                  connectivity: float | str = "auto", witness_source: str = "random",
@@ -151,8 +201,11 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         self.n_witnesses = n_witnesses
         self.beta = beta
         self.penalty = penalty
+        self.search = search
         self.column_generation_rounds = column_generation_rounds
         self.candidates_per_round = candidates_per_round
+        self.pricing_steps = pricing_steps
+        self.time_budget = time_budget
         self.depth = depth
         self.first_layer_size = first_layer_size
         self.validation_fraction = validation_fraction
@@ -197,9 +250,22 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             raise NeuroreconError(f"beta must be 'auto' or a positive number; got {self.beta!r}")
         if self.penalty not in ("group", "l1"):
             raise NeuroreconError(f"penalty must be 'group' or 'l1'; got {self.penalty!r}")
-        for name in ("n_witnesses", "depth", "first_layer_size", "n_betas"):
-            if int(getattr(self, name)) < 1:
-                raise NeuroreconError(f"{name} must be at least 1")
+        for name in ("n_witnesses", "depth", "first_layer_size", "n_betas", "candidates_per_round", "pricing_steps",
+                     "recurrent_module_size", "column_generation_rounds"):
+            value = getattr(self, name)
+            if value is None and name in OPTIONAL_COUNTS:
+                continue
+            least = 0 if name == "column_generation_rounds" else 1
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise NeuroreconError(f"{name} must be an integer of at least {least}; got {value!r}")
+        if self.search not in SEARCHES:
+            raise NeuroreconError(f"search must be one of {SEARCHES}; got {self.search!r}")
+        if self.search == "pricing" and self.witness_source == "sg":
+            raise NeuroreconError("pricing draws its candidates on the random witnesses' grid: use search='random' "
+                                  "with SG witnesses")
+        if self.time_budget is not None and (isinstance(self.time_budget, bool) or not isinstance(
+                self.time_budget, (int, float)) or not 0 < self.time_budget < np.inf):
+            raise NeuroreconError(f"time_budget must be a positive number of seconds or None; got {self.time_budget!r}")
         if self.depth > 2:
             raise NeuroreconError("depth must be 1 or 2")
         if int(self.column_generation_rounds) < 0:
@@ -232,6 +298,17 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             if self.time_constants is not None and len(self.time_constants) != 1:
                 raise NeuroreconError("netx holds one (du, dv) per layer: give exactly one time-constant pair")
         return kinds
+
+    def _plan(self) -> _Plan:
+        search = self.search if self.search != "auto" else ("random" if self.witness_source == "sg" else "pricing")
+        pricing = search == "pricing"
+
+        def given(value, default):
+            return int(value) if value is not None else default
+
+        return _Plan(search, given(self.n_witnesses, PRICING_WITNESSES if pricing else RANDOM_WITNESSES),
+                     given(self.column_generation_rounds, PRICING_ROUNDS if pricing else RANDOM_ROUNDS),
+                     given(self.candidates_per_round, PRICING_CANDIDATES if pricing else RANDOM_CANDIDATES))
 
     def _palette(self) -> list[tuple[float, float]] | None:
         if self.time_constants is not None:
@@ -320,8 +397,9 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                                      netx_compatible=self.netx_compatible)
             sampler.use(engine)
             source = RandomWitnesses(sampler, self.recurrent_module_size)
-        self._say(f"sampling {self.n_witnesses} witnesses ({self.witness_source}) on the {profile.name} grid")
-        witnesses, modules = source.initial(self.n_witnesses)
+        plan = self._plan()
+        self._say(f"sampling {plan.n_witnesses} witnesses ({self.witness_source}) on the {profile.name} grid")
+        witnesses, modules = source.initial(plan.n_witnesses)
         where = engine.cluster.description
         self._say(f"building the dictionary on {n} sequences ({where['kind']}, {where['workers']} worker(s), "
                   f"blocks of {dictionary.witness_block} witnesses x {dictionary.sample_block} samples)")
@@ -330,7 +408,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             constant = f" (X holds only {X.min()}s)" if X.min() == X.max() else ""
             raise NeuroreconError(
                 f"no hidden neuron responds differently to different sequences of X{constant}: all "
-                f"{self.n_witnesses} witness neurons are silent or constant on this data, so there is nothing to learn"
+                f"{plan.n_witnesses} witness neurons are silent or constant on this data, so there is nothing to learn"
             )
         if engine.reused:
             self._say(f"reused {engine.reused} finished blocks from {self.block_store}")
@@ -345,28 +423,63 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             if not sg_comparison["convex_kept"]:
                 return self._keep_sg_network(source, X, y, choice, sg_comparison, dictionary, timings, started)
         readout = Readout(choice.readout)
-        columns = dictionary.columns[readout.kind]
         Y = readout.targets(y, n_classes)
         rows = self._rows(np.arange(n), t_frames, readout)
-        fit_rows = self._rows(fit_idx, t_frames, readout)
-        beta = choice.beta * len(rows) / len(fit_rows)
-        self._say(f"readout {readout.kind}, beta {beta:.4g}: solving on all {len(rows)} rows")
-        result = solvers.solve(columns.matrix, Y, beta, penalty=self.penalty, tol=self.tol, W0=choice.warm_start)
+        split = _Split(self._rows(fit_idx, t_frames, readout), self._rows(val_idx, t_frames, readout), fit_idx)
+        # Pricing searches at a larger beta than the first dictionary's best (the residual must carry
+        # signal, and solves stay sparse); the final beta is re-validated on the grown dictionary.
+        retune = plan.search == "pricing" and isinstance(self.beta, str) and plan.rounds > 0
+        beta_fit = choice.beta * (PRICING_BETA_FACTOR if retune else 1.0)
+        self._say(f"readout {readout.kind}, beta {beta_fit:.4g}: solving on the {len(split.fit)} training rows")
+        result = solvers.solve(dictionary.columns[readout.kind].matrix[split.fit], Y[split.fit], beta_fit,
+                               penalty=self.penalty, tol=self.tol, W0=None if retune else choice.warm_start)
         timings["solve_s"] = time.perf_counter() - tick
 
-        # Column generation.
+        # Column generation on the training split (the validation split judges every round).
         tick = time.perf_counter()
-        rounds = [self._round_report(0, columns, None, 0, result, y, readout)]
-        round_numbers = range(1, self.column_generation_rounds + 1)
-        for k in self._progress.steps(round_numbers, len(round_numbers), "column-generation rounds"):
-            result, report = self._column_generation_round(k, source, dictionary, readout, result, Y, beta, y)
-            rounds.append(report)
-            if report.added == 0:
+        if plan.search == "pricing":
+            sampler = source.sampler
+            search = Pricer(sampler, inputs, t_frames, depth, readout,
+                            PricingSettings(plan.candidates, self.pricing_steps,
+                                            module_size=self.recurrent_module_size or 1), self.seed)
+        else:
+            search = source
+        rounds = [self._round_report(0, dictionary, readout, None, None, 0, 0, result, Y, y, split, 0.0)]
+        best = (rounds[0].validation_accuracy, 0, result.W)  # the round the validation split prefers
+        stopped = "rounds"
+        last_round = 0.0
+        for k in range(1, plan.rounds + 1):
+            elapsed = time.perf_counter() - started
+            if self.time_budget is not None and elapsed + last_round > self.time_budget:
+                stopped = "time budget"
+                self._say(f"time budget: stopping column generation after {k - 1} rounds ({elapsed:.1f} s)")
                 break
+            round_tick = time.perf_counter()
+            result, report = self._column_generation_round(k, search, dictionary, readout, result, Y, beta_fit, y,
+                                                           split)
+            last_round = time.perf_counter() - round_tick
+            rounds.append(report)
+            if report.validation_accuracy > best[0] + 1e-12:
+                best = (report.validation_accuracy, k, result.W)
+            if report.added == 0:
+                stopped = "no violator"
+                break
+        # The dictionary as it stood after the best round (its first columns; later ones dropped).
+        kept = rounds[best[1]].dictionary_size
+        columns = dictionary.columns[readout.kind]
+        columns = Columns(columns.matrix[:, :kept], columns.witness[:kept])
+        W0 = best[2]
+        if retune and len(rounds) > 1 and stopped != "time budget":
+            beta_fit, W0 = self._retune(columns.matrix, Y, y, split, beta_fit, W0, best[0], readout)
+        beta = beta_fit * len(rows) / len(split.fit)
+        timings["column_generation_s"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        self._say(f"final solve on all {len(rows)} rows, {columns.size} columns")
+        result = solvers.solve(columns.matrix, Y, beta, penalty=self.penalty, tol=self.tol, W0=W0)
         if self.max_neurons is not None or self.max_cores is not None:
             fits = self._budget_check(hidden, dictionary, readout, profile, n_classes)
             result, beta = self._meet_budget(columns, Y, beta, result, fits)
-        timings["column_generation_s"] = time.perf_counter() - tick
+        timings["final_solve_s"] = time.perf_counter() - tick
 
         # Reconstruction on the chip's grid, then verification.
         tick = time.perf_counter()
@@ -391,7 +504,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             "readout": readout.kind,
             "n_classes": n_classes,
             "t_frames": int(t_frames),
-            "provenance": {"method": "sg-cvx" if self.witness_source == "sg" else "cvx", "seed": self.seed, "n_witnesses": self.n_witnesses,
+            "provenance": {"method": "sg-cvx" if self.witness_source == "sg" else "cvx", "seed": self.seed,
+                           "n_witnesses": plan.n_witnesses, "search": plan.search, "rounds": len(rounds) - 1,
                            "beta": beta, "penalty": self.penalty, "depth": self.depth,
                            "weight_bits": self.weight_bits, "netx_compatible": self.netx_compatible},
         }
@@ -421,7 +535,11 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             "objective": float(result.primal),
             "converged": bool(result.converged),
             "kept": "convex readout",
+            "search": plan.search,
             "column_generation": [r.__dict__ for r in rounds],
+            "column_generation_stopped_by": stopped,
+            "column_generation_kept_round": int(best[1]),
+            # how far the last search left the dual constraint (1 = satisfied by every candidate)
             "remaining_violation": float(rounds[-1].max_violation) if len(rounds) > 1 else None,
             "float_train_accuracy": float((float_pred == labels).mean()),
             "train_accuracy": float((chip_pred == labels).mean()),
@@ -574,34 +692,80 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             self._say(f"budget: even beta {sparsest.beta:.4g} selects {sparsest.n_selected} neurons; raising beta")
         return best or sparsest
 
-    def _round_report(self, k, columns, violation, added, result, y, readout) -> RoundReport:
-        pred = (columns.matrix @ result.W + result.intercept).argmax(axis=1)
-        return RoundReport(k, int(columns.size), violation, int(added), float(result.primal),
-                           float(result.gap), float((pred == y.reshape(-1)).mean()))
+    def _retune(self, D, Y, y, split, beta, W, accuracy, readout) -> tuple[float, np.ndarray]:
+        """Smaller betas on the grown dictionary (training split, warm-started), kept while the
+        validation accuracy improves; returns the best beta and its readout."""
+        D_fit, Y_fit, labels = D[split.fit], Y[split.fit], y.reshape(-1)[split.validation]
+        best, stale = (accuracy, beta, W), 0
+        for step in range(1, RETUNE_STEPS + 1):
+            trial = beta * 2.0**-step
+            result = solvers.solve(D_fit, Y_fit, trial, penalty=self.penalty, tol=max(self.tol, PATH_TOL), W0=W)
+            W = result.W
+            acc = float(((D[split.validation] @ W + result.intercept).argmax(axis=1) == labels).mean())
+            self._path.append({"readout": readout.kind, "beta": float(trial), "neurons": len(result.support),
+                               "validation_accuracy": acc, "gap": float(result.gap), "after_pricing": True})
+            self._say(f"  beta {trial:.4g} on the grown dictionary: {len(result.support)} neurons, "
+                      f"validation accuracy {acc:.4f}")
+            if acc > best[0] + 1e-12:
+                best, stale = (acc, trial, W), 0
+            else:
+                stale += 1
+            if stale >= PATH_PATIENCE:
+                break
+        return best[1], best[2]
 
-    def _column_generation_round(self, k, source, dictionary, readout, result, Y, beta, y):
-        """Search witnesses whose columns violate ||d^T Lambda||_2 <= beta; add them; re-solve."""
+    def _round_report(self, k, dictionary, readout, violation, normalised, added, neurons, result, Y, y, split,
+                      seconds) -> RoundReport:
+        D = dictionary.columns[readout.kind].matrix
+        labels = y.reshape(-1)
+
+        def accuracy(rows):
+            return float(((D[rows] @ result.W + result.intercept).argmax(axis=1) == labels[rows]).mean())
+
+        return RoundReport(k, int(D.shape[1]), violation, normalised, int(added), int(neurons), float(result.primal),
+                           float(result.gap), accuracy(split.fit), accuracy(split.validation), float(seconds))
+
+    def _column_generation_round(self, k, search, dictionary, readout, result, Y, beta, y, split):
+        """Search witnesses whose columns violate ||d^T Lambda||_2 <= beta on the training split;
+        add them; re-solve there, warm-started (the objective cannot rise: the old W stays feasible)."""
+        tick = time.perf_counter()
         columns = dictionary.columns[readout.kind]
         selected = columns.witness[result.support]
-        candidates, modules = source.candidates(self.candidates_per_round, dictionary.witnesses, selected,
-                                                np.random.default_rng([self.seed, k]))
+        if isinstance(search, Pricer):
+            candidates, modules = search.search(result.dual_point, split.samples, dictionary.witnesses, selected, k)
+        else:
+            candidates, modules = search.candidates(self.candidates_per_round or RANDOM_CANDIDATES,
+                                                    dictionary.witnesses, selected, np.random.default_rng([self.seed, k]))
         features = dictionary.features(candidates)
-        violation = solvers.dual_violation(features[readout.kind], result.dual_point, beta, self.penalty)
-        worst = float(violation.max(initial=0.0))
+        searched = time.perf_counter() - tick
+        exact = features[readout.kind][split.fit].astype(np.float64)
+        violation = solvers.dual_violation(exact, result.dual_point, beta, self.penalty)
+        centred = exact - exact.mean(axis=0)
+        norms = np.linalg.norm(centred, axis=0)
+        normalised = np.where(norms > 0, violation / np.maximum(norms, 1e-300), 0.0)
+        worst, worst_normalised = float(violation.max(initial=0.0)), float(normalised.max(initial=0.0))
         chosen = np.flatnonzero(violation > 1 + 1e-9)
         if modules is not None:  # a violating neuron brings its whole module
             chosen = np.flatnonzero(np.isin(modules, modules[chosen]))
         if chosen.size == 0:
             self._say(f"column generation round {k}: no violating witness among {candidates.n_neurons} (max {worst:.4f})")
-            return result, self._round_report(k, columns, worst, 0, result, y, readout)
+            report = self._round_report(k, dictionary, readout, worst, worst_normalised, 0, 0, result, Y, y, split,
+                                        time.perf_counter() - tick)
+            report.search_seconds = searched
+            return result, report
         added = dictionary.add(select_rows(candidates, chosen), {kind: f[:, chosen] for kind, f in features.items()},
                                None if modules is None else modules[chosen])
         columns = dictionary.columns[readout.kind]
         W0 = np.vstack([result.W, np.zeros((len(added[readout.kind]), result.W.shape[1]))])
-        result = solvers.solve(columns.matrix, Y, beta, penalty=self.penalty, tol=self.tol, W0=W0)
-        self._say(f"column generation round {k}: max violation {worst:.4f}, added {len(added[readout.kind])} columns, "
-                  f"{len(result.support)} neurons selected")
-        return result, self._round_report(k, columns, worst, len(added[readout.kind]), result, y, readout)
+        result = solvers.solve(columns.matrix[split.fit], Y[split.fit], beta, penalty=self.penalty, tol=self.tol, W0=W0)
+        report = self._round_report(k, dictionary, readout, worst, worst_normalised, len(added[readout.kind]),
+                                    chosen.size, result, Y, y, split, time.perf_counter() - tick)
+        report.search_seconds = searched
+        self._say(f"column generation round {k}: max violation {worst:.4f} (normalised {worst_normalised:.4f}), "
+                  f"added {report.added} columns, {len(result.support)} neurons selected, objective "
+                  f"{report.objective:.6g}, train {report.train_accuracy:.4f}, validation "
+                  f"{report.validation_accuracy:.4f} ({report.seconds:.1f} s, search {searched:.1f} s)")
+        return result, report
 
     def _budget_check(self, hidden, dictionary, readout, profile, n_classes) -> Callable:
         """A predicate on solve results: does the network they give fit the budget?"""

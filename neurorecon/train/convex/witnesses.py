@@ -175,7 +175,8 @@ class WitnessSampler:
             return self._simulate(layer, ("final_spikes",)).final_spikes[0].mean(axis=0)
         return self._simulate(layer, ("counts",)).spike_counts[0].mean(axis=0) / self.n_steps
 
-    def _quantize_bias(self, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def bias_on_grid(self, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(bias_mant, bias_exp) of biases in v units, on the grid witnesses are drawn on."""
         if self.arithmetic != "fixed":
             return bias, np.zeros_like(bias)
         if self.netx_compatible:
@@ -217,11 +218,11 @@ class WitnessSampler:
         lo, hi = -2.0 * span, 1.0 * span
         for _ in range(BISECTION_STEPS):
             mid = (lo + hi) / 2
-            layer = self._layer(weights, groups, vth, *self._quantize_bias(mid), cal.weight_exp)
+            layer = self._layer(weights, groups, vth, *self.bias_on_grid(mid), cal.weight_exp)
             low = self._statistic(layer) < targets
             lo = np.where(low, mid, lo)
             hi = np.where(low, hi, mid)
-        bias_mant, bias_exp = self._quantize_bias((lo + hi) / 2)
+        bias_mant, bias_exp = self.bias_on_grid((lo + hi) / 2)
         return {"bias_mant": np.asarray(bias_mant), "bias_exp": np.asarray(bias_exp)}
 
     def _targets(self, n: int) -> np.ndarray:

@@ -1,0 +1,245 @@
+"""Pricing: new witnesses trained against the dual point, so column generation finds violators.
+
+The convex readout over *all* chip neurons is reached by column generation only if each round
+adds the neurons whose columns most violate the dual constraint ``||d^T Lambda||_2 <= beta``.
+Random candidates rarely do once the dictionary is decent; this module finds them by
+optimisation (the pricing problem of column generation):
+
+1. Starts: calibrated random witnesses (:class:`~neurorecon.train.convex.witnesses.WitnessSampler`,
+   so time constants come from the palette and each start sees its own input subset) and
+   jittered copies of the selected ones; optionally recurrent modules (``module_size`` > 1),
+   whose recurrent weights are priced jointly with their input weights.
+2. Float twin: each candidate in threshold units (``v / vth``, the weights and bias scaled alike)
+   is stepped by the surrogate-gradient layer of :mod:`neurorecon.train.surrogate.model`, i.e. by
+   :func:`~neurorecon.simulate.arithmetic.float_lif_update` with a Norse surrogate spike; the
+   readout's own feature (:meth:`~neurorecon.readout.Readout.features`) is taken from its spikes.
+3. Objective, per neuron, on mini-batches: the normalised dual violation
+   ``||c^T Lambda||_2 / ||c||_2`` of its centred feature column c (unnormalised, neurons would win
+   by growing their spike counts; the solver sees the column as it is). Adam, a few steps, all
+   candidates at once (one batched simulation).
+4. Snap to the profile's grid exactly as witnesses are drawn (weights on the Dense grid at the
+   layer's exponent, biases through the sampler's bias quantizer, du/dv/vth of the palette
+   group). The caller computes the exact chip columns with the emulator and keeps violators.
+
+Deterministic for a seed: starts from a seeded numpy generator, batches from another, torch on
+one thread with deterministic kernels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from neurorecon.network import Dense, LIFLayer
+from neurorecon.readout import Readout
+from neurorecon.simulate.arithmetic import STATE_SHIFT, lif_constants
+from neurorecon.train.convex.sources import RandomWitnesses
+from neurorecon.train.convex.witnesses import WitnessSampler, concat_layers, select_rows
+from neurorecon.train.surrogate.model import DEFAULT_SURROGATE, SurrogateLayer
+from neurorecon.train.surrogate.trainer import _torch_settings
+
+PERTURBED_FRACTION = 0.5  # of each batch's independent starts: jittered copies of selected neurons
+START_JITTER = 0.3  # relative weight noise of a jittered start (threshold units)
+# Norse's tanh surrogate as SG training uses it; on spike order (64 candidates, 40 steps) tanh 1,
+# SuperSpike and triangle found columns with lower exact violations (max 33-35 against 38).
+SURROGATE = DEFAULT_SURROGATE
+EPS = 1e-6
+
+
+@dataclass(eq=False)
+class PricingSettings:
+    """How hard each round searches: ``candidates`` neurons, ``steps`` Adam steps of ``lr`` on
+    mini-batches of ``batch_size`` sequences; ``module_size`` > 1 prices recurrent modules."""
+
+    candidates: int = 128
+    steps: int = 40
+    batch_size: int = 256
+    lr: float = 0.05
+    module_size: int = 1
+
+
+@dataclass(eq=False)
+class _Twin:
+    """Candidates in threshold units: trainable weights, bias (and recurrent weights)."""
+
+    layer: SurrogateLayer
+    mask: torch.Tensor  # which inputs each candidate sees (connectivity)
+    block: torch.Tensor | None  # recurrent weights allowed (block diagonal: within a module)
+
+
+class Pricer:
+    """Trains candidate witnesses against a dual point and snaps them to the chip's grid.
+
+    ``sampler`` draws (and defines the grid of) the witness layer; ``inputs`` is the raster that
+    layer sees (the dictionary's inputs), ``readout`` the feature the solver reads.
+    """
+
+    def __init__(self, sampler: WitnessSampler, inputs: np.ndarray, t_frames: int, depth: int, readout: Readout,
+                 settings: PricingSettings, seed: int):
+        self.sampler = sampler
+        self.arithmetic = sampler.arithmetic
+        self.inputs = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
+        self.t_frames = t_frames
+        self.depth = depth
+        self.readout = readout
+        self.settings = settings
+        self.seed = seed
+        self.n_steps = inputs.shape[1] + 1
+        self.modules = RandomWitnesses(sampler, settings.module_size) if settings.module_size > 1 else None
+
+    # ------------------------------------------------------------------ units
+    def _units(self, layer: LIFLayer) -> tuple[np.ndarray, float]:
+        """Per-neuron threshold (the unit of v) and the synaptic factor of one weight unit."""
+        threshold = lif_constants(layer, self.arithmetic).threshold
+        factor = 2.0 ** (layer.weight_exp + STATE_SHIFT) if self.arithmetic == "fixed" else 1.0
+        return threshold, factor
+
+    def _twin(self, layer: LIFLayer, mask: np.ndarray, block: np.ndarray | None) -> _Twin:
+        """The float twin of ``layer`` in threshold units (v / vth: the threshold is 1)."""
+        c = lif_constants(layer, self.arithmetic)
+        unit, factor = self._units(layer)
+        recurrent = None
+        if layer.recurrent is not None:
+            recurrent = Dense(layer.recurrent.weights.astype(np.float64) * factor / unit[:, None])
+        float_layer = LIFLayer(layer.weights.astype(np.float64) * factor / unit[:, None], du=1.0 - c.current_keep,
+                               dv=1.0 - c.voltage_keep, vth=1.0, bias_mant=c.bias / unit, recurrent=recurrent)
+        twin = SurrogateLayer(float_layer, True, SURROGATE[0], SURROGATE[1], torch.float32)
+        return _Twin(twin, torch.as_tensor(mask, dtype=torch.float32),
+                     None if block is None else torch.as_tensor(block, dtype=torch.float32))
+
+    def _snap(self, start: LIFLayer, twin: _Twin) -> LIFLayer:
+        """The trained twin back on the grid of ``start`` (same groups, exponent, sign mode)."""
+        unit, factor = self._units(start)
+        fixed = self.arithmetic == "fixed"
+        grid = self.sampler.grid
+
+        def on_grid(theta: torch.Tensor) -> np.ndarray:
+            w = theta.detach().to(torch.float64).numpy() * unit[:, None] / factor
+            return grid.snap(w) if fixed else w
+
+        weights = on_grid(twin.layer.weight * twin.mask)
+        bias_mant, bias_exp = self.sampler.bias_on_grid(twin.layer.bias.detach().to(torch.float64).numpy() * unit)
+        layer = start.replace(weights=weights, bias_mant=bias_mant, bias_exp=bias_exp)
+        if twin.block is not None:
+            rec = on_grid(twin.layer.recurrent * twin.block)
+            layer = layer.replace(recurrent=Dense(rec, weight_exp=start.recurrent.weight_exp,
+                                                  num_weight_bits=start.recurrent.num_weight_bits,
+                                                  sign_mode=start.recurrent.sign_mode))
+        return layer
+
+    # ------------------------------------------------------------------ starts
+    def _starts(self, witnesses: LIFLayer | None, selected: np.ndarray, rng: np.random.Generator
+                ) -> tuple[LIFLayer, np.ndarray | None, int]:
+        """Start witnesses (fresh random ones, then copies of selected ones to be jittered; or
+        recurrent modules), their module labels and the number of copies."""
+        k = self.settings.candidates
+        if self.modules is not None:
+            layer, modules = self.modules.initial(k)
+            return layer, modules, 0
+        single = witnesses is not None and witnesses.recurrent is None
+        n_near = min(int(k * PERTURBED_FRACTION), len(selected)) if single else 0
+        blocks = [self.sampler.sample(k - n_near)]
+        if n_near:
+            blocks.append(select_rows(witnesses, rng.choice(selected, size=n_near, replace=False)))
+        return (concat_layers(blocks) if n_near else blocks[0]), None, n_near
+
+    # ------------------------------------------------------------------ forward
+    def _features(self, twin: _Twin, x: torch.Tensor, jitter: torch.Tensor | None = None) -> torch.Tensor:
+        """The readout's features of every candidate on ``x`` (B, T_in, d), differentiable."""
+        layer = twin.layer
+        weight = layer.weight * twin.mask if jitter is None else (layer.weight + jitter) * twin.mask
+        current = torch.matmul(x, weight.T)
+        constants = layer.constants()
+        recurrent = None if twin.block is None else (layer.recurrent * twin.block).T
+        batch, t_in, _ = x.shape
+        u = x.new_zeros(batch, weight.shape[0])
+        v = torch.zeros_like(u)
+        s = None
+        spikes = []
+        for t in range(self.n_steps):
+            a = current[:, t - 1] if 1 <= t <= t_in else 0.0
+            if recurrent is not None and s is not None:
+                a = a + s @ recurrent
+            u, v, s = layer.step(u, v, a, constants)
+            spikes.append(s)
+        raster = torch.stack(spikes, dim=1)
+        record = SimpleNamespace(final_spikes=[spikes[-1]], spike_counts=[raster.sum(dim=1)], spikes=[raster])
+        return self.readout.features(record, 0, self.t_frames, self.depth)
+
+    def _dual_rows(self, dual: torch.Tensor, positions: np.ndarray) -> torch.Tensor:
+        if not self.readout.per_step:
+            return dual[positions]
+        per_sample = dual.reshape(-1, self.t_frames, dual.shape[1])
+        return per_sample[positions].reshape(-1, dual.shape[1])
+
+    @staticmethod
+    def score(features: torch.Tensor, dual: torch.Tensor) -> torch.Tensor:
+        """``||c^T Lambda||_2 / ||c||_2`` per column, c the centred features."""
+        c = features - features.mean(dim=0, keepdim=True)
+        return torch.linalg.vector_norm(c.T @ dual, dim=1) / torch.sqrt((c * c).sum(dim=0) + EPS)
+
+    # ------------------------------------------------------------------ search
+    def search(self, dual_point: np.ndarray, samples: np.ndarray, witnesses: LIFLayer | None, selected: np.ndarray,
+               round_index: int) -> tuple[LIFLayer, np.ndarray | None]:
+        """Candidates trained to violate the dual constraint at ``dual_point``, on the grid.
+
+        ``dual_point`` has one row per readout row of the training samples ``samples`` (indices
+        into the inputs, in the dual point's order). Returns the candidates and module labels.
+        """
+        rng = np.random.default_rng([self.seed, 11, round_index])
+        start, modules, n_near = self._starts(witnesses, selected, rng)
+        # each candidate keeps its input subset (connectivity); a module's recurrence stays inside it
+        mask = np.ones(start.weights.shape, dtype=bool) if self.sampler.connectivity >= 1 else start.weights != 0
+        block = None
+        if modules is not None:
+            block = (modules[:, None] == modules[None, :]) & ~np.eye(len(modules), dtype=bool)
+        with _torch_settings(torch.device("cpu")):
+            twin = self._twin(start, mask, block)
+            self._jitter_near(twin, n_near, rng)
+            dual = torch.as_tensor(dual_point / max(float(np.linalg.norm(dual_point)), 1e-30) * np.sqrt(len(dual_point)),
+                                   dtype=torch.float32)
+            self._train(twin, dual, samples, self._bounds(start), rng)
+        return self._snap(start, twin), modules
+
+    def _jitter_near(self, twin: _Twin, n_near: int, rng: np.random.Generator) -> None:
+        """Jitter the copies of selected neurons (the last ``n_near`` starts) in threshold units."""
+        if n_near <= 0:
+            return
+        with torch.no_grad():
+            w = twin.layer.weight[-n_near:]
+            scale = w.abs().amax(dim=1, keepdim=True).clamp_min(EPS)
+            noise = torch.as_tensor(rng.standard_normal(tuple(w.shape)), dtype=torch.float32)
+            w += noise * scale * START_JITTER * twin.mask[-n_near:]
+
+    def _train(self, twin: _Twin, dual: torch.Tensor, samples: np.ndarray, bounds: tuple, rng: np.random.Generator
+               ) -> None:
+        """Adam on the summed scores; weights kept inside the grid's range (``bounds``)."""
+        params = [twin.layer.weight, twin.layer.bias] + ([twin.layer.recurrent] if twin.block is not None else [])
+        optimiser = torch.optim.Adam(params, lr=self.settings.lr)
+        batch = min(self.settings.batch_size, len(samples))
+        low, high = bounds
+        for _ in range(self.settings.steps):
+            positions = rng.choice(len(samples), size=batch, replace=False)
+            x = self.inputs[samples[positions]]
+            features = self._features(twin, x)
+            loss = -self.score(features, self._dual_rows(dual, positions)).sum()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            with torch.no_grad():
+                twin.layer.weight.copy_(torch.minimum(torch.maximum(twin.layer.weight, low), high))
+                if twin.block is not None:
+                    twin.layer.recurrent.copy_(torch.minimum(torch.maximum(twin.layer.recurrent, low), high))
+
+    def _bounds(self, start: LIFLayer) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-neuron weight range of the grid, in threshold units (float: unbounded)."""
+        if self.arithmetic != "fixed":
+            inf = torch.full((start.n_neurons, 1), float("inf"))
+            return -inf, inf
+        unit, factor = self._units(start)
+        scale = torch.as_tensor(factor / unit[:, None], dtype=torch.float32)
+        return self.sampler.grid.lo * scale, self.sampler.grid.hi * scale
+
