@@ -115,7 +115,7 @@ def _case(name: str, tmp: Path, trained: Path):
         np.savez(tmp / "long.npz", X_train=np.zeros((20, 100000, 2), np.uint8), y_train=np.arange(20) % 2)
         return ["train", tmp / "long.npz", "--out", tmp / "r", *QUICK], "of memory"
     if name == "steps-1e9":
-        return [*sim, "--steps", "1000000000"], "1000000000 steps"
+        return [*sim, "--steps", "1000000000", "--record", "spikes,v"], "1000000000 steps"
     if name == "h5-huge-weights":
         def huge(f):
             del f["layers/0/weights"]

@@ -161,8 +161,15 @@ def _resume_command(args) -> str:
 def run(args) -> int:
     if not _only_blocks(args.out):  # an interrupted run holds only its blocks
         check_run_target(args.out)
+    existed = Path(args.out).exists()
     try:
         return _run(args)
+    except NeuroreconError:
+        if not args.resume:  # bad input found late: nothing of this run is left behind
+            BlockStore(Path(args.out) / BLOCKS_DIR).clear()
+            if not existed and Path(args.out).is_dir() and not any(Path(args.out).iterdir()):
+                Path(args.out).rmdir()
+        raise
     except KeyboardInterrupt:
         store = BlockStore(Path(args.out) / BLOCKS_DIR)
         sys.stderr.write(f"neurorecon train: interrupted; {store.count()} finished block(s) kept in {store.directory}; "
@@ -190,7 +197,7 @@ def _run(args) -> int:
             params["pricing_steps"] = args.pricing_steps
     params.update(_scale_params(args))
     if args.rounds is not None and args.rounds < 0:
-        raise NeuroreconError(f"--rounds must be 0 or more; got {args.rounds}")
+        raise NeuroreconError(f"--rounds (column_generation_rounds) must be 0 or more; got {args.rounds}")
     if args.fine_tune < 0 or (args.fine_tune and args.method == "sg"):
         raise NeuroreconError("--fine-tune takes a positive number of epochs, with --method cvx or sg-cvx")
     net, metrics, model = train_dataset(

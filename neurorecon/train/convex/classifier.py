@@ -268,7 +268,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             raise NeuroreconError(f"time_budget must be a positive number of seconds or None; got {self.time_budget!r}")
         if self.depth > 2:
             raise NeuroreconError("depth must be 1 or 2")
-        if int(self.column_generation_rounds) < 0:
+        if self.column_generation_rounds is not None and int(self.column_generation_rounds) < 0:
             raise NeuroreconError(f"column_generation_rounds must be 0 or more; got {self.column_generation_rounds}")
         check_seed(self.seed)
         if not 1 <= int(self.weight_bits) <= 8:
