@@ -448,7 +448,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         best = (rounds[0].validation_accuracy, 0, result.W)  # the round the validation split prefers
         stopped = "rounds"
         last_round = 0.0
-        for k in range(1, plan.rounds + 1):
+        round_numbers = range(1, plan.rounds + 1)
+        for k in self._progress.steps(round_numbers, len(round_numbers), "column-generation rounds"):
             elapsed = time.perf_counter() - started
             if self.time_budget is not None and elapsed + last_round > self.time_budget:
                 stopped = "time budget"
