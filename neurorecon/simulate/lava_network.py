@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import multiprocessing
 import re
 import sys
 import threading
@@ -97,6 +98,10 @@ def import_lava() -> None:
             raise LavaBuildError("lava-nc 0.10.0 is not installed (pip install --no-deps lava-nc==0.10.0)")
         if sys.version_info >= (3, 11):
             _patch_var_model()
+        if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.modules:
+            # Lava sets the start method to 'fork' when first imported, which raises once anything
+            # (a Dask cluster, tqdm's lock) has set one: let Lava set its own.
+            multiprocessing.set_start_method(None, force=True)
         for module in _LAVA_MODULES:
             importlib.import_module(module)
 

@@ -140,6 +140,7 @@ def connect(cluster, memory_limit: int) -> Cluster:
     distributed = _import_distributed()
     if cluster.startswith("local:"):
         n = int(cluster[len("local:"):])
+        logging.getLogger("distributed").setLevel(logging.ERROR)  # Dask's INFO lines are not ours to print
         with _starting_workers():
             local = distributed.LocalCluster(n_workers=n, processes=True, threads_per_worker=1,
                                              dashboard_address=":0", memory_limit=memory_limit + WORKER_BASELINE,
