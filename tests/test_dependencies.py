@@ -5,7 +5,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NO_DEPS = {"lava-nc", "norse"}  # installed by the Makefile with --no-deps, not declared (see pyproject)
+NO_DEPS = {"lava-nc", "norse", "snntorch", "sinabs", "rockpool"}  # installed by the Makefile with --no-deps, not declared (see pyproject)
 
 
 def _name(requirement: str) -> str:

@@ -79,7 +79,7 @@ def long_run(tmp_path):
     net.save(tmp_path / "model.h5")
     np.savez(tmp_path / "long.npz", X=(rng.random((4, 3000, 4)) < 0.3).astype(np.uint8))
     command = [sys.executable, "-m", "neurorecon", "simulate", tmp_path / "model.h5", "--input", tmp_path / "long.npz",
-               "--out", tmp_path / "o.npz", "--backend", "lava"]
+               "--out", tmp_path / "o.npz", "--backend", "lava", "--quiet"]
     proc = subprocess.Popen(list(map(str, command)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
@@ -124,7 +124,8 @@ def test_the_lava_timeout_is_an_option_with_checked_values(capsys, tmp_path):
     net = nr.Network([nr.LIFLayer(rng.integers(-100, 100, (2, 4)), du=10, dv=5, vth=20)])
     net.save(tmp_path / "m.h5")
     np.savez(tmp_path / "x.npz", X=np.ones((1, 3, 4), np.uint8))
-    base = ["simulate", tmp_path / "m.h5", "--input", tmp_path / "x.npz", "--out", tmp_path / "o.npz", "--backend", "lava"]
+    base = ["simulate", tmp_path / "m.h5", "--input", tmp_path / "x.npz", "--out", tmp_path / "o.npz", "--backend", "lava",
+            "--quiet"]
     for bad in ("0", "-1", "inf", "nan", "soon"):
         assert_clean_failure(cli(capsys, *base, "--lava-timeout", bad), "--lava-timeout")
     for bad in (0, -1.0, float("nan"), "soon"):

@@ -424,7 +424,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         if self.witness_source == "sg":  # the SG network's own readout is an option too
             sg_comparison = self._sg_comparison(source, X, y, val_idx, choice)
             if not sg_comparison["convex_kept"]:
-                return self._keep_sg_network(source, X, y, choice, sg_comparison, dictionary, timings, started)
+                return self._keep_sg_network(source, X, y, classes, choice, sg_comparison, dictionary, timings, started)
         readout = Readout(choice.readout)
         Y = readout.targets(y, n_classes)
         rows = self._rows(np.arange(n), t_frames, readout)
@@ -451,7 +451,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         best = (rounds[0].validation_accuracy, 0, result.W)  # the round the validation split prefers
         stopped = "rounds"
         last_round = 0.0
-        for k in range(1, plan.rounds + 1):
+        round_numbers = range(1, plan.rounds + 1)
+        for k in self._progress.steps(round_numbers, len(round_numbers), "column-generation rounds"):
             elapsed = time.perf_counter() - started
             if self.time_budget is not None and elapsed + last_round > self.time_budget:
                 stopped = "time budget"
@@ -589,12 +590,15 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         return {"sg_network_validation_accuracy": accuracy, "gained": gained, "lost": lost, "z": SG_KEEP_Z,
                 "sg_network_fits_budget": fits, "convex_kept": wins or not fits}
 
-    def _keep_sg_network(self, source: SurrogateWitnesses, X, y, choice: _Selection, sg_comparison: dict,
-                         dictionary: Dictionary, timings: dict, started: float) -> "ReconstructionClassifier":
+    def _keep_sg_network(self, source: SurrogateWitnesses, X, y, classes: np.ndarray, choice: _Selection,
+                         sg_comparison: dict, dictionary: Dictionary, timings: dict,
+                         started: float) -> "ReconstructionClassifier":
         """Finish ``fit`` with the SG network on the chip (no convex readout to certify)."""
         net = source.chip_network
         provenance = dict(net.metadata.get("provenance", {}), method="sg-cvx", kept="sg network", seed=self.seed,
                           n_witnesses=self._plan().n_witnesses)
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[2]
         self.network_ = Network(list(net.layers), arithmetic=net.arithmetic, metadata=dict(net.metadata, provenance=provenance))
         self.readout_ = net.metadata["readout"]
         self.readout_solution_ = None
@@ -608,6 +612,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             "selection": {"readout": choice.readout, "beta": choice.beta, "validation_accuracy": choice.validation_accuracy,
                           "sg_comparison": sg_comparison, "path": self._path},
             "dictionary_size": int(dictionary.columns[choice.readout].size),
+            "dictionary_bytes": dictionary.nbytes,
             "n_witnesses_sampled": int(dictionary.n_witnesses),
             "n_hidden": int(sum(self.network_.sizes[:-1])),
             "duality_gap": None,  # nothing convex to certify: the readout is the SG network's own
