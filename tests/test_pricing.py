@@ -150,3 +150,12 @@ def test_bad_hyperparameters_are_clear_errors(order, params, fragment):
 def test_cli_bad_pricing_options(capsys, tmp_path, args, fragment):
     outcome = cli(capsys, "train", "spike-order", "--n-train", "40", "--n-test", "10", "--out", tmp_path / "run", *args)
     assert_clean_failure(outcome, fragment)
+
+
+def test_the_default_is_pricing_from_its_own_witness_count(order):
+    """No size given: pricing with its defaults (a regression: None once reached int())."""
+    model = ReconstructionClassifier(column_generation_rounds=1, candidates_per_round=16, pricing_steps=2, n_betas=3)
+    model.fit(order.X_train[:150], order.y_train[:150])
+    provenance = model.network_.metadata["provenance"]
+    assert provenance["search"] == "pricing" and provenance["n_witnesses"] == 500
+    assert model.report_["duality_gap"] <= 1e-6

@@ -325,13 +325,16 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         X = check_sequences(X, "X")
         classes, y = _encode_labels(y, X)
         kinds = self._check_params(y.ndim == 2)
+        plan = self._plan()
         check_cluster(self.cluster)
         limit = parse_memory_limit(self.memory_limit)
         rows = X.shape[0] * (X.shape[1] if kinds == ["step"] else 1)
-        estimate = rows * int(self.n_witnesses) * 4 * len(kinds)  # float32 columns before deduplication
+        # float32 columns before deduplication: the first witnesses and every round's candidates
+        largest = plan.n_witnesses + plan.rounds * plan.candidates
+        estimate = rows * largest * 4 * len(kinds)
         if estimate > limit:
             raise NeuroreconError(
-                f"the dictionary ({rows} rows x {self.n_witnesses} witnesses x {len(kinds)} readout(s), "
+                f"the dictionary ({rows} rows x {largest} witnesses x {len(kinds)} readout(s), "
                 f"{estimate / 2**30:.2f} GiB) exceeds the memory limit of {limit / 2**30:.2f} GiB: "
                 "raise the memory limit or use fewer witnesses"
             )
@@ -593,7 +596,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         """Finish ``fit`` with the SG network on the chip (no convex readout to certify)."""
         net = source.chip_network
         provenance = dict(net.metadata.get("provenance", {}), method="sg-cvx", kept="sg network", seed=self.seed,
-                          n_witnesses=self.n_witnesses)
+                          n_witnesses=self._plan().n_witnesses)
         self.classes_ = classes
         self.n_features_in_ = X.shape[2]
         self.network_ = Network(list(net.layers), arithmetic=net.arithmetic, metadata=dict(net.metadata, provenance=provenance))
