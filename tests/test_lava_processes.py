@@ -175,3 +175,40 @@ def test_the_worker_watch_sees_a_killed_worker_reaped_or_not(reap):
     proc.join(10)
     assert problem is not None
     assert ("waited for it" if reap else "killed by signal 9") in problem, problem
+
+
+def _sleep() -> None:
+    time.sleep(60)
+
+
+def _unseen_kill_in_a_fresh_process(conn) -> None:
+    """A worker killed and reaped by multiprocessing before the watch's first look at it."""
+    import multiprocessing
+
+    from neurorecon.simulate import lava_backend
+
+    watch = lava_backend._WorkerWatch()
+    watch.record_exits()
+    context = multiprocessing.get_context("fork")
+    first = context.Process(target=_sleep, daemon=True)
+    first.start()
+    os.kill(first.pid, signal.SIGKILL)
+    while first.is_alive():  # multiprocessing reaps it, as when Lava starts its next worker
+        time.sleep(0.01)
+    second = context.Process(target=_sleep, daemon=True)
+    second.start()
+    conn.send(watch.problem())
+    second.kill()
+
+
+def test_the_worker_watch_sees_a_worker_reaped_before_it_looked():
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    proc = context.Process(target=_unseen_kill_in_a_fresh_process, args=(sender,))
+    proc.start()
+    assert receiver.poll(30)
+    problem = receiver.recv()
+    proc.join(10)
+    assert problem is not None and "killed by signal 9" in problem, problem

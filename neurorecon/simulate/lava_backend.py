@@ -92,7 +92,8 @@ class _WorkerWatch:
     it to Lava to reap). When something else reaped it first (multiprocessing reaps finished
     children whenever it starts another), the death shows as a worker gone while others run on:
     Lava stops its workers one after another, so ``GRACE`` seconds without another one ending
-    means the run is stuck.
+    means the run is stuck. A worker killed and reaped between two checks is never seen at all,
+    so :meth:`record_exits` also hooks multiprocessing's reaping to note every failed exit.
     """
 
     GRACE = 5.0
@@ -102,8 +103,28 @@ class _WorkerWatch:
         self.gone: set[int] = set()
         self.finished: set[int] = set()
         self.last_gone = 0.0
+        self.failed_exits: list[tuple[int, int]] = []
+
+    def record_exits(self) -> None:
+        """Note each child multiprocessing reaps with a failure (in the forked child only)."""
+        from multiprocessing import popen_fork
+
+        reap = popen_fork.Popen.poll
+        failed_exits = self.failed_exits
+
+        def noting_poll(popen, flag=os.WNOHANG):
+            code = reap(popen, flag)
+            if code:
+                failed_exits.append((popen.pid, code))
+            return code
+
+        popen_fork.Popen.poll = noting_poll
 
     def problem(self) -> str | None:
+        if self.failed_exits:
+            pid, code = self.failed_exits[0]
+            return (f"a Lava worker (pid {pid}) was killed by signal {-code}" if code < 0
+                    else f"a Lava worker (pid {pid}) exited with code {code}")
         current = _children()
         self.workers |= {pid for pid in current - self.workers if not _is_tracker(pid)}
         for pid in sorted(self.workers & current):
@@ -126,9 +147,8 @@ class _WorkerWatch:
         return None
 
 
-def _watchdog(conn, lock: threading.Lock, parent: int) -> None:
+def _watchdog(conn, lock: threading.Lock, parent: int, watch: _WorkerWatch) -> None:
     """In the child: end the whole group (Lava's workers too) when the parent or a worker dies."""
-    watch = _WorkerWatch()
     while True:
         time.sleep(WATCH_INTERVAL)
         if os.getppid() != parent:
@@ -146,7 +166,9 @@ def _child(conn, unused, parent: int, fn, args) -> None:
     os.setsid()  # own process group: the parent, or the watchdog, kills Lava's workers with it
     unused.close()  # the parent's read end: holding it would block our writes forever once the parent is gone
     lock = threading.Lock()
-    threading.Thread(target=_watchdog, args=(conn, lock, parent), daemon=True).start()
+    watch = _WorkerWatch()
+    watch.record_exits()
+    threading.Thread(target=_watchdog, args=(conn, lock, parent, watch), daemon=True).start()
     try:
         result = ("ok", fn(*args))
     except BaseException as exc:  # reported to the parent, which raises a clear error
