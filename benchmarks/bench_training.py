@@ -70,7 +70,7 @@ def methods(part: str, quick: bool) -> dict[str, dict]:
     witnesses = CVX_WITNESSES[part] // (4 if quick else 1)
     out = {
         "default": {},
-        "cvx-random": {"method": "cvx", "n_witnesses": witnesses},
+        "cvx-random": {"method": "cvx", "search": "random", "n_witnesses": witnesses},
         "sg-cvx": {"method": "sg-cvx", "sg_recurrent": True, "n_witnesses": witnesses, **sg},
         "sg-ff": {"method": "sg", **sg},
         "sg-rec": {"method": "sg", "sg_recurrent": True, **sg},

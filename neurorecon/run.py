@@ -64,7 +64,7 @@ def save_run(run: str | Path, net: Network, metrics: dict, solution: dict | None
         if solution is not None:
             with open(tmp / SOLUTION_FILE, "wb") as f:
                 np.savez(f, W=solution["W"], intercept=solution["intercept"], beta=solution["beta"],
-                         penalty=solution["penalty"])
+                         penalty=solution["penalty"], standardize=solution.get("standardize", False))
     return Path(run)
 
 

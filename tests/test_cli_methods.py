@@ -88,6 +88,8 @@ def test_core_budget_is_met(capsys, tmp_path):
     (["--method", "sg", "--qat", "--weight-bits", "1"], "weight_bits in 2..8"),
     (["--method", "sg", "--weight-bits", "9"], "weight bits must be in 1..8"),
     (["--method", "sg", "--qat", "--profile", "float"], "needs a fixed-point profile"),
+    (["--method", "sg", "--no-standardize"], "--no-standardize is for the convex methods"),
+    (["--no-standardize=yes"], "ignored explicit argument"),
 ])
 def test_impossible_budgets_and_bad_methods_write_nothing(capsys, tmp_path, args, fragment):
     out = cli(capsys, "train", *TASK, "--out", tmp_path / "r", *CVX, *args)

@@ -306,6 +306,69 @@ def test_dual_violation_finds_columns_that_help():
     assert dual_violation(extra[:, 0], res.dual_point, beta).shape == (1,)
 
 
+# ---------------------------------------------------------------- standardized columns
+
+
+def sigma(D):
+    d = D.astype(np.float64)
+    s = d.std(axis=0)
+    s[s == 0] = 1.0
+    return s
+
+
+@pytest.mark.parametrize("penalty", ["group", "l1"])
+def test_standardized_solve_is_the_solve_on_scaled_columns(penalty):
+    """standardize=True is the plain problem on D / sigma, with W returned for D's own columns;
+    the exact float32 products still serve the integer D."""
+    D, Y = spike_problem(seed=21, counts=True)
+    D[:, 3] = 2.0  # a constant column: sigma 1, never selected
+    s = sigma(D)
+    top = beta_max(D, Y, penalty, standardize=True)
+    assert np.isclose(top, beta_max(D / s, Y, penalty), rtol=1e-12)
+    beta = 0.1 * top
+    std = solve(D, Y, beta, penalty=penalty, standardize=True)
+    plain = solve(D / s, Y, beta, penalty=penalty)
+    ref = solve(D, Y, beta, penalty=penalty, standardize=True, solver="cvxpy")
+    assert std.converged and std.info["exact_float32"]
+    assert np.allclose(std.column_scale, s)
+    assert abs(std.primal - plain.primal) <= 1e-6 * plain.primal
+    assert abs(std.primal - ref.primal) <= 1e-6 * ref.primal
+    assert np.allclose(std.W * s[:, None], plain.W, atol=1e-4 * np.abs(plain.W).max())
+    weighted = 0.5 * ((D @ std.W + std.intercept - Y) ** 2).sum() + beta * (
+        (s * np.linalg.norm(std.W, axis=1)).sum() if penalty == "group" else (s[:, None] * np.abs(std.W)).sum())
+    assert np.isclose(std.primal, weighted, rtol=1e-10)  # the weighted objective, W in D's units
+    assert np.allclose(std.predict(D), D @ std.W + std.intercept)
+    assert std.W[3].tolist() == [0.0] * Y.shape[1]
+    again = evaluate(D, Y, std.W, beta, penalty=penalty, standardize=True)
+    assert np.isclose(again.primal, std.primal, rtol=1e-12) and np.allclose(again.W, std.W)
+
+
+def test_standardized_kkt_and_dual_violation():
+    """KKT of the weighted problem: ||d_p^T R|| = beta sigma_p on the support, <= elsewhere; a new
+    column's violation is judged with its own sigma; warm starts and paths take W in D's units."""
+    D, Y = spike_problem(n=100, P=200, seed=22, counts=True)
+    base, extra = D[:, :100], D[:, 100:]
+    s = sigma(base)
+    beta = 0.1 * beta_max(base, Y, standardize=True)
+    res = solve(base, Y, beta, standardize=True, tol=1e-12)
+    R = Y - base.astype(np.float64) @ res.W - res.intercept
+    Z = np.linalg.norm(base.astype(np.float64).T @ R, axis=1)
+    nz = np.any(res.W != 0, axis=1)
+    assert nz.sum() > 5
+    assert np.allclose(Z[nz], beta * s[nz], rtol=1e-5)
+    assert np.all(Z[~nz] <= beta * s[~nz] * (1 + 1e-6))
+    v = dual_violation(extra, res.dual_point, beta, standardize=True)
+    assert np.allclose(v, np.linalg.norm(extra.astype(np.float64).T @ res.dual_point, axis=1) / beta / sigma(extra))
+    assert v.max() > 1
+    warm = solve(base, Y, beta, standardize=True, W0=res.W)
+    assert warm.outer_iterations <= 1 and np.isclose(warm.primal, res.primal, rtol=1e-6)
+    path = solve_path(base, Y, [2 * beta, beta], standardize=True)
+    assert np.isclose(path[-1].primal, res.primal, rtol=1e-6) and np.allclose(path[-1].column_scale, s)
+    op = DictionaryOperator(base)
+    with pytest.raises(NeuroreconError, match="standardize=False"):
+        solve(op, Y, beta, standardize=True)
+
+
 # ---------------------------------------------------------------- bad input
 
 

@@ -107,6 +107,7 @@ def test_bad_hyperparameters_and_profiles(xor):
         (dict(readout="step"), "one label per step"),
         (dict(beta=-1.0), "beta"),
         (dict(penalty="l2"), "penalty"),
+        (dict(standardize="yes"), "standardize must be True or False"),
         (dict(depth=3), "depth"),
         (dict(profile="loihi9"), "unknown profile"),
         (dict(n_witnesses=0), "n_witnesses"),

@@ -57,6 +57,9 @@ def add_parser(sub) -> None:
     p.add_argument("--beta", default="auto", help="group-Lasso weight, or 'auto' (validation)")
     p.add_argument("--penalty", default="group", choices=("group", "l1"),
                    help="group: a hidden neuron is kept for all classes or none (default); l1: per weight")
+    p.add_argument("--no-standardize", dest="standardize", action="store_false",
+                   help="penalise every hidden neuron's readout row alike (the paper's group Lasso) instead of "
+                        "weighing it by the standard deviation of the neuron's feature (default: weighed)")
     p.add_argument("--search", default="auto", choices=("auto", "pricing", "random"),
                    help="how column generation finds new witnesses: pricing trains them against the dual point, "
                         "random draws them (the paper's CVX); default auto: pricing for cvx, random for sg-cvx")
@@ -182,12 +185,14 @@ def _run(args) -> int:
     sg = dict(sg_hidden=args.sg_hidden, sg_epochs=args.sg_epochs, sg_recurrent=args.sg_recurrent, sg_lr=args.sg_lr)
     if args.qat and args.method != "sg":
         raise NeuroreconError("--qat (quantization-aware training) is for --method sg")
+    if not args.standardize and args.method == "sg":
+        raise NeuroreconError("--no-standardize is for the convex methods (cvx, sg-cvx), not --method sg")
     if args.method == "sg":
         params = dict(readout=args.readout, netx_compatible=args.netx_compatible, weight_bits=args.weight_bits,
                       qat=args.qat, **sg)
     else:
         params = dict(readout=args.readout, n_witnesses=args.witnesses, beta=_beta(args.beta), penalty=args.penalty,
-                      search=args.search, column_generation_rounds=args.rounds, candidates_per_round=args.candidates,
+                      standardize=args.standardize, search=args.search, column_generation_rounds=args.rounds, candidates_per_round=args.candidates,
                       time_budget=args.time_budget, recurrent_module_size=args.module_size,
                       depth=args.depth, weight_bits=args.weight_bits,
                       max_neurons=args.max_neurons, max_cores=args.max_cores,

@@ -27,7 +27,7 @@ def solve_cvxpy(op: DictionaryOperator, Y, beta, penalty, tol, cvxpy_solver, opt
     if name == "SCS":
         options = {"eps_abs": tol * 1e-3, "eps_rel": tol * 1e-3, "max_iters": 200_000, **options}
     n, P, C = op.n, op.P, Y.shape[1]
-    D = np.asarray(op.D, dtype=np.float64)
+    D = np.asarray(op.columns(np.arange(P)), dtype=np.float64)  # the operator's (standardized) columns
     W = cp.Variable((P, C))
     fit = D @ W
     if op.fit_intercept:

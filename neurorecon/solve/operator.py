@@ -19,6 +19,11 @@ Non-integer float32 dictionaries take that float64 block path; float64 dictionar
 **Intercept.** With an unpenalised intercept the problem is the same problem on the centred
 dictionary ``Dc = D - 1 dbar^T``. Dc is never formed: for any R whose columns sum to zero,
 ``Dc^T R = D^T R``; only the gathered working-set columns are centred (small copies).
+
+**Standardized columns** (``standardize=True``). The operator then stands for ``D diag(1/sigma)``,
+``sigma_p`` the standard deviation of column p (1 for a constant column), as glmnet's
+``standardize`` does: every product is taken on the integer D exactly as above and divided by
+sigma in float64 (one more rounding, counted in the error bound). D itself is never scaled.
 """
 
 from __future__ import annotations
@@ -42,14 +47,17 @@ class DictionaryOperator:
     :func:`beta_max` to skip the validation pass on every call.
     """
 
-    def __init__(self, D, fit_intercept: bool = True):
+    def __init__(self, D, fit_intercept: bool = True, standardize: bool = False):
         D = _as_matrix(D)
         n, P = D.shape
         self.D = D
         self.n, self.P = n, P
         self.fit_intercept = bool(fit_intercept)
-        sums, sq_sums, abs_sums, integer, nonneg, max_abs = _column_stats(D)
+        self.standardize = bool(standardize)
+        sums, sq_sums, raw_abs_sums, integer, nonneg, max_abs = _column_stats(D)
         self.integer = integer
+        self.column_scale = column_scale(sums, sq_sums, n) if self.standardize else np.ones(P)
+        sums, sq_sums, abs_sums = sums / self.column_scale, sq_sums / self.column_scale**2, raw_abs_sums / self.column_scale
         self.col_sums = sums
         self.col_abs_sums = abs_sums  # ||d_p||_1: bounds the rounding error of d_p^T r
         self.col_means = sums / n if self.fit_intercept else np.zeros(P)
@@ -62,7 +70,7 @@ class DictionaryOperator:
         self.col_norms = np.sqrt(self.col_sq_norms)
         self._digit_bits = 0
         if integer and D.dtype == np.float32:
-            bits = int(np.floor(np.log2(_EXACT_LIMIT / max(float(abs_sums.max()), 1.0)))) + 1
+            bits = int(np.floor(np.log2(_EXACT_LIMIT / max(float(raw_abs_sums.max()), 1.0)))) + 1
             if bits >= _MIN_DIGIT_BITS:
                 self._digit_bits = bits
         if self._digit_bits:  # R's digit truncation, plus the float64 recombination
@@ -70,6 +78,8 @@ class DictionaryOperator:
             self._error_factor = 2.0 ** (-self._digit_bits * digits) + 8 * 2.0**-53
         else:  # the worst-case bound of a float64 dot product of length n (any summation order)
             self._error_factor = (n + 2) * 2.0**-53
+        if self.standardize:  # the division by sigma
+            self._error_factor += 2.0**-52
 
     @property
     def exact_float32(self) -> bool:
@@ -82,15 +92,19 @@ class DictionaryOperator:
         ``R`` (n x C, float64). With an intercept, R's columns should sum to zero, so that this
         equals the centred product ``Dc^T R``.
         """
-        D = self.D if cols is None else self.columns(cols)
+        D = self.D if cols is None else self._raw_columns(cols)
+        scale = self.column_scale if cols is None else self.column_scale[cols]
         if self._digit_bits:
-            return _exact_float32_product(D, R, self._digit_bits)
-        if D.dtype == np.float64:
-            return D.T @ R
-        out = np.empty((D.shape[1], R.shape[1]))
-        block = max(1, _BLOCK_BYTES // (8 * self.n))
-        for j in range(0, D.shape[1], block):
-            out[j:j + block] = D[:, j:j + block].T.astype(np.float64) @ R
+            out = _exact_float32_product(D, R, self._digit_bits)
+        elif D.dtype == np.float64:
+            out = D.T @ R
+        else:
+            out = np.empty((D.shape[1], R.shape[1]))
+            block = max(1, _BLOCK_BYTES // (8 * self.n))
+            for j in range(0, D.shape[1], block):
+                out[j:j + block] = D[:, j:j + block].T.astype(np.float64) @ R
+        if self.standardize:
+            out /= scale[:, None]
         return out
 
     def correlation_error(self, R: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
@@ -103,10 +117,23 @@ class DictionaryOperator:
         return np.outer(l1, np.abs(R).max(axis=0, initial=0.0) * self._error_factor)
 
     def columns(self, idx: np.ndarray) -> np.ndarray:
+        """The operator's columns ``idx`` (a copy: D's dtype, float64 when standardized)."""
+        cols = self._raw_columns(idx)
+        return cols / self.column_scale[idx] if self.standardize else cols
+
+    def _raw_columns(self, idx: np.ndarray) -> np.ndarray:
         """``D[:, idx]`` (a copy in D's dtype), gathered along the contiguous axis."""
         if self.D.flags.f_contiguous and not self.D.flags.c_contiguous:
             return self.D.T[idx].T  # whole columns: contiguous copies (10x faster than D[:, idx])
         return self.D[:, idx]
+
+    def to_operator_units(self, W: np.ndarray) -> np.ndarray:
+        """A readout for D as a readout for the operator's columns (``sigma_p W_p``)."""
+        return W * self.column_scale[:, None] if self.standardize else W
+
+    def to_dictionary_units(self, W: np.ndarray) -> np.ndarray:
+        """A readout for the operator's columns as a readout for D (``W_p / sigma_p``)."""
+        return W / self.column_scale[:, None] if self.standardize else W
 
     def centred_columns(self, idx: np.ndarray) -> np.ndarray:
         """The centred columns ``Dc[:, idx]`` as a float64 (n x len(idx)) Fortran-ordered copy."""
@@ -122,16 +149,23 @@ class DictionaryOperator:
         return self.centred_columns(idx) @ W_rows
 
 
-def as_operator(D, fit_intercept: bool = True) -> DictionaryOperator:
-    """``D`` itself when it is already an operator with the same intercept setting, else a new one."""
+def as_operator(D, fit_intercept: bool = True, standardize: bool = False) -> DictionaryOperator:
+    """``D`` itself when it is already an operator with the same settings, else a new one."""
     if isinstance(D, DictionaryOperator):
-        if D.fit_intercept != bool(fit_intercept):
-            raise NeuroreconError(
-                f"the DictionaryOperator was built with fit_intercept={D.fit_intercept}, "
-                f"but fit_intercept={fit_intercept} was asked for"
-            )
+        for name, asked in (("fit_intercept", bool(fit_intercept)), ("standardize", bool(standardize))):
+            if getattr(D, name) != asked:
+                raise NeuroreconError(f"the DictionaryOperator was built with {name}={getattr(D, name)}, "
+                                      f"but {name}={asked} was asked for")
         return D
-    return DictionaryOperator(D, fit_intercept=fit_intercept)
+    return DictionaryOperator(D, fit_intercept=fit_intercept, standardize=standardize)
+
+
+def column_scale(sums: np.ndarray, sq_sums: np.ndarray, n: int) -> np.ndarray:
+    """Each column's standard deviation over its n rows (1 where the column is constant)."""
+    variance = np.maximum(sq_sums / n - (sums / n) ** 2, 0.0)
+    sigma = np.sqrt(variance)
+    sigma[variance <= 1e-12 * np.maximum(sq_sums / n, 1e-300)] = 1.0
+    return sigma
 
 
 def _as_matrix(D) -> np.ndarray:

@@ -36,6 +36,7 @@ class SolveResult:
     outer_iterations: int = 0
     history: list = field(default_factory=list)  # (seconds, relative gap, working-set size) per outer iteration
     info: dict = field(default_factory=dict)
+    column_scale: np.ndarray | None = None  # sigma_p of a standardized solve (its penalty weights)
 
     def predict(self, D) -> np.ndarray:
         """Scores ``D W + b`` (n, C) for a dictionary with the same columns."""

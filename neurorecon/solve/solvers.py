@@ -6,6 +6,12 @@ Problem (C classes, targets Y (n, C), dictionary D (n, P), unpenalised intercept
     Omega(W) = sum_p ||W_p,:||_2   ("group": a selected neuron serves every class)
              = sum_{p,c} |W_pc|    ("l1": C independent Lassos)
 
+``standardize=True`` weighs each neuron's penalty by its column's standard deviation sigma_p,
+``Omega(W) = sum_p sigma_p ||W_p,:||_2``: the same problem on standardized columns (glmnet's
+``standardize``), so a neuron that spikes rarely but tellingly is not penalised for its small
+counts. W is always returned for D's own columns; the dual constraint becomes
+``||d_p^T Lambda|| <= beta sigma_p``.
+
 The intercept is eliminated in closed form (``b = ybar - W^T dbar``), which turns the problem into
 the same problem on centred Y and centred D; D is never centred in memory (see
 :mod:`neurorecon.solve.operator`). Every result carries the relative primal–dual gap of
@@ -54,7 +60,7 @@ import numpy as np
 from neurorecon.errors import NeuroreconError
 from neurorecon.solve.certificate import check_penalty, certify, row_scores
 from neurorecon.solve.working_set import bcd
-from neurorecon.solve.operator import DictionaryOperator, as_operator
+from neurorecon.solve.operator import DictionaryOperator, as_operator, column_scale
 from neurorecon.solve.result import SolveResult, certificate_result
 
 SOLVERS = ("native", "cvxpy")
@@ -64,21 +70,23 @@ MAX_EPOCHS = 20_000  # per sub-problem
 WS_MAX = 8192  # largest working set beyond twice the support (memory: its Gram matrix is m x m float64)
 
 
-def beta_max(D, Y, penalty: str = "group", *, fit_intercept: bool = True) -> float:
-    """The smallest beta for which W = 0 is optimal: ``max_p ||Dc_p^T Yc||`` (or the max |.| for l1)."""
+def beta_max(D, Y, penalty: str = "group", *, fit_intercept: bool = True, standardize: bool = False) -> float:
+    """The smallest beta for which W = 0 is optimal: ``max_p ||Dc_p^T Yc|| / sigma_p`` (or the max |.| for l1)."""
     check_penalty(penalty)
-    op = as_operator(D, fit_intercept)
+    op = as_operator(D, fit_intercept, standardize)
     Y = _check_targets(Y, op.n)
     Yc = Y - Y.mean(axis=0) if op.fit_intercept else Y
     return float(row_scores(op.correlations(Yc), penalty).max())
 
 
-def dual_violation(d_columns, dual_point, beta: float, penalty: str = "group") -> np.ndarray:
+def dual_violation(d_columns, dual_point, beta: float, penalty: str = "group", *,
+                   standardize: bool = False) -> np.ndarray:
     """``||d^T Λ||_2 / beta`` (group) or ``max_c |d^T Λ_c| / beta`` (l1) for each new column d.
 
     ``d_columns`` (n, k). Values above 1 violate the dual constraint: adding that column can lower
     the objective (column generation). With an intercept Λ sums to zero, so raw and centred
-    columns give the same value.
+    columns give the same value. ``standardize``: each column divided by its own standard
+    deviation, as a standardized solve on the same rows would weigh it.
     """
     check_penalty(penalty)
     beta = _check_beta(beta)
@@ -93,11 +101,15 @@ def dual_violation(d_columns, dual_point, beta: float, penalty: str = "group") -
     d = d.astype(np.float64)
     if not np.all(np.isfinite(d)):
         raise NeuroreconError("d_columns contains NaN or infinite values")
-    return row_scores(d.T @ lam, penalty) / beta
+    scores = row_scores(d.T @ lam, penalty) / beta
+    if standardize:
+        scores /= column_scale(d.sum(axis=0), np.einsum("ij,ij->j", d, d), d.shape[0])
+    return scores
 
 
 def evaluate(
-    D, Y, W, beta: float, *, penalty: str = "group", fit_intercept: bool = True, tol: float = 1e-6
+    D, Y, W, beta: float, *, penalty: str = "group", fit_intercept: bool = True, tol: float = 1e-6,
+    standardize: bool = False,
 ) -> SolveResult:
     """The certificate of any readout ``W`` (P, C): objective, dual point, relative gap.
 
@@ -107,12 +119,12 @@ def evaluate(
     start = time.perf_counter()
     check_penalty(penalty)
     beta = _check_beta(beta)
-    op = as_operator(D, fit_intercept)
+    op = as_operator(D, fit_intercept, standardize)
     Y = _check_targets(Y, op.n)
     W = _check_warm_start(W, None, op.P, Y.shape[1])
     if W is None:
         raise NeuroreconError("W is required")
-    return certificate_result(op, Y, W, beta, penalty, tol, start)
+    return _for_dictionary(certificate_result(op, Y, op.to_operator_units(W), beta, penalty, tol, start), op)
 
 
 def solve(
@@ -128,6 +140,7 @@ def solve(
     solver: str = "native",
     fit_intercept: bool = True,
     screen: bool = False,
+    standardize: bool = False,
     cvxpy_solver: str = "CLARABEL",
     solver_options: dict | None = None,
     verbose: bool = False,
@@ -140,7 +153,8 @@ def solve(
     intercept is eliminated exactly, so it is a function of W. ``fit_intercept=False`` drops b.
     ``solver="cvxpy"`` uses CVXPY with ``cvxpy_solver`` ("CLARABEL" or "SCS") and
     ``solver_options`` (it ignores W0, max_iter and screen; meant for small problems).
-    ``screen`` turns on gap-safe screening (see the module docstring).
+    ``screen`` turns on gap-safe screening (see the module docstring). ``standardize`` weighs
+    each column's penalty by its standard deviation (see the module docstring); W stays in D's units.
     """
     start = time.perf_counter()
     check_penalty(penalty)
@@ -151,14 +165,23 @@ def solve(
         raise NeuroreconError(f"tol must be in (0, 1); got {tol!r}")
     if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
         raise NeuroreconError(f"max_iter must be a positive integer; got {max_iter!r}")
-    op = as_operator(D, fit_intercept)
+    op = as_operator(D, fit_intercept, standardize)
     Y = _check_targets(Y, op.n)
     W0 = _check_warm_start(W0, intercept0, op.P, Y.shape[1])
     if solver == "cvxpy":
         from neurorecon.solve.cvxpy_reference import solve_cvxpy
 
-        return solve_cvxpy(op, Y, beta, penalty, tol, cvxpy_solver, solver_options or {}, start)
-    return _WorkingSet(op, penalty).solve(Y, beta, tol, max_iter, W0, screen, verbose, start)
+        return _for_dictionary(solve_cvxpy(op, Y, beta, penalty, tol, cvxpy_solver, solver_options or {}, start), op)
+    W0 = None if W0 is None else op.to_operator_units(W0)
+    return _for_dictionary(_WorkingSet(op, penalty).solve(Y, beta, tol, max_iter, W0, screen, verbose, start), op)
+
+
+def _for_dictionary(result: SolveResult, op: DictionaryOperator) -> SolveResult:
+    """The result of a solve on ``op`` with W for D's own columns (and the scale it used)."""
+    if op.standardize:
+        result.W = op.to_dictionary_units(result.W)
+        result.column_scale = op.column_scale
+    return result
 
 
 def solve_path(
@@ -171,6 +194,7 @@ def solve_path(
     max_iter: int = 200,
     fit_intercept: bool = True,
     screen: bool = False,
+    standardize: bool = False,
     verbose: bool = False,
 ) -> list[SolveResult]:
     """Solve for each beta (non-increasing), each warm-started from the previous solution.
@@ -184,14 +208,14 @@ def solve_path(
         raise NeuroreconError("betas is empty")
     if any(b2 > b1 for b1, b2 in zip(betas, betas[1:])):
         raise NeuroreconError("betas must be non-increasing (the path is warm-started from large beta down)")
-    op = as_operator(D, fit_intercept)
+    op = as_operator(D, fit_intercept, standardize)
     Y = _check_targets(Y, op.n)
     engine = _WorkingSet(op, penalty)
     results, W = [], None
     for beta in betas:
         res = engine.solve(Y, beta, tol, max_iter, W, screen, verbose)
-        results.append(res)
         W = res.W
+        results.append(_for_dictionary(res, op))
     return results
 
 

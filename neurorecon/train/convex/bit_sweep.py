@@ -37,6 +37,7 @@ def readout_bit_sweep(net: Network, solution: dict, dataset: Dataset, bits: tupl
     X_test, y_test = dataset.split("test")
     W, intercept = solution["W"], solution["intercept"]
     beta, penalty = float(solution["beta"]), str(solution["penalty"])
+    standardize = bool(solution.get("standardize", False))  # runs written before it was an option: False
 
     def accuracy(layer) -> float:
         return split_accuracy(Network(hidden + [layer], "fixed", net.metadata), X_test, y_test)["accuracy"]
@@ -44,7 +45,8 @@ def readout_bit_sweep(net: Network, solution: dict, dataset: Dataset, bits: tupl
     rows = []
     for b in bits:
         fitted = {refine: fit_integer_readout(W, intercept, raster, Y, beta, penalty, readout, profile, t_frames,
-                                              depth, weight_bits=b, refine=refine)[0] for refine in (True, False)}
+                                              depth, weight_bits=b, refine=refine, standardize=standardize)[0]
+                   for refine in (True, False)}
         rows.append({
             "weight_bits": b,
             "quantization_aware": accuracy(fitted[True]),

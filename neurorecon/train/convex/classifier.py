@@ -138,6 +138,11 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         random search, ``PRICING_WITNESSES`` for pricing, which then grows the dictionary).
       beta: group-Lasso weight, or ``"auto"`` (validation over a warm-started path).
       penalty: ``"group"`` (a neuron serves all classes) or ``"l1"``.
+      standardize: weigh each neuron's penalty by the standard deviation of its column (glmnet's
+        ``standardize``), so a neuron that spikes rarely but tellingly costs what a busy one does;
+        pricing scores candidates the same way. On the tuning variants of the timing suite
+        (pricing, loihi2): spike order 69.1 -> 77.0 %, delayed match 64.2 -> 70.8 %, interval
+        49.4 -> 52.7 %, latency code 88.4 -> 87.9 %.
       search: how column generation finds new witnesses: ``"pricing"`` trains candidates against
         the dual point (:mod:`~neurorecon.train.convex.pricing`), ``"random"`` draws them (random
         witnesses and jittered selected ones; jittered SG copies for SG-CVX); ``"auto"``: pricing
@@ -184,7 +189,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, profile: str | Profile = "loihi2", readout: str = "auto", n_witnesses: int | None = None,
-                 beta: float | str = "auto", penalty: str = "group", search: str = "auto",
+                 beta: float | str = "auto", penalty: str = "group", standardize: bool = True, search: str = "auto",
                  column_generation_rounds: int | None = None, candidates_per_round: int | None = None,
                  pricing_steps: int = PRICING_STEPS, time_budget: float | None = None,
                  depth: int = 1, first_layer_size: int = 256,
@@ -201,6 +206,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         self.n_witnesses = n_witnesses
         self.beta = beta
         self.penalty = penalty
+        self.standardize = standardize
         self.search = search
         self.column_generation_rounds = column_generation_rounds
         self.candidates_per_round = candidates_per_round
@@ -250,6 +256,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             raise NeuroreconError(f"beta must be 'auto' or a positive number; got {self.beta!r}")
         if self.penalty not in ("group", "l1"):
             raise NeuroreconError(f"penalty must be 'group' or 'l1'; got {self.penalty!r}")
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise NeuroreconError(f"standardize must be True or False; got {self.standardize!r}")
         for name in ("n_witnesses", "depth", "first_layer_size", "n_betas", "candidates_per_round", "pricing_steps",
                      "recurrent_module_size", "column_generation_rounds"):
             value = getattr(self, name)
@@ -434,8 +442,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         retune = plan.search == "pricing" and isinstance(self.beta, str) and plan.rounds > 0
         beta_fit = choice.beta * (PRICING_BETA_FACTOR if retune else 1.0)
         self._say(f"readout {readout.kind}, beta {beta_fit:.4g}: solving on the {len(split.fit)} training rows")
-        result = solvers.solve(dictionary.columns[readout.kind].matrix[split.fit], Y[split.fit], beta_fit,
-                               penalty=self.penalty, tol=self.tol, W0=None if retune else choice.warm_start)
+        result = self._solve(dictionary.columns[readout.kind].matrix[split.fit], Y[split.fit], beta_fit,
+                             W0=None if retune else choice.warm_start)
         timings["solve_s"] = time.perf_counter() - tick
 
         # Column generation on the training split (the validation split judges every round).
@@ -479,7 +487,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         timings["column_generation_s"] = time.perf_counter() - tick
         tick = time.perf_counter()
         self._say(f"final solve on all {len(rows)} rows, {columns.size} columns")
-        result = solvers.solve(columns.matrix, Y, beta, penalty=self.penalty, tol=self.tol, W0=W0)
+        result = self._solve(columns.matrix, Y, beta, W0=W0)
         if self.max_neurons is not None or self.max_cores is not None:
             fits = self._budget_check(hidden, dictionary, readout, profile, n_classes)
             result, beta = self._meet_budget(columns, Y, beta, result, fits)
@@ -499,7 +507,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             raster = hidden_raster(layers, X, arithmetic)
             out, quant, scores = fit_integer_readout(W, intercept, raster, Y, beta, self.penalty, readout, profile,
                                                      t_frames, depth, weight_bits=self.weight_bits,
-                                                     netx_compatible=self.netx_compatible)
+                                                     netx_compatible=self.netx_compatible, standardize=self.standardize)
             integer_pred = scores.argmax(axis=1)
         else:
             out = float_readout_layer(W, intercept, readout, output_steps(t_frames, depth))
@@ -518,7 +526,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         self.network_ = Network(layers + [out], arithmetic=arithmetic, metadata=metadata)
         if self.netx_compatible:
             netx_layers(self.network_)  # what it was drawn for: netx holds it exactly (raises otherwise)
-        self.readout_solution_ = {"W": W, "intercept": intercept, "beta": beta, "penalty": self.penalty}
+        self.readout_solution_ = {"W": W, "intercept": intercept, "beta": beta, "penalty": self.penalty,
+                                  "standardize": bool(self.standardize)}
         self.readout_ = readout.kind
         chip_pred = predict_network(self.network_, X).reshape(-1)
         labels = y.reshape(-1)
@@ -666,7 +675,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             val_rows = self._rows(val_idx, t_frames, readout)
             D_fit, Y_fit = D[fit_rows], Y[fit_rows]
             if isinstance(self.beta, str):
-                top = solvers.beta_max(D_fit, Y_fit, self.penalty)
+                top = solvers.beta_max(D_fit, Y_fit, self.penalty, standardize=self.standardize)
                 betas = top * np.geomspace(0.3, 1e-3, self.n_betas)
             else:
                 betas = np.array([float(self.beta) * len(fit_rows) / D.shape[0]])
@@ -674,7 +683,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             warm, best_here, stale = None, -1.0, 0
             # descending, warm-started; stop once validation stops improving
             for beta in self._progress.steps(betas, len(betas), f"beta path ({readout.kind})"):
-                result = solvers.solve(D_fit, Y_fit, beta, penalty=self.penalty, tol=max(self.tol, PATH_TOL), W0=warm)
+                result = self._solve(D_fit, Y_fit, beta, W0=warm, tol=max(self.tol, PATH_TOL))
                 warm = result.W
                 pred = (D[val_rows] @ result.W + result.intercept).argmax(axis=1)
                 correct = pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]
@@ -707,7 +716,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         best, stale = (accuracy, beta, W), 0
         for step in range(1, RETUNE_STEPS + 1):
             trial = beta * 2.0**-step
-            result = solvers.solve(D_fit, Y_fit, trial, penalty=self.penalty, tol=max(self.tol, PATH_TOL), W0=W)
+            result = self._solve(D_fit, Y_fit, trial, W0=W, tol=max(self.tol, PATH_TOL))
             W = result.W
             acc = float(((D[split.validation] @ W + result.intercept).argmax(axis=1) == labels).mean())
             self._path.append({"readout": readout.kind, "beta": float(trial), "neurons": len(result.support),
@@ -747,10 +756,10 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         features = dictionary.features(candidates)
         searched = time.perf_counter() - tick
         exact = features[readout.kind][split.fit].astype(np.float64)
-        violation = solvers.dual_violation(exact, result.dual_point, beta, self.penalty)
-        centred = exact - exact.mean(axis=0)
-        norms = np.linalg.norm(centred, axis=0)
-        normalised = np.where(norms > 0, violation / np.maximum(norms, 1e-300), 0.0)
+        violation = solvers.dual_violation(exact, result.dual_point, beta, self.penalty, standardize=self.standardize)
+        raw = solvers.dual_violation(exact, result.dual_point, beta, self.penalty)
+        norms = np.linalg.norm(exact - exact.mean(axis=0), axis=0)
+        normalised = np.where(norms > 0, raw / np.maximum(norms, 1e-300), 0.0)
         worst, worst_normalised = float(violation.max(initial=0.0)), float(normalised.max(initial=0.0))
         chosen = np.flatnonzero(violation > 1 + 1e-9)
         if modules is not None:  # a violating neuron brings its whole module
@@ -765,7 +774,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                                None if modules is None else modules[chosen])
         columns = dictionary.columns[readout.kind]
         W0 = np.vstack([result.W, np.zeros((len(added[readout.kind]), result.W.shape[1]))])
-        result = solvers.solve(columns.matrix[split.fit], Y[split.fit], beta, penalty=self.penalty, tol=self.tol, W0=W0)
+        result = self._solve(columns.matrix[split.fit], Y[split.fit], beta, W0=W0)
         report = self._round_report(k, dictionary, readout, worst, worst_normalised, len(added[readout.kind]),
                                     chosen.size, result, Y, y, split, time.perf_counter() - tick)
         report.search_seconds = searched
@@ -793,16 +802,20 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
 
         return fits
 
+    def _solve(self, D, Y, beta: float, W0=None, tol: float | None = None):
+        """The certified readout problem as this classifier poses it (penalty, standardized columns)."""
+        return solvers.solve(D, Y, beta, penalty=self.penalty, tol=self.tol if tol is None else tol, W0=W0,
+                             standardize=self.standardize)
+
     def _meet_budget(self, columns, Y, beta, result, fits):
         """Raise beta (bisection in log scale) until the selected network fits the budget."""
         if fits(result):
             return result, beta
-        low, high = beta, solvers.beta_max(columns.matrix, Y, self.penalty)
+        low, high = beta, solvers.beta_max(columns.matrix, Y, self.penalty, standardize=self.standardize)
         best = None
         for _ in range(BUDGET_BISECTIONS):
             mid = float(np.sqrt(low * high))
-            trial = solvers.solve(columns.matrix, Y, mid, penalty=self.penalty, tol=self.tol,
-                                  W0=(best or (result,))[0].W)
+            trial = self._solve(columns.matrix, Y, mid, W0=(best or (result,))[0].W)
             if len(trial.support) and fits(trial):
                 best, high = (trial, mid), mid
             else:

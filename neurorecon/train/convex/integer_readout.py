@@ -11,7 +11,8 @@ the emulator on ``H``. Steps:
    voltage clear of the spiking threshold (peaks measured on ``H``, with a margin). The exponent
    whose rounded readout has the lowest convex objective under the *exact* chip scores wins.
 2. Round, then refine the integers by coordinate descent (one grid step per move) on the same
-   convex objective, ``0.5 ||Z/kappa - Y||^2 + beta * sum_p ||M_p / q||``, with the scores
+   convex objective, ``0.5 ||Z/kappa - Y||^2 + beta * sum_p sigma_p ||M_p / q||`` (sigma_p the
+   standard deviation of neuron p's feature when the solve was standardized, else 1), with the scores
    ``Z`` the chip produces (linear in M up to the flooring of negative exponents and the
    1/4096 voltage carry of ``last``), keeping only moves that lower it.
 3. Re-check: exact chip scores, predictions, margins.
@@ -33,6 +34,7 @@ from neurorecon.quantize.netx_grid import netx_bias, netx_weight_grid
 from neurorecon.quantize.scale import weight_grid
 from neurorecon.simulate.arithmetic import STATE_SHIFT
 from neurorecon.simulate.emulator import emulate
+from neurorecon.solve.operator import column_scale
 from neurorecon.readout import Readout
 
 VOLTAGE_CEILING = VTH_MAX << STATE_SHIFT  # the readout never spikes while v <= this
@@ -87,10 +89,10 @@ def chip_scores(layer: LIFLayer, raster: np.ndarray, readout: Readout, t_frames:
 
 
 def _objective(Z: np.ndarray, Y: np.ndarray, mantissa: np.ndarray, kappa: float, q: float, beta: float,
-               penalty: str) -> float:
+               penalty: str, sigma: np.ndarray) -> float:
     residual = Z / kappa - Y
     rows = np.linalg.norm(mantissa, axis=1) if penalty == "group" else np.abs(mantissa).sum(axis=1)
-    return float(0.5 * (residual**2).sum() + beta * rows.sum() / q)
+    return float(0.5 * (residual**2).sum() + beta * (sigma * rows).sum() / q)
 
 
 def _row_features(raster: np.ndarray, readout: Readout, t_frames: int, depth: int) -> np.ndarray:
@@ -101,7 +103,7 @@ def _row_features(raster: np.ndarray, readout: Readout, t_frames: int, depth: in
     return raster[:, index].reshape(-1, raster.shape[-1]).astype(np.float64)
 
 
-def _refine(F, Y, mantissa, bias_units, q, beta, penalty, step, lo, hi) -> tuple[np.ndarray, int]:
+def _refine(F, Y, mantissa, bias_units, q, beta, penalty, sigma, step, lo, hi) -> tuple[np.ndarray, int]:
     """Integer coordinate descent on 0.5||F M/q + bias - Y||^2 + beta * pen(M)/q, one step per move."""
     M = mantissa.astype(np.float64).copy()
     R = F @ M / q + bias_units - Y
@@ -124,7 +126,7 @@ def _refine(F, Y, mantissa, bias_units, q, beta, penalty, step, lo, hi) -> tuple
                         row_after = np.sqrt(max(row_before**2 - M[p, c] ** 2 + new**2, 0.0))
                     else:
                         row_after = abs(new)
-                    change = loss + beta * (row_after - row_before) / q
+                    change = loss + beta * sigma[p] * (row_after - row_before) / q
                     if change < best - 1e-12:
                         best, best_delta = change, delta
                 if best_delta:
@@ -140,13 +142,15 @@ def _refine(F, Y, mantissa, bias_units, q, beta, penalty, step, lo, hi) -> tuple
 
 def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray, Y: np.ndarray, beta: float,
                         penalty: str, readout: Readout, profile: Profile, t_frames: int, depth: int,
-                        weight_bits: int = 8, refine: bool = True,
-                        netx_compatible: bool = False) -> tuple[LIFLayer, IntegerReadoutReport, np.ndarray]:
+                        weight_bits: int = 8, refine: bool = True, netx_compatible: bool = False,
+                        standardize: bool = False) -> tuple[LIFLayer, IntegerReadoutReport, np.ndarray]:
     """The readout layer on ``profile``'s grid for hidden ``raster`` (n, steps, S), its report, and
-    the exact chip scores (rows, C) it produces on the training data."""
+    the exact chip scores (rows, C) it produces on the training data. ``standardize``: the convex
+    solve weighed each neuron's penalty by its feature's standard deviation (so does the refinement)."""
     precision = profile.precision
     grid = weight_grid(np.array([-1.0, 1.0]), weight_bits)  # readouts are mixed sign
     F = _row_features(raster, readout, t_frames, depth)
+    sigma = column_scale(F.sum(axis=0), (F * F).sum(axis=0), len(F)) if standardize else np.ones(F.shape[1])
     bias_share = output_steps(t_frames, depth) if readout.kind == "count" else 1
     Z_float = F @ W + intercept
     per_step = raster.astype(np.float64) @ W  # (n, steps, C): the readout's input at every step
@@ -157,7 +161,7 @@ def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray
     voltage_peak = float(np.abs(trajectory).max(initial=0.0))
     input_peak = float(np.abs(per_step).max(initial=0.0))
     accumulator_limit = 2 ** (precision.accumulator_bits - 1) - 1
-    objective_float = _objective(Z_float, Y, W, 1.0, 1.0, beta, penalty)
+    objective_float = _objective(Z_float, Y, W, 1.0, 1.0, beta, penalty, sigma)
 
     best = None
     for exponent in range(0, precision.weight_exp_min - 1, -1):
@@ -174,7 +178,7 @@ def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray
         bias_mant, bias_exp = netx_bias(bias_total) if netx_compatible else quantize_bias(bias_total, 1.0, precision)
         layer = make_layer(mantissa, bias_mant, bias_exp, exponent, weight_bits, readout)
         Z, v_peak, a_peak = chip_scores(layer, raster, readout, t_frames, depth)
-        objective = _objective(Z, Y, mantissa, kappa, q, beta, penalty)
+        objective = _objective(Z, Y, mantissa, kappa, q, beta, penalty, sigma)
         if best is None or objective < best[0]:
             best = (objective, exponent, q, kappa, mantissa, bias_mant, bias_exp, exponent_grid)
         if q == limits[0]:  # weights already fill the grid: a lower exponent only adds flooring
@@ -183,11 +187,11 @@ def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray
     moves = 0
     if refine:
         bias_units = (bias_mant.astype(np.float64) * 2.0**bias_exp) * bias_share / kappa
-        refined, moves = _refine(F, Y, mantissa, bias_units, q, beta, penalty, exponent_grid.step,
+        refined, moves = _refine(F, Y, mantissa, bias_units, q, beta, penalty, sigma, exponent_grid.step,
                                  exponent_grid.lo, exponent_grid.hi)
         candidate = make_layer(refined, bias_mant, bias_exp, exponent, weight_bits, readout)
         Z, v_peak, a_peak = chip_scores(candidate, raster, readout, t_frames, depth)
-        objective = _objective(Z, Y, refined, kappa, q, beta, penalty)
+        objective = _objective(Z, Y, refined, kappa, q, beta, penalty, sigma)
         if objective <= objective_rounded and v_peak <= VOLTAGE_CEILING and a_peak <= accumulator_limit:
             mantissa = refined
         else:
@@ -196,7 +200,7 @@ def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray
     Z, v_peak, a_peak = chip_scores(layer, raster, readout, t_frames, depth)
     report = IntegerReadoutReport(
         weight_bits=weight_bits, weight_exp=exponent, scale=q, objective_float=objective_float,
-        objective_rounded=objective_rounded, objective_refined=_objective(Z, Y, mantissa, kappa, q, beta, penalty),
+        objective_rounded=objective_rounded, objective_refined=_objective(Z, Y, mantissa, kappa, q, beta, penalty, sigma),
         moves=moves, voltage_peak=v_peak, voltage_margin=1 - v_peak / VOLTAGE_CEILING,
         accumulator_peak=a_peak, accumulator_bits=int(np.ceil(np.log2(a_peak + 1))) + 1,
     )
