@@ -14,9 +14,9 @@ optimisation (the pricing problem of column generation):
    :func:`~neurorecon.simulate.arithmetic.float_lif_update` with a Norse surrogate spike; the
    readout's own feature (:meth:`~neurorecon.readout.Readout.features`) is taken from its spikes.
 3. Objective, per neuron, on mini-batches: the normalised dual violation
-   ``||c^T Lambda||_2 / ||c||_2`` of its centred feature column c (unnormalised, neurons would win
-   by growing their spike counts; the solver sees the column as it is). Adam, a few steps, all
-   candidates at once (one batched simulation).
+   ``||c^T Lambda||_2 / ||c||_2`` of its centred feature column c: exactly how a standardized
+   solve weighs the column (``||c|| = sqrt(n) sigma_c``); unnormalised, neurons would win by
+   growing their spike counts. Adam, a few steps, all candidates at once (one batched simulation).
 4. Snap to the profile's grid exactly as witnesses are drawn (weights on the Dense grid at the
    layer's exponent, biases through the sampler's bias quantizer, du/dv/vth of the palette
    group). The caller computes the exact chip columns with the emulator and keeps violators.
