@@ -20,6 +20,9 @@ Parts (``PARTS``; ``run_all.py training --only timing,mnist``):
   timing    the timing suite (``neurorecon.data.timing``): per kind, the tuning variant (seed 0,
             default options) and held-out variants (other seeds and option values); the claims
             are made on the held-out ones;
+  timing-core  the same at full size and full SG training, on the first held-out variant of
+            each kind, against the two SG peers the targets name (feed-forward and recurrent
+            + PTQ) and the random-witness path: a quarter of the timing part's cost;
   mnist     seq-MNIST-10k (first 8,000 MNIST test images to train, last 2,000 to test, binary rows);
   xor       FIRST-LAST-XOR T = 50;
   addition  addition in base 2 / 3 / 5, trained on 5-digit operands, token-wise accuracy in and out
@@ -42,6 +45,7 @@ from _common import md_table  # benchmarks/ is on sys.path (run_all.py)
 TITLE = "Training: the project's methods vs surrogate-gradient peers (chip accuracy, wall time)"
 PART_TITLES = {
     "timing": "timing suite (held-out variants)",
+    "timing-core": "timing suite, first held-out variant per kind, against SG + PTQ",
     "mnist": "seq-MNIST-10k",
     "xor": "FIRST-LAST-XOR T = 50",
     "addition": "addition in base 2 / 3 / 5, in and out of distribution",
@@ -61,8 +65,13 @@ QUICK_SG_EPOCHS = {"timing": 8, "mnist": 4, "xor": 15}
 CVX_WITNESSES = {"timing": 2000, "mnist": 2500, "xor": 1000, "addition": 1000}
 
 
+CORE_METHODS = ("default", "cvx-random", "sg-ff", "sg-rec")
+
+
 def methods(part: str, quick: bool) -> dict[str, dict]:
     """The methods of a part and their ``train_dataset`` keyword arguments."""
+    if part == "timing-core":
+        return {k: v for k, v in methods("timing", quick).items() if k in CORE_METHODS}
     epochs, lr = SG_SETTINGS.get(part, (30, 3e-3))
     if quick:
         epochs = QUICK_SG_EPOCHS.get(part, epochs)
@@ -152,15 +161,17 @@ def _rows(task: str, options: dict, part: str, quick: bool) -> list[dict]:
     return rows
 
 
-def _timing(quick: bool) -> dict:
+def _timing(quick: bool, part: str = "timing") -> dict:
     rows = []
     for kind in TIMING_TASKS:
         variants = [({"seed": 0}, "tuning")] + [(v, "held-out") for v in HELD_OUT[kind]]
+        if part == "timing-core":
+            variants = variants[1:2]
         if quick:
-            variants = variants[1:1 + QUICK_HELD_OUT]
+            variants = variants[1:1 + QUICK_HELD_OUT] if part == "timing" else variants
         for options, role in variants:
             options = dict(options, **(QUICK_SIZES if quick else {}))
-            for row in _rows(kind, options, "timing", quick):
+            for row in _rows(kind, options, part, quick):
                 rows.append(dict(row, role=role))
     summary = []
     for kind in TIMING_TASKS:
@@ -220,9 +231,12 @@ def run(part: str, quick: bool = False) -> dict:
     if part not in PARTS:
         raise SystemExit(f"unknown part {part!r} of the training benchmark; parts: {', '.join(PARTS)}")
     started = time.perf_counter()
-    result = {"timing": _timing, "mnist": _mnist, "xor": _xor, "addition": _addition}[part](quick)
+    if part.startswith("timing"):
+        result = _timing(quick, part)
+    else:
+        result = {"mnist": _mnist, "xor": _xor, "addition": _addition}[part](quick)
     settings = {"profile": PROFILE, "seed": SEED, "quick": quick, "methods": methods(part, quick)}
-    if part == "timing":
+    if part.startswith("timing"):
         settings["held_out"] = HELD_OUT
     return dict(result, part=part, title=f"{TITLE}: {PART_TITLES[part]}", settings=settings,
                 total_s=time.perf_counter() - started)
@@ -238,8 +252,10 @@ ROW_COLUMNS = [
 
 def markdown(result: dict) -> str:
     part = result["part"]
+    if part == "legacy":  # stored before the benchmark had parts: its section as it was rendered
+        return result["legacy_markdown"]
     quick = " (quick run: indicative only)" if result["settings"].get("quick") else ""
-    if part == "timing":
+    if part.startswith("timing"):
         rows = [dict(r, variant=f"{r['variant']} [{r['role']}]") for r in result["table"]]
         table = md_table(rows, ROW_COLUMNS + [("chance", "chance")])
         names = list(dict.fromkeys(r["method"] for r in result["table"]))
@@ -266,7 +282,9 @@ def _checks_text(checks: dict) -> str:
 
 
 def headline(result: dict) -> str:
-    if result["part"] == "timing":
+    if result["part"] == "legacy":
+        return result["legacy_headline"]
+    if result["part"].startswith("timing"):
         return "; ".join(f"{s['task']}: default {s['means'].get('default', {}).get('chip_test', float('nan')):.1%}, "
                          f"best SG {max(s['means'][m]['chip_test'] for m in s['means'] if m.startswith('sg-') and m != 'sg-cvx'):.1%}"
                          for s in result["summary"])

@@ -5,7 +5,8 @@
 A benchmark module with ``PARTS`` (the training benchmark) runs and stores each part on its own
 (``results/<name>-<part>.json``, its own section of RESULTS.md); ``--only`` picks parts.
 ``--quick`` (modules with ``QUICK = True``) runs a reduced version to check that it works: its
-results go to ``results/quick/`` and are printed, never written into RESULTS.md.
+results go to ``results/quick/`` and into RESULTS.md's last section, "Reduced runs", marked as
+indicative (never in the summary table).
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ def entries(name: str) -> list[tuple[str, str | None]]:
     return [(f"{name}-{part}", part) for part in parts] if parts else [(name, None)]
 
 
+def stored(name: str, directory: Path) -> list[str]:
+    """Result names of one benchmark stored in ``directory``: its parts', and a result from
+    before it had parts (kept, and shown as such, until the parts are rerun)."""
+    names = [result_name for result_name, _ in entries(name)]
+    if names != [name]:
+        names.insert(0, name)
+    return [n for n in names if (directory / f"{n}.json").exists()]
+
+
 def rebuild_results_md() -> None:
     parts = [
         "# Benchmark results",
@@ -41,34 +51,38 @@ def rebuild_results_md() -> None:
         "",
     ]
     summary = ["| benchmark | result | command | machine | date |", "|---|---|---|---|---|"]
-    sections = []
+    sections, reduced = [], []
     for name in ORDER:
         module = importlib.import_module(f"bench_{name}")
-        for result_name, _ in entries(name):
-            path = RESULTS_DIR / f"{result_name}.json"
-            if not path.exists():
-                continue
-            result = json.loads(path.read_text())
-            m = result["machine"]
-            summary.append(f"| {result['title']} | {module.headline(result)} | `{result['command']}` | "
-                           f"{m['cpu']}, {m['cores']} cores | {result['date']} |")
-            sections += [
-                f"## {result['title']}",
-                "",
-                f"Command: `{result['command']}` · {result['date']} · {m['cpu']}, {m['cores']} cores, "
-                f"Python {m['python']}, numpy {m['numpy']}",
-                "",
-                module.markdown(result),
-                "",
-            ]
-    (HERE / "RESULTS.md").write_text("\n".join(parts + ["## Summary", "", *summary, ""] + sections))
+        for directory, target in ((RESULTS_DIR, sections), (RESULTS_DIR / "quick", reduced)):
+            for result_name in stored(name, directory):
+                result = json.loads((directory / f"{result_name}.json").read_text())
+                m = result["machine"]
+                if target is sections:
+                    summary.append(f"| {result['title']} | {module.headline(result)} | `{result['command']}` | "
+                                   f"{m['cpu']}, {m['cores']} cores | {result['date']} |")
+                target += [
+                    f"{'##' if target is sections else '###'} {result['title']}",
+                    "",
+                    f"Command: `{result['command']}` · {result['date']} · {m['cpu']}, {m['cores']} cores, "
+                    f"Python {m['python']}, numpy {m['numpy']}",
+                    "",
+                    module.markdown(result),
+                    "",
+                ]
+    if reduced:
+        reduced = ["## Reduced runs (`--quick`)", "",
+                   "Fewer samples, epochs and variants, to check that a benchmark works: indicative only, never "
+                   "a claim (SG peers are trained for fewer epochs than in the full runs above).", ""] + reduced
+    (HERE / "RESULTS.md").write_text("\n".join(parts + ["## Summary", "", *summary, ""] + sections + reduced))
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description="run benchmarks and rebuild RESULTS.md")
     parser.add_argument("names", nargs="*", help=f"benchmarks (default all): {', '.join(ORDER)}")
     parser.add_argument("--only", help="comma-separated parts of benchmarks that have parts (training)")
-    parser.add_argument("--quick", action="store_true", help="a reduced run to check it works (not in RESULTS.md)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a reduced run to check it works (RESULTS.md's 'Reduced runs' section, not the summary)")
     args = parser.parse_args(argv)
     for name in args.names:
         if name not in ORDER:
@@ -96,8 +110,7 @@ def main(argv: list[str]) -> None:
                                + ([f"--only {part}"] if part else []) + (["--quick"] if args.quick else []))
             save(result_name, command, result, RESULTS_DIR / "quick" if args.quick else RESULTS_DIR)
             print(module.markdown(result), flush=True)
-    if not args.quick:
-        rebuild_results_md()
+    rebuild_results_md()
 
 
 if __name__ == "__main__":
