@@ -87,18 +87,24 @@ def check_sequences(X, name: str = "X") -> np.ndarray:
     return X.astype(np.int32 if X.max() > 255 else np.uint8)
 
 
-def check_labels(y, X: np.ndarray, name: str = "y", n_classes: int | None = None) -> np.ndarray:
-    """Validate labels for ``X``: (n,) or (n, T) integers in 0..C-1."""
+def check_label_shape(y, X: np.ndarray, name: str = "y") -> np.ndarray:
+    """Labels of any kind shaped for ``X``: one per sequence (n,) or one per step (n, T)."""
     try:
         y = np.asarray(y)
     except (TypeError, ValueError) as exc:
-        raise NeuroreconError(f"{name} is not an array of numbers: {exc}") from None
+        raise NeuroreconError(f"{name} is not an array of labels: {exc}") from None
     if y.ndim not in (1, 2):
         raise NeuroreconError(f"{name} must have shape (n,) or (n, T); got shape {y.shape}")
     if y.shape[0] != X.shape[0]:
         raise NeuroreconError(f"{name} has {y.shape[0]} labels but X has {X.shape[0]} samples")
     if y.ndim == 2 and y.shape[1] != X.shape[1]:
         raise NeuroreconError(f"per-step labels {name} have {y.shape[1]} steps but X has {X.shape[1]}")
+    return y
+
+
+def check_labels(y, X: np.ndarray, name: str = "y", n_classes: int | None = None) -> np.ndarray:
+    """Validate labels for ``X``: (n,) or (n, T) integers in 0..C-1."""
+    y = check_label_shape(y, X, name)
     if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
         raise NeuroreconError(f"{name} must hold integer class labels; got dtype {y.dtype}")
     if np.issubdtype(y.dtype, np.floating) and (not np.all(np.isfinite(y)) or not np.array_equal(y, np.round(y))):

@@ -29,7 +29,7 @@ from sklearn.utils import Tags
 from sklearn.utils.multiclass import check_classification_targets
 
 from neurorecon._progress import ProgressOption, as_progress
-from neurorecon.data.dataset import check_seed, check_sequences, describe_shape, payload_bits
+from neurorecon.data.dataset import check_label_shape, check_seed, check_sequences, describe_shape, payload_bits
 from neurorecon.errors import NeuroreconError
 from neurorecon.quantize.netx_grid import netx_layers
 from neurorecon.network import LIFLayer, Network
@@ -864,16 +864,7 @@ def _encode_labels(y, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(classes, class indices of ``y``) for labels (n,) or (n, T) of any kind, as scikit-learn does."""
     if y is None:
         raise NeuroreconError("ReconstructionClassifier requires y to be passed, but the target y is None")
-    try:
-        y = np.asarray(y)
-    except (TypeError, ValueError) as exc:
-        raise NeuroreconError(f"y is not an array of labels: {exc}") from None
-    if y.ndim not in (1, 2):
-        raise NeuroreconError(f"y must have shape (n,) or (n, T); got shape {y.shape}")
-    if y.shape[0] != X.shape[0]:
-        raise NeuroreconError(f"y has {y.shape[0]} labels but X has {X.shape[0]} samples")
-    if y.ndim == 2 and y.shape[1] != X.shape[1]:
-        raise NeuroreconError(f"per-step labels y have {y.shape[1]} steps but X has {X.shape[1]}")
+    y = check_label_shape(y, X)
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise NeuroreconError("y contains NaN or infinite labels")
     try:
