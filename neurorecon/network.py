@@ -44,6 +44,7 @@ FIXED_RANGES = {
     "weight_exp": (-8, 7),  # Loihi wgtExp (nengo-loihi block.py)
     "num_weight_bits": (1, 8),
     "num_message_bits": (0, 24),  # Loihi 2 graded spikes carry up to 24 bits
+    "delays": (0, 63),  # lava/proc/dense/models.py PyDelayDenseModelBitAcc: 6-bit synaptic delays
 }
 VTH_MAX = FIXED_RANGES["vth"][1]  # the largest threshold: a readout layer that must never spike
 INT32_LIMIT = 2**31
@@ -57,7 +58,9 @@ class Dense:
     and truncates them to ``num_weight_bits`` (see :meth:`effective_weights`), then shifts the
     accumulated input by ``weight_exp``. ``sign_mode`` ``None`` means "inferred from the
     weights", as Lava does. ``num_message_bits`` 0 means binary spikes; > 0 graded payloads.
-    Immutable (its array is read-only): derive a changed copy with :meth:`replace`.
+    ``delays`` (N_out, N_in), whole steps >= 0, delays each synapse beyond the Dense's own step,
+    as Lava's ``DelayDense`` does (``None``: no synaptic delays; all zeros is stored as ``None``).
+    Immutable (its arrays are read-only): derive a changed copy with :meth:`replace`.
     """
 
     weights: np.ndarray
@@ -65,6 +68,7 @@ class Dense:
     num_weight_bits: int = 8
     sign_mode: str | None = None
     num_message_bits: int = 0
+    delays: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         weights = _as_array(self.weights, "weights")
@@ -75,10 +79,16 @@ class Dense:
             object.__setattr__(self, name, _scalar_int(getattr(self, name), name))
         if self.sign_mode is not None and self.sign_mode not in SIGN_MODES:
             raise NeuroreconError(f"sign_mode must be one of {SIGN_MODES} or None; got {self.sign_mode!r}")
+        object.__setattr__(self, "delays", _delays(self.delays, weights))
 
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.weights.shape)  # type: ignore[return-value]
+
+    @property
+    def max_delay(self) -> int:
+        """The longest synaptic delay in steps (0 without delays)."""
+        return 0 if self.delays is None else int(self.delays.max())
 
     def replace(self, **changes: Any) -> "Dense":
         """A copy with ``changes`` applied (validated like a new Dense)."""
@@ -117,7 +127,7 @@ class Dense:
         """Exact equality of every parameter (the weights compared element-wise)."""
         return np.array_equal(self.weights, other.weights) and all(
             getattr(self, name) == getattr(other, name) for name in DENSE_SETTINGS
-        )
+        ) and _same_delays(self.delays, other.delays)
 
 
 DENSE_SETTINGS = ("weight_exp", "num_weight_bits", "sign_mode", "num_message_bits")
@@ -193,7 +203,7 @@ class LIFLayer:
     def replace(self, **changes: Any) -> "LIFLayer":
         """A copy with ``changes`` applied: neuron parameters, ``recurrent``, ``dense``, or the
         Dense's own fields (``weights``, ``weight_exp``, ...), validated like a new layer."""
-        dense_changes = {k: changes.pop(k) for k in ("weights", *DENSE_SETTINGS) if k in changes}
+        dense_changes = {k: changes.pop(k) for k in ("weights", "delays", *DENSE_SETTINGS) if k in changes}
         dense = changes.pop("dense", self.dense)
         if dense_changes:
             dense = replace(dense, **dense_changes)
@@ -365,6 +375,8 @@ class Network:
 # ------------------------------------------------------------------------ helpers
 def _write_dense(group: h5py.Group, dense: Dense) -> None:
     group.create_dataset("weights", data=dense.weights)
+    if dense.delays is not None:
+        group.create_dataset("delays", data=dense.delays)
     group.attrs["weight_exp"] = dense.weight_exp
     group.attrs["num_weight_bits"] = dense.num_weight_bits
     group.attrs["sign_mode"] = dense.sign_mode or ""
@@ -424,6 +436,7 @@ def _read_dense(group: h5py.Group) -> Dense:
         num_weight_bits=int(group.attrs["num_weight_bits"]),
         sign_mode=str(group.attrs["sign_mode"]) or None,
         num_message_bits=int(group.attrs["num_message_bits"]),
+        delays=group["delays"][()] if "delays" in group else None,
     )
 
 
@@ -505,6 +518,8 @@ def _validate_dense_fixed(dense: Dense, layer: int, what: str) -> Dense:
         raise NeuroreconError(f"layer {layer}: {what} weights exceed Lava's 32-bit weight storage")
     for name in ("weight_exp", "num_weight_bits", "num_message_bits"):
         _check_range(getattr(dense, name), name, layer)
+    if dense.delays is not None:
+        _check_range(dense.delays, "delays", layer)
     return dense.replace(weights=weights)
 
 
@@ -541,6 +556,26 @@ def _check_metadata(metadata: dict) -> None:
         json.dumps(metadata)
     except (TypeError, ValueError) as exc:
         raise NeuroreconError(f"network metadata must be JSON-serialisable: {exc}") from None
+
+
+def _delays(value: Any, weights: np.ndarray) -> np.ndarray | None:
+    """Synaptic delays as read-only int64 steps of the weights' shape, or None when there are none.
+
+    A synapse of weight 0 carries nothing, so its delay is stored as 0 (one form per network).
+    """
+    if value is None:
+        return None
+    delays = _as_array(value, "delays")
+    if delays.shape != weights.shape:
+        raise NeuroreconError(f"delays must have the weights' shape {weights.shape}; got shape {delays.shape}")
+    if not np.all(np.isfinite(delays)) or not np.array_equal(delays, np.round(delays)) or delays.min(initial=0) < 0:
+        raise NeuroreconError("delays must be whole numbers of steps >= 0")
+    delays = np.where(weights != 0, delays, 0).astype(np.int64)
+    return _frozen(delays) if np.any(delays) else None
+
+
+def _same_delays(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ class Precision:
     state_bits: int
     accumulator_bits: int
     input_payload_bits: int
+    delay_bits: int
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ PRECISION_RANGES = {
     "state_bits": (24, 24),
     "accumulator_bits": (8, 32),
     "input_payload_bits": (0, 24),
+    "delay_bits": (0, 6),  # Lava's DelayDense holds 6-bit delays (0..63 steps); 0: no synaptic delays
 }
 RESOURCE_RANGES = {f.name: (1, 2**40) for f in fields(Resources)}
 

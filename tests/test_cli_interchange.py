@@ -115,10 +115,15 @@ def test_import_nir_bad_inputs(capsys, nir_dir, tmp_path):
     assert_clean_failure(cli(capsys, *base, tmp_path / "absent.nir"), "does not exist")
     assert_clean_failure(cli(capsys, *base, tmp_path / "junk.nir"), "not readable as HDF5")
     assert_clean_failure(cli(capsys, *base, good, "--profile", "loihi9"), "unknown profile")
-    delay = nir.NIRGraph.from_list(nir.Input(input_type={"input": np.array([3])}), nir.Delay(delay=np.ones(3)),
+    delay = nir.NIRGraph.from_list(nir.Input(input_type={"input": np.array([3])}), nir.Delay(delay=np.full(3, 2e-4)),
+                                   nir.IF(r=np.ones(3), v_threshold=np.ones(3), v_reset=np.zeros(3)),
                                    nir.Output(output_type={"output": np.array([3])}))
     nir.write(tmp_path / "delay.nir", delay)
-    assert_clean_failure(cli(capsys, *base, tmp_path / "delay.nir"), "(Delay) is not supported: synaptic delays")
+    assert_clean_failure(cli(capsys, *base, tmp_path / "delay.nir", "--profile", "loihi1"),
+                         "profile loihi1 holds no synaptic delays")
+    assert_clean_failure(cli(capsys, *base, tmp_path / "delay.nir", "--dt", "1.5e-4"), "not a whole number of steps")
+    assert_clean_failure(cli(capsys, *base, tmp_path / "delay.nir", "--dt", "1e-6"),
+                         "profile loihi2 holds synaptic delays up to 63 steps")
     assert_clean_failure(cli(capsys, *base, nir_dir / "braille_noDelay_bias_zero_subgraph.nir"), "the file is malformed")
     assert_clean_failure(cli(capsys, *base, good, "--data", tmp_path / "wrong.npz"), "inputs per step")
     assert_clean_failure(cli(capsys, *base, good, "--dt", "0"), "dt must be")

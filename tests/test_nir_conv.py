@@ -160,7 +160,9 @@ BAD_CONV = {
                      "do not fit shape [2, 3, 3]"),
     "neurons after conv": (_image_graph(_conv(), neuron_shape=(2, 4, 4)), "has 32 neurons but receives 18"),
     "Conv1d": (_image_graph(nir.Conv1d(None, np.ones((1, 1, 2)), 1, 0, 1, 1, np.zeros(1))), "1-D convolutions"),
-    "Delay": (_image_graph(nir.Delay(np.ones(16))), "Lava 0.10 has them (DelayDense)"),
+    "Delay after a bias": (_image_graph(_conv(bias=np.ones(2)), nir.Delay(np.full(18, 1e-4))), "follows a bias"),
+    "Delay mixed by a conv": (_image_graph(_conv(), nir.Delay(np.arange(18) * 1e-4), _conv(np.ones((2, 2, 2, 2))),
+                                           neuron_shape=(2, 2, 2)), "one synapse would need several delays"),
 }
 
 

@@ -173,8 +173,9 @@ I3, O2 = nir.Input(input_type={"input": np.array([3])}), nir.Output(output_type=
 A32 = nir.Affine(weight=np.ones((2, 3)), bias=np.zeros(2))
 A22 = nir.Affine(weight=np.ones((2, 2)), bias=np.zeros(2))
 BAD_GRAPHS = {
-    "unknown node type": (_graph({"i": I3, "d": nir.Delay(delay=np.ones(3)), "o": nir.Output(output_type={"output": np.array([3])})},
-                                 [("i", "d"), ("d", "o")]), "node 'd' (Delay) is not supported: synaptic delays"),
+    "unknown node type": (_graph({"i": I3, "t": nir.Threshold(threshold=np.ones(3)),
+                                  "o": nir.Output(output_type={"output": np.array([3])})},
+                                 [("i", "t"), ("t", "o")]), "node 't' (Threshold) is not supported: a bare threshold"),
     "shape mismatch": (_graph({"i": I3, "a": A32, "n": _cuba(5), "o": O2}, [("i", "a"), ("a", "n"), ("n", "o")]),
                        "node 'n' has 5 neurons but receives 2"),
     "affine shape mismatch": (_graph({"i": I3, "a": A22, "n": _cuba(2), "o": O2}, [("i", "a"), ("a", "n"), ("n", "o")]),

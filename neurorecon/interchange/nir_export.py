@@ -3,7 +3,9 @@
 Each layer becomes an Affine node (``fc<i>``) and a neuron node (``lif<i>``; ``if<i>`` for layers
 with du=1 and dv=0), under the convention of :mod:`~neurorecon.interchange.convention`; a
 recurrent Dense becomes an Affine node ``rec<i>`` from the neuron back to itself (the NIR
-recurrence pattern of the Braille graphs). A fixed-point network is exported as its float
+recurrence pattern of the Braille graphs). Synaptic delays become a ``Delay`` node before the
+Affine when they are one per input (``fc<i>_delay``), after it when they are one per neuron
+(NIR's Delay delays whole values; other delay patterns are refused). A fixed-point network is exported as its float
 equivalent in fixed units (:func:`~neurorecon.quantize.dequantize_network`); its integers go in
 the nodes' metadata for reference, but NIR readers must not rely on metadata, so the Network
 file remains the source of truth for them.
@@ -21,7 +23,7 @@ from neurorecon._atomic import atomic_path
 from neurorecon.errors import NeuroreconError
 from neurorecon.interchange.convention import CONVENTION, DEFAULT_DT, nir_from_lava
 from neurorecon.interchange.nir_linear import conv_taps, pool_matrix
-from neurorecon.network import LIFLayer, Network
+from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.quantize import dequantize_network
 
 NOT_CARRIED = (
@@ -116,6 +118,41 @@ def structured_nodes(ops: list[dict], weights: np.ndarray, bias: np.ndarray) -> 
     return nodes + [_flatten_node(o) for o in ops[k + 1:]]
 
 
+def _delay_node(dense: Dense, dt: float, where: str) -> tuple[str, nir.Delay] | None:
+    """Where a NIR Delay node holds ``dense``'s synaptic delays (``"before"`` the Affine: one
+    delay per input; ``"after"``: one per neuron) and the node, or None without delays."""
+    if dense.delays is None:
+        return None
+    used = dense.weights != 0
+    for side, axis in (("before", 0), ("after", 1)):
+        longest = np.where(used, dense.delays, -1).max(axis=axis)
+        shortest = np.where(used, dense.delays, np.iinfo(np.int64).max).min(axis=axis)
+        if np.all((longest == shortest) | (longest < 0)):
+            return side, nir.Delay(delay=np.maximum(longest, 0) * float(dt))
+    raise NeuroreconError(
+        f"{where}: its synaptic delays differ both along inputs and along neurons; NIR's Delay node delays whole "
+        "values, so they cannot be written as a NIR graph (the Network file and the Lava export hold them)"
+    )
+
+
+def _linked(edges: list, nodes: dict, name: str, source: str, target: str, dense: Dense, dt: float,
+            where: str) -> None:
+    """Edges ``source -> name -> target`` with ``dense``'s Delay node where it belongs."""
+    delay = _delay_node(dense, dt, where)
+    if delay is None:
+        edges += [(source, name), (name, target)]
+        return
+    side, node = delay
+    if side == "after" and np.any(nodes[name].bias):
+        raise NeuroreconError(
+            f"{where}: its synaptic delays are one per neuron, so NIR's Delay would follow the Affine, whose bias "
+            "(the neurons' bias) it would delay too; NIR cannot write this layer"
+        )
+    nodes[f"{name}_delay"] = node
+    path = [source, f"{name}_delay", name, target] if side == "before" else [source, name, f"{name}_delay", target]
+    edges += list(zip(path, path[1:]))
+
+
 def _shaped(node: nir.NIRNode, shape: tuple[int, ...]) -> nir.NIRNode:
     """A neuron node with its per-neuron parameters in ``shape`` (a convolution's (C, H, W))."""
     fields = {f: np.asarray(getattr(node, f)).reshape(shape) for f in node.__dataclass_fields__
@@ -142,7 +179,7 @@ def to_nir(net: Network, dt: float = DEFAULT_DT) -> nir.NIRGraph:
         dense_meta, neuron_meta = _fixed_metadata(net.layers[i]) if net.arithmetic == "fixed" else ({}, {})
         ops = imported[i].get("structure") if i < len(imported) else None
         structured = None
-        if ops and any(op["type"] != "Affine" for op in ops) and layer.recurrent is None:
+        if ops and any(op["type"] != "Affine" for op in ops) and layer.recurrent is None and layer.dense.delays is None:
             structured = structured_nodes(ops, layer.weights, affine_bias)
         if structured is None:
             shape = np.asarray(nodes[previous].output_type["output"])
@@ -151,7 +188,7 @@ def to_nir(net: Network, dt: float = DEFAULT_DT) -> nir.NIRGraph:
                 edges.append((previous, f"flat{i}"))
                 previous = f"flat{i}"
             nodes[fc] = nir.Affine(weight=layer.weights.copy(), bias=affine_bias, metadata=dense_meta)
-            edges += [(previous, fc), (fc, cell)]
+            _linked(edges, nodes, fc, previous, cell, layer.dense, dt, f"layer {i}")
         else:  # the convolution / pooling nodes it was imported from, in their order
             names = [f"{fc}_{k}" for k in range(len(structured))]
             for name, node in zip(names, structured):
@@ -171,7 +208,7 @@ def to_nir(net: Network, dt: float = DEFAULT_DT) -> nir.NIRGraph:
             nodes[f"rec{i}"] = nir.Affine(
                 weight=layer.recurrent.weights.copy(), bias=np.zeros(layer.n_neurons), metadata=rec_meta
             )
-            edges += [(cell, f"rec{i}"), (f"rec{i}", cell)]
+            _linked(edges, nodes, f"rec{i}", cell, cell, layer.recurrent, dt, f"layer {i} (recurrent)")
         previous = cell
     nodes["output"] = nir.Output(output_type={"output": np.array(nodes[previous].output_type["output"])})
     edges.append((previous, "output"))

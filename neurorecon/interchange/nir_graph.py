@@ -6,10 +6,11 @@ Dense. So a NIR graph imports when, after inlining sub-graphs, it is::
     Input -> [linear]* -> neuron -> [linear]* -> neuron -> ... -> neuron -> Output
 
 where ``[linear]*`` is any run of Affine / Linear / Scale / Flatten / Conv2d / SumPool2d /
-AvgPool2d nodes (composed into one matrix and bias: :mod:`~neurorecon.interchange.nir_linear`)
+AvgPool2d / Delay nodes (composed into one matrix, bias and synaptic delays:
+:mod:`~neurorecon.interchange.nir_linear`)
 and a neuron may have self-recurrence: a run of linear nodes from the neuron back to itself (the
 NIR recurrence pattern, flat or as a sub-graph). Anything else (branches, skip connections,
-cycles through other neurons, delays, 1-D convolutions) is refused with a message naming the
+cycles through other neurons, 1-D convolutions) is refused with a message naming the
 node and the reason.
 """
 
@@ -28,15 +29,12 @@ from neurorecon.interchange.convention import NEURON_TYPES, neuron_size
 from neurorecon.interchange.nir_linear import CONV_TYPES, LINEAR_TYPES, LinearMap
 
 REFUSED_BECAUSE = {
-    "Delay": (
-        "synaptic delays need per-synapse delays on the Dense connections: Lava 0.10 has them (DelayDense) but "
-        "the Network's Dense connections, its emulator and profiles hold none, so delays cannot run exactly here"
-    ),
     "Conv1d": "1-D convolutions are not lowered (Conv2d, SumPool2d and AvgPool2d are)",
     "Threshold": "a bare threshold (no membrane) has no Lava LIF equivalent",
 }
 SUPPORTED = (
     "Input, Output, Affine, Linear, Scale, Flatten, Conv2d, SumPool2d, AvgPool2d (lowered to Dense), "
+    "Delay (synaptic delays), "
     "CubaLIF, CubaLI, LIF, LI, IF, I and sub-graphs"
 )
 
@@ -235,6 +233,8 @@ def nir_chain(graph: nir.NIRGraph) -> NirChain:
                         f"shape mismatch: the recurrence of '{current}' returns {fmap.size} values for {size} neurons"
                     )
                 rec = layers[-1].recurrent
+                if rec is not None and any(m.delay_steps(1.0, "") is not None for m in (rec, fmap)):
+                    raise NeuroreconError(f"'{current}' has several recurrent paths with a Delay; give it one")
                 layers[-1].recurrent = fmap if rec is None else LinearMap(
                     rec.weight + fmap.weight, rec.bias + fmap.bias, rec.shape, rec.names + fmap.names
                 )

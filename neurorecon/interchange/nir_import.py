@@ -60,14 +60,15 @@ def _layer(chain_layer, index: int, dt: float, input_bits: int, notes: list[str]
             f"layer {index} ({chain_layer.name}): the Affine bias feeds a decaying synaptic current; it is imported "
             "as its steady-state voltage bias (exact after the current's transient (1-du)^t)"
         )
-    recurrent = None if rec is None else Dense(lava.gain[:, None] * rec.dense())
+    recurrent = None if rec is None else Dense(lava.gain[:, None] * rec.dense(),
+                                               delays=rec.delay_steps(dt, f"the recurrence of {where}"))
     return LIFLayer(
-        lava.gain[:, None] * feed.dense(),
+        Dense(lava.gain[:, None] * feed.dense(), num_message_bits=input_bits if index == 0 else 0,
+              delays=feed.delay_steps(dt, where)),
         du=lava.du,
         dv=lava.dv,
         vth=lava.vth,
         bias_mant=lava.bias + lava.bias_gain * bias_in,
-        num_message_bits=input_bits if index == 0 else 0,
         recurrent=recurrent,
     )
 

@@ -1,5 +1,6 @@
 """Runs of NIR linear nodes composed into one matrix: Affine, Linear, Scale, Flatten, and the
-convolutional nodes Conv2d, SumPool2d, AvgPool2d lowered to the matrix they apply.
+convolutional nodes Conv2d, SumPool2d, AvgPool2d lowered to the matrix they apply; Delay nodes
+become the synaptic delays of that matrix.
 
 A value flows through the run with a shape (``(C, H, W)`` for images, ``(N,)`` for vectors),
 stored flat in C order, as torch flattens it. A convolution is linear, so it is exactly the
@@ -7,6 +8,14 @@ sparse matrix whose row ``(c_out, y, x)`` holds the kernel taps at the input pos
 read (zero padding contributes nothing); pooling is a convolution with a ones kernel per
 channel (``1/(kh kw)`` for AvgPool2d, torch's ``count_include_pad``). Matrices stay sparse while
 they compose; the layer receives the dense result (the Network holds Dense connections).
+
+A ``Delay`` (``y(t) = x(t - tau)``, one tau per value) delays every synapse of the values it
+delays: at the start of a run (before any matrix) it delays the synapses *from* each input, at
+the end (after the matrices) the synapses *into* each value; a synapse's delay is the sum, in
+whole steps of ``dt`` (Lava's ``DelayDense``). Inside a run a Delay is followed only by
+element-wise nodes (Scale, Flatten) unless all its taus are equal: a matrix mixing values
+delayed differently would give one synapse several delays. A Delay after a bias is refused: the
+delayed bias would be missing for the first steps, which a neuron's constant bias cannot say.
 """
 
 from __future__ import annotations
@@ -21,7 +30,8 @@ from neurorecon._limits import check_memory
 from neurorecon.errors import NeuroreconError
 
 CONV_TYPES = (nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
-LINEAR_TYPES = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten) + CONV_TYPES
+LINEAR_TYPES = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten, nir.Delay) + CONV_TYPES
+WHOLE_STEP_TOLERANCE = 1e-6  # relative: a tau / dt this close to an integer is that many steps
 
 
 def _finite(name: str, node: nir.NIRNode, key: str, value) -> np.ndarray:
@@ -105,6 +115,8 @@ class LinearMap:
     shape: tuple[int, ...]
     names: list[str] = field(default_factory=list)
     ops: list[dict] = field(default_factory=list)  # each node's kind and hyper-parameters (for re-export)
+    in_delay: np.ndarray | None = None  # seconds, per input value: Delays before any matrix
+    out_delay: np.ndarray | None = None  # seconds, per output value: Delays after the matrices
 
     @classmethod
     def identity(cls, shape: tuple[int, ...]) -> "LinearMap":
@@ -126,9 +138,55 @@ class LinearMap:
 
     def _compose(self, name: str, matrix, bias: np.ndarray, shape: tuple[int, ...], op: dict) -> "LinearMap":
         matrix = sparse.csr_matrix(matrix)
+        out_delay = self.out_delay
+        if out_delay is not None and op["type"] != "Scale":
+            if np.ptp(out_delay) > 0:
+                raise NeuroreconError(
+                    f"node '{name}' ({op['type']}) mixes values that the Delay before it delays by different "
+                    "amounts: one synapse would need several delays (put the Delay after it, or before the first matrix)"
+                )
+            out_delay = np.full(matrix.shape[0], out_delay[0])
         op = dict(op, in_shape=list(self.shape))
         return LinearMap(sparse.csr_matrix(matrix @ self.weight), matrix @ self.bias + bias, shape, self.names + [name],
-                         self.ops + [op])
+                         self.ops + [op], self.in_delay, out_delay)
+
+    def _delay(self, name: str, node: nir.Delay) -> "LinearMap":
+        """A Delay: on the run's inputs while no matrix came before it, else on its outputs."""
+        where = f"node '{name}' (Delay)"
+        tau = _finite(name, node, "delay", node.delay).reshape(-1)
+        if tau.size not in (1, self.size):
+            raise NeuroreconError(f"shape mismatch: {where} delays {tau.size} values but receives {self.size}")
+        if tau.min() < 0:
+            raise NeuroreconError(f"{where}: delays must be >= 0; got {tau.min():g}")
+        tau = np.broadcast_to(tau, (self.size,)).astype(np.float64)
+        op = {"type": "Delay", "in_shape": list(self.shape)}
+        if all(o["type"] in ("Delay", "Flatten") for o in self.ops):  # still the identity: delay the inputs
+            in_delay = tau if self.in_delay is None else self.in_delay + tau
+            return LinearMap(self.weight, self.bias, self.shape, self.names + [name], self.ops + [op], in_delay, None)
+        if np.any(self.bias != 0):
+            raise NeuroreconError(
+                f"{where} follows a bias ({', '.join(self.names)}): the delayed bias would be missing for the first "
+                "steps, which a neuron's constant bias cannot express"
+            )
+        out_delay = tau if self.out_delay is None else self.out_delay + tau
+        return LinearMap(self.weight, self.bias, self.shape, self.names + [name], self.ops + [op], self.in_delay, out_delay)
+
+    def delay_steps(self, dt: float, where: str) -> np.ndarray | None:
+        """Each synapse's delay in whole steps of ``dt`` (None without Delay nodes)."""
+        if self.in_delay is None and self.out_delay is None:
+            return None
+        rows, cols = self.weight.shape
+        tau = (np.zeros(cols) if self.in_delay is None else self.in_delay)[None, :] + \
+            (np.zeros(rows) if self.out_delay is None else self.out_delay)[:, None]
+        steps = tau / dt
+        whole = np.round(steps)
+        off = np.abs(steps - whole) > WHOLE_STEP_TOLERANCE * np.maximum(whole, 1.0)
+        if np.any(off):
+            raise NeuroreconError(
+                f"{where}: a delay of {tau[off].flat[0]:g} s is not a whole number of steps of dt={dt:g} s "
+                "(Lava delays synapses by whole steps; pass a dt that divides it)"
+            )
+        return whole.astype(np.int64)
 
     def then(self, name: str, node: nir.NIRNode) -> "LinearMap":
         """This map followed by one linear node (shape-checked)."""
@@ -150,6 +208,8 @@ class LinearMap:
             return self._compose(name, sparse.diags(np.broadcast_to(s, (n,))), np.zeros(n), self.shape, {"type": "Scale"})
         if isinstance(node, nir.Flatten):
             return self._flatten(name, node)
+        if isinstance(node, nir.Delay):
+            return self._delay(name, node)
         where = f"node '{name}' ({kind})"
         if isinstance(node, nir.Conv2d):
             weight = _finite(name, node, "weight", node.weight)
@@ -194,7 +254,8 @@ class LinearMap:
         if declared != self.size:
             raise NeuroreconError(f"shape mismatch: node '{name}' (Flatten) outputs {declared} values but receives {self.size}")
         op = {"type": "Flatten", "start_dim": start, "end_dim": end, "in_shape": list(self.shape)}
-        return LinearMap(self.weight, self.bias, shape, self.names + [name], self.ops + [op])
+        return LinearMap(self.weight, self.bias, shape, self.names + [name], self.ops + [op], self.in_delay,
+                         self.out_delay)
 
     def is_identity(self) -> bool:
         return not self.names

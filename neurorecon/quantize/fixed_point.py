@@ -128,12 +128,13 @@ def quantize_layer(
     if layer.recurrent is not None:
         rec_grid = weight_grid(layer.recurrent.weights, precision.weight_bits)
         rec_int = rec_grid.snap(scale * layer.recurrent.weights / (unit * 2.0**choice.recurrent_weight_exp))
-        recurrent = Dense(rec_int, choice.recurrent_weight_exp, precision.weight_bits, rec_grid.sign_mode)
+        recurrent = Dense(rec_int, choice.recurrent_weight_exp, precision.weight_bits, rec_grid.sign_mode,
+                          delays=layer.recurrent.delays)
         rec_w_hat = rec_int * unit * 2.0**choice.recurrent_weight_exp / scale
     fixed = LIFLayer(
-        w_int, du=du_int, dv=dv_int, vth=vth_int, bias_mant=bias_mant, bias_exp=bias_exp,
-        weight_exp=choice.weight_exp, num_weight_bits=precision.weight_bits, sign_mode=grid.sign_mode,
-        num_message_bits=layer.num_message_bits, recurrent=recurrent,
+        Dense(w_int, choice.weight_exp, precision.weight_bits, grid.sign_mode, layer.num_message_bits,
+              delays=layer.dense.delays),
+        du=du_int, dv=dv_int, vth=vth_int, bias_mant=bias_mant, bias_exp=bias_exp, recurrent=recurrent,
     )
     errors = {
         "weights": _relative(w_int * unit * 2.0**choice.weight_exp / scale, layer.weights),
@@ -151,6 +152,16 @@ def quantize_layer(
         errors, w_range, notes + choice.notes,
     )
     return fixed, report
+
+
+def _check_delays(net: Network, profile: Profile) -> None:
+    """Synaptic delays the profile cannot hold are refused (its ``delay_bits``)."""
+    longest = max(d.max_delay for layer in net.layers for d in layer.connections())
+    limit = 2**profile.precision.delay_bits - 1
+    if longest > limit:
+        holds = "no synaptic delays" if limit == 0 else f"synaptic delays up to {limit} steps"
+        raise NeuroreconError(f"the network has synaptic delays of up to {longest} steps; profile {profile.name} "
+                              f"holds {holds} (delay_bits = {profile.precision.delay_bits})")
 
 
 def _max_payload(net: Network, precision: Precision, x: np.ndarray | None) -> float:
@@ -196,6 +207,7 @@ def quantize_network(
         raise NeuroreconError(
             f"weight_exp={weight_exp} is outside the profile's range [{precision.weight_exp_min}, {precision.weight_exp_max}]"
         )
+    _check_delays(net_float, profile)
     payload = _max_payload(net_float, precision, x)
     peaks = float_state_peaks(net_float, x) if x is not None else None
     layers, reports = [], []
@@ -221,12 +233,13 @@ def dequantize_layer(layer: LIFLayer) -> LIFLayer:
     """A fixed layer as a float layer in fixed units (lambda = 64)."""
     unit = 2.0**STATE_SHIFT
 
-    def dense_float(dense: Dense) -> np.ndarray:
-        return dense.effective_weights().astype(np.float64) * 2.0**dense.weight_exp
+    def dense_float(dense: Dense) -> Dense:
+        return Dense(dense.effective_weights().astype(np.float64) * 2.0**dense.weight_exp,
+                     num_message_bits=dense.num_message_bits, delays=dense.delays)
 
     recurrent = None
     if layer.recurrent is not None:
-        recurrent = Dense(dense_float(layer.recurrent))
+        recurrent = dense_float(layer.recurrent)
     return LIFLayer(
         dense_float(layer.dense),
         du=(layer.du + CURRENT_DECAY_OFFSET) / DECAY_UNITY,
@@ -234,7 +247,6 @@ def dequantize_layer(layer: LIFLayer) -> LIFLayer:
         vth=layer.vth.astype(np.float64),
         bias_mant=fixed_bias(layer) / unit,
         bias_exp=0,
-        num_message_bits=layer.num_message_bits,
         recurrent=recurrent,
     )
 

@@ -98,6 +98,9 @@ def _check_exact(parts: list[np.ndarray], layer: int) -> None:
 
 
 def _check_layer(layer: LIFLayer, i: int) -> None:
+    if any(d.delays is not None for d in layer.connections()):
+        raise NeuroreconError(f"layer {i} has synaptic delays; this netx export writes none (the NIR and Lava exports "
+                              "hold them)")
     if len(layer.groups()) > 1:
         raise NeuroreconError(
             f"layer {i} has {len(layer.groups())} (du, dv, vth) groups; netx gives a layer one LIF process with "

@@ -43,11 +43,14 @@ def _shifted(acc: np.ndarray, weight_exp: int) -> np.ndarray:
 
 
 def accumulation_range(dense: Dense, max_payload: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per neuron, the least and greatest ``a_in`` this Dense can deliver (exact, integers)."""
-    w = dense.effective_weights()
-    lo = np.minimum(w, 0).sum(axis=1) * int(max_payload)
-    hi = np.maximum(w, 0).sum(axis=1) * int(max_payload)
-    return _shifted(lo, dense.weight_exp), _shifted(hi, dense.weight_exp)
+    """Per neuron, the least and greatest ``a_in`` this Dense can deliver (exact, integers; with
+    synaptic delays every delay's shifted sum may arrive at once)."""
+    lo = hi = 0
+    for _, tap in ar.delay_taps(dense):
+        w = tap.effective_weights()
+        lo = lo + _shifted(np.minimum(w, 0).sum(axis=1) * int(max_payload), tap.weight_exp)
+        hi = hi + _shifted(np.maximum(w, 0).sum(axis=1) * int(max_payload), tap.weight_exp)
+    return lo, hi
 
 
 def first_layer_payload(net: Network) -> int:
@@ -153,17 +156,20 @@ def measure(net: Network, x: np.ndarray, precision: Precision, vth_max: int) -> 
 class _Synapse:
     """``a_in << 6`` at every step from a source's records (Dense delivers the previous step's sum).
 
-    The emulator's synapse (:class:`~neurorecon.simulate.arithmetic.Synapse`) on the source's
-    previous step.
+    The emulator's synapses (:func:`~neurorecon.simulate.arithmetic.synapse_taps`), each on the
+    source's step 1 + its delay before.
     """
 
     def __init__(self, dense: Dense, max_payload: float):
-        self.synapse = ar.synapse(dense, "fixed", max_payload)
+        self.taps = ar.synapse_taps(dense, "fixed", max_payload)
 
     def __call__(self, source: np.ndarray) -> np.ndarray:
-        previous = np.zeros(source.shape, dtype=self.synapse.weights.dtype)
-        previous[:, 1:] = source[:, :-1]
-        return self.synapse(previous).astype(np.float64, copy=False)
+        total = np.zeros(source.shape[:2] + (self.taps[0][1].weights.shape[1],))
+        for k, synapse in self.taps:
+            earlier = np.zeros(source.shape, dtype=synapse.weights.dtype)
+            earlier[:, 1 + k:] = source[:, :source.shape[1] - 1 - k]
+            total += synapse(earlier)
+        return total
 
 
 def _previous(values: np.ndarray) -> np.ndarray:
@@ -229,6 +235,9 @@ def format_violations(net: Network, precision: Precision) -> list[Violation]:
         for dense in layer.connections():
             check(i, "num_weight_bits", dense.num_weight_bits, 1, q.weight_bits, "the weight format")
             check(i, "weight_exp", dense.weight_exp, q.weight_exp_min, q.weight_exp_max, "the weight exponent range")
+            if dense.delays is not None:
+                check(i, "synaptic delay", dense.delays, 0, 2**q.delay_bits - 1,
+                      f"the profile's {q.delay_bits}-bit synaptic delays")
         check(i, "vth", layer.vth, 0, 2**q.threshold_bits - 1, "the threshold format")
         half = 2 ** (q.bias_mant_bits - 1)
         check(i, "bias_mant", layer.bias_mant, -half, half - 1, "the bias mantissa format")

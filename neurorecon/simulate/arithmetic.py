@@ -180,14 +180,42 @@ def synapse(dense: Dense, arithmetic: str, max_payload: float, ops=NUMPY) -> Syn
     return Synapse(ops.asarray(np.ascontiguousarray(weights.T), dtype), floor_scale, state, ops)
 
 
+def delay_taps(dense: Dense) -> list[tuple[int, Dense]]:
+    """``dense`` split by synaptic delay: (k, the synapses delayed by k steps), k ascending.
+
+    Lava's ``DelayDense`` accumulates each delay's synapses apart and shifts each sum by
+    ``weight_exp`` on its own before buffering it, so with delays::
+
+        a_t = sum_k shift(W_k @ s_{t-1-k})
+
+    A Dense without delays is its own single tap (k = 0). Each tap keeps the whole matrix's sign
+    mode (Lava infers it from all the weights) so its clipping and truncation are the Dense's.
+    """
+    if dense.delays is None:
+        return [(0, dense)]
+    used = np.unique(dense.delays[dense.weights != 0])
+    sign_mode = dense.resolved_sign_mode()
+    return [(int(k), dense.replace(weights=np.where(dense.delays == k, dense.weights, 0), delays=None,
+                                   sign_mode=sign_mode)) for k in (used if used.size else [0])]
+
+
+def synapse_taps(dense: Dense, arithmetic: str, max_payload: float, ops=NUMPY) -> list[tuple[int, Synapse]]:
+    """One :class:`Synapse` per delay of ``dense`` (:func:`delay_taps`)."""
+    return [(k, synapse(tap, arithmetic, max_payload, ops)) for k, tap in delay_taps(dense)]
+
+
 def max_abs_accumulation(dense: Dense, arithmetic: str, max_payload: float) -> float:
-    """Worst-case |a << 6| a neuron can receive through ``dense`` (fixed point)."""
+    """Worst-case |a << 6| a neuron can receive through ``dense`` (fixed point; every delay's
+    sum may arrive at the same step)."""
     if arithmetic == "float" or dense.weights.size == 0:
         return 0.0
-    acc = float(np.abs(dense.effective_weights()).sum(axis=1).max()) * max_payload
-    return float(np.floor(acc * 2.0**dense.weight_exp)) * 2**STATE_SHIFT + (
-        2**STATE_SHIFT if dense.weight_exp < 0 else 0
-    )
+    total = 0.0
+    for _, tap in delay_taps(dense):
+        acc = float(np.abs(tap.effective_weights()).sum(axis=1).max()) * max_payload
+        total += float(np.floor(acc * 2.0**tap.weight_exp)) * 2**STATE_SHIFT + (
+            2**STATE_SHIFT if tap.weight_exp < 0 else 0
+        )
+    return total
 
 
 def check_int32_datapath(layer: LIFLayer, index: int, max_abs_input: float) -> None:

@@ -35,12 +35,20 @@ def _on_device(c: ar.LIFConstants, arithmetic: str, ops) -> ar.LIFConstants:
                            c.may_saturate, c.has_bias)
 
 
+Taps = list[tuple[int, ar.Synapse]]  # one synapse per synaptic delay (ar.synapse_taps)
+
+
 @dataclass(frozen=True)
 class _LayerPlan:
-    feed_forward: ar.Synapse
-    recurrent: ar.Synapse | None
+    feed_forward: Taps
+    recurrent: Taps | None
     constants: ar.LIFConstants
     update: Callable
+
+
+def _reach(taps: Taps | None) -> int:
+    """How many past steps of spikes the synapses read (1 + the longest delay)."""
+    return 1 + max(k for k, _ in taps) if taps else 1
 
 
 def _fixed_update(constants: ar.LIFConstants, ops):
@@ -68,12 +76,12 @@ def plan_network(net: Network, max_input_payload: float, ops=None) -> list[_Laye
         recurrent = None
         if layer.recurrent is not None:
             bound += ar.max_abs_accumulation(layer.recurrent, net.arithmetic, 1.0)
-            recurrent = ar.synapse(layer.recurrent, net.arithmetic, 1.0, ops)
+            recurrent = ar.synapse_taps(layer.recurrent, net.arithmetic, 1.0, ops)
         if net.arithmetic == "fixed":
             ar.check_int32_datapath(layer, i, bound)
         constants = _on_device(ar.lif_constants(layer, net.arithmetic, bound), net.arithmetic, ops)
         update = _fixed_update(constants, ops) if net.arithmetic == "fixed" else _float_update(constants)
-        plans.append(_LayerPlan(ar.synapse(layer.dense, net.arithmetic, payload, ops), recurrent, constants, update))
+        plans.append(_LayerPlan(ar.synapse_taps(layer.dense, net.arithmetic, payload, ops), recurrent, constants, update))
     return plans
 
 
@@ -114,31 +122,46 @@ class _Recorder:
                                 n_steps, self.ops.backend, out(self.final_spikes))
 
 
+def _delivered(taps: Taps, history: list, a=None):
+    """``a`` plus what the synapses deliver now (None: nothing): tap k reads the spikes of k + 1
+    steps ago (``history[k]``; the Dense's own step plus k synaptic delays)."""
+    for k, syn in taps:
+        if k < len(history):
+            a = syn(history[k]) if a is None else a + syn(history[k])
+    return a
+
+
 def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice, rec: _Recorder) -> None:
     batch, t_in, _ = x.shape
-    first = plans[0].feed_forward
-    input_current = first(x.reshape(batch * t_in, -1)).reshape(batch, t_in, -1)
-    u = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), p.feed_forward.state) for p in plans]
-    v = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), p.feed_forward.state) for p in plans]
-    previous: list = [None] * len(plans)
+    # input frame j reaches the first layer at step j + 1 + k through a tap of delay k
+    input_current = [(k, syn(x.reshape(batch * t_in, -1)).reshape(batch, t_in, -1)) for k, syn in plans[0].feed_forward]
+    state = plans[0].feed_forward[0][1].state
+    u = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), state) for p in plans]
+    v = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), state) for p in plans]
+    history: list[list] = [[] for _ in plans]  # each layer's spikes, the previous step first
+    kept = [max(_reach(plan.recurrent), _reach(plans[i + 1].feed_forward) if i + 1 < len(plans) else 1)
+            for i, plan in enumerate(plans)]
     for t in range(n_steps):
         current = []
         for i, plan in enumerate(plans):
-            # Dense delivers the previous step's accumulation (one-step delay).
             if i == 0:
-                a = input_current[:, t - 1] if 1 <= t <= t_in else 0
+                a = None
+                for k, frames in input_current:
+                    if 1 <= t - k <= t_in:
+                        a = frames[:, t - 1 - k] if a is None else a + frames[:, t - 1 - k]
             else:
-                a = plan.feed_forward(previous[i - 1]) if previous[i - 1] is not None else 0
-            if plan.recurrent is not None and previous[i] is not None:
-                a = a + plan.recurrent(previous[i])
-            u[i], v[i], s = plan.update(u[i], v[i], a)
+                a = _delivered(plan.feed_forward, history[i - 1])
+            if plan.recurrent is not None:
+                a = _delivered(plan.recurrent, history[i], a)
+            u[i], v[i], s = plan.update(u[i], v[i], 0 if a is None else a)
             rec.observe(i, t, rows, s, u[i], v[i])
             current.append(s)
-        previous = current
+        for i, s in enumerate(current):
+            history[i] = ([s] + history[i])[:kept[i]]
     for i in range(len(plans)):
         rec.final_v[i][rows] = v[i]
         if rec.final_spikes[i] is not None:
-            rec.final_spikes[i][rows] = previous[i]
+            rec.final_spikes[i][rows] = history[i][0]
 
 
 def default_chunk_size(net: Network, ops=None) -> int:

@@ -44,6 +44,8 @@ def import_lava() -> None:
 
 def _dense_arrays(prefix: str, dense: Dense, fixed: bool) -> dict[str, np.ndarray]:
     arrays = {f"{prefix}weights": dense.weights, f"{prefix}num_message_bits": np.array(dense.num_message_bits)}
+    if dense.delays is not None:
+        arrays[f"{prefix}delays"] = dense.delays
     if fixed:
         arrays.update({
             f"{prefix}weight_exp": np.array(dense.weight_exp),

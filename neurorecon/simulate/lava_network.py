@@ -6,8 +6,8 @@ refuse and compute exactly the same things.
 
 A network is a list of layer dicts of plain arrays (:func:`check_layers` says which keys):
 ``du, dv, vth, bias_mant, bias_exp`` (N,), ``weights`` (N, M), ``num_message_bits``; fixed-point
-layers add ``weight_exp, num_weight_bits, sign_mode``; a recurrent layer adds the same with the
-prefix ``rec_``.
+layers add ``weight_exp, num_weight_bits, sign_mode``; ``delays`` (N, M), whole steps, makes the
+connection Lava's ``DelayDense``; a recurrent layer adds the same with the prefix ``rec_``.
 
 Construction: ``RingBuffer`` source -> ``Dense`` -> ``LIF`` -> ... with ``Monitor`` probes.
 Lava shares du, dv and vth per LIF process, so each layer becomes one LIF process per distinct
@@ -42,6 +42,7 @@ TAGS = ("fixed_pt", "floating_pt")
 RECORDABLE = ("spikes", "v", "u")
 MAX_DENSE_ENTRIES = 2**22  # per tiled Dense process; bounds the batch size B
 MAX_BATCH = 64
+MAX_DELAY = 63  # lava/proc/dense/models.py PyDelayDenseModelBitAcc: 6-bit delays
 _PATCHED_MODULE = "lava.magma.compiler.var_model"
 _LAVA_MODULES = (
     "lava.magma.core.run_configs",
@@ -134,6 +135,10 @@ def check_layers(layers: list[dict], tag: str) -> None:
         missing = [key for key in required if key not in layer]
         if missing:
             raise LavaBuildError(f"layer {i} lacks {missing} for {tag}")
+        for prefix in ("", "rec_"):
+            delays = layer.get(prefix + "delays")
+            if delays is not None and (np.min(delays) < 0 or (tag == "fixed_pt" and np.max(delays) > MAX_DELAY)):
+                raise LavaBuildError(f"layer {i}: {prefix}delays must be whole steps in [0, {MAX_DELAY}] for {tag}")
         if len(groups(layer)) > 1 and np.min(layer["vth"]) < 0:
             raise LavaBuildError(
                 f"layer {i} has several (du, dv, vth) groups and a negative vth: the Lava construction pads "
@@ -167,20 +172,24 @@ def block_diagonal(weights: np.ndarray, members: np.ndarray, batch: int) -> np.n
     return np.kron(np.eye(batch, dtype=weights.dtype), rows)
 
 
-def _dense(weights: np.ndarray, layer: dict, prefix: str, fixed: bool):
-    from lava.proc.dense.process import Dense
+def _dense(layer: dict, prefix: str, members: np.ndarray, batch: int, fixed: bool):
+    """The group ``members``' rows of a layer's (``prefix``) connection, tiled for ``batch``:
+    Lava's ``Dense``, or ``DelayDense`` where the connection has synaptic delays."""
+    from lava.proc.dense.process import Dense, DelayDense
     from lava.utils.weightutils import SignMode
 
     message_bits = int(layer.get(prefix + "num_message_bits", layer.get("num_message_bits", 0)))
-    if not fixed:
-        return Dense(weights=weights, num_message_bits=message_bits)
-    return Dense(
-        weights=weights,
-        weight_exp=int(layer[prefix + "weight_exp"]),
-        num_weight_bits=int(layer[prefix + "num_weight_bits"]),
-        sign_mode=SignMode[str(layer[prefix + "sign_mode"]).upper()],
-        num_message_bits=message_bits,
-    )
+    settings = {"weights": block_diagonal(layer[prefix + "weights"], members, batch), "num_message_bits": message_bits}
+    if fixed:
+        settings.update(
+            weight_exp=int(layer[prefix + "weight_exp"]),
+            num_weight_bits=int(layer[prefix + "num_weight_bits"]),
+            sign_mode=SignMode[str(layer[prefix + "sign_mode"]).upper()],
+        )
+    delays = layer.get(prefix + "delays")
+    if delays is None:
+        return Dense(**settings)
+    return DelayDense(delays=block_diagonal(np.asarray(delays, dtype=np.int64), members, batch), **settings)
 
 
 def run_batch(layers: list[dict], x: np.ndarray, n_steps: int, tag: str, hardware: bool = False,
@@ -217,7 +226,7 @@ def run_batch(layers: list[dict], x: np.ndarray, n_steps: int, tag: str, hardwar
                 bias_mant=np.tile(np.where(mask, layer["bias_mant"], 0), batch),
                 bias_exp=np.tile(np.where(mask, layer["bias_exp"], 0), batch),
             )
-            feed = _dense(block_diagonal(layer["weights"], members, batch), layer, "", fixed)
+            feed = _dense(layer, "", members, batch, fixed)
             for port in inputs:
                 port.connect(feed.s_in)
             feed.a_out.connect(lif.a_in)
@@ -230,7 +239,7 @@ def run_batch(layers: list[dict], x: np.ndarray, n_steps: int, tag: str, hardwar
             procs.append((members, lif))
         if "rec_weights" in layer:  # recurrent Dense: the layer's spikes back to its own input
             for members, lif in procs:
-                lateral = _dense(block_diagonal(layer["rec_weights"], members, batch), layer, "rec_", fixed)
+                lateral = _dense(layer, "rec_", members, batch, fixed)
                 for _, other in procs:
                     other.s_out.connect(lateral.s_in)
                 lateral.a_out.connect(lif.a_in)
