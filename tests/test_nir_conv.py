@@ -15,6 +15,7 @@ from clitools import assert_clean_failure, cli
 from peertools import agreement, emulator_output, run_sinabs, sinabs_model
 
 import neurorecon as nr
+from neurorecon.simulate.lava_backend import lava_layers
 from neurorecon.interchange import from_nir, read_nir
 from neurorecon.interchange.nir_linear import LinearMap
 
@@ -86,10 +87,12 @@ def test_sinabs_cnn_runs_spike_for_spike_like_sinabs_with_nirs_if(cnn_path, cnn_
 
 
 def test_sinabs_cnn_is_bit_exact_on_lava(cnn_path):
+    """Its three convolutions (the third after a sum pool) run on Lava's Conv process, the rest on Dense."""
     x = nmnist_like(n=2, t=8, p=0.1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net = from_nir(cnn_path, "loihi2")
+    assert ["conv_weight" in layer for layer in lava_layers(net)] == [True, True, True, False, False]
     steps = nr.readout_steps(net, x.shape[1]) + 1
     emu = nr.simulate(net, x, n_steps=steps, record=("spikes", "v", "u"))
     lava = nr.simulate(net, x, "lava", n_steps=steps, record=("spikes", "v", "u"), timeout=600)
@@ -211,3 +214,76 @@ def test_a_quantized_conv_network_exports_its_kernel_and_other_runs_as_affine():
     exported = nr.interchange.to_nir(after)
     assert [type(n).__name__ for n in exported.nodes.values()] == ["Input", "Flatten", "Affine", "IF", "Output"]
     np.testing.assert_allclose(from_nir(exported).layers[0].weights, after.layers[0].weights, rtol=1e-12)
+
+
+def _kernel(rng, shape):
+    return rng.uniform(-1.0, 2.0, shape) * 3
+
+
+CONV_PROCESS_GRAPHS = {
+    "plain": lambda rng: _image_graph(_conv(_kernel(rng, (2, 1, 2, 2)))),
+    "stride and padding": lambda rng: _image_graph(_conv(_kernel(rng, (2, 1, 3, 3)), stride=2, padding=1),
+                                                   neuron_shape=(2, 2, 2)),
+    "dilation": lambda rng: _image_graph(_conv(_kernel(rng, (2, 1, 2, 2)), dilation=2), neuron_shape=(2, 2, 2)),
+    "groups": lambda rng: _image_graph(_conv(_kernel(rng, (4, 1, 2, 2)), groups=2, bias=np.zeros(4)),
+                                       neuron_shape=(4, 2, 2), in_shape=(2, 3, 3)),
+    "sum pool then conv": lambda rng: _image_graph(
+        nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
+        _conv(_kernel(rng, (2, 1, 2, 2)), input_shape=(2, 2)), neuron_shape=(2, 1, 1)),
+}
+
+
+@pytest.mark.parametrize("profile", ["loihi2", "float"])
+@pytest.mark.parametrize("case", sorted(CONV_PROCESS_GRAPHS))
+def test_convolutions_run_on_lavas_conv_process_as_the_emulator_runs_them(case, profile):
+    rng = np.random.default_rng(1)
+    graph = CONV_PROCESS_GRAPHS[case](rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = from_nir(graph, profile)
+    assert "conv_weight" in lava_layers(net)[0]
+    x = (rng.random((5, 8, net.n_inputs)) < 0.5).astype(np.uint8)  # 5 samples: one Lava run, 5 channel groups
+    emu = nr.simulate(net, x, n_steps=10, record=("spikes", "v"))
+    lava = nr.simulate(net, x, "lava", n_steps=10, record=("spikes", "v"))
+    assert emu.spikes[0].any()
+    np.testing.assert_array_equal(emu.spikes[0], lava.spikes[0])
+    if profile == "loihi2":
+        np.testing.assert_array_equal(emu.v[0], lava.v[0])
+    else:  # the Conv process sums in another order than the emulator's matrix product
+        np.testing.assert_allclose(emu.v[0], lava.v[0], rtol=0, atol=1e-9)
+
+
+def test_layers_lavas_conv_process_cannot_compute_exactly_stay_dense(rng):
+    """Lava 0.10's fixed-point Conv applies no weight exponent: a negative one keeps the layer on Dense."""
+    graph = CONV_PROCESS_GRAPHS["plain"](rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = from_nir(graph, "loihi2", weight_exp=-1)
+        mixed = from_nir(graph, "float")
+    assert net.layers[0].weight_exp == -1 and "conv_weight" not in lava_layers(net)[0]
+    two_groups = mixed.replace(layers=[mixed.layers[0].replace(vth=np.r_[np.ones(9), np.full(9, 2.0)])])
+    assert "conv_weight" not in lava_layers(two_groups)[0]
+    x = (rng.random((3, 6, 16)) < 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(nr.simulate(net, x, n_steps=8).spikes[0],
+                                  nr.simulate(net, x, "lava", n_steps=8).spikes[0])
+
+
+def test_the_exported_lava_script_runs_the_conv_process_too(rng, tmp_path):
+    from neurorecon.interchange import write_lava_script
+    from test_lava_script import run_script
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = from_nir(CONV_PROCESS_GRAPHS["stride and padding"](rng), "loihi2")
+    x = (rng.random((3, 8, net.n_inputs)) < 0.5).astype(np.uint8)
+    np.savez(tmp_path / "x.npz", X=x)
+    write_lava_script(net, tmp_path / "lava")
+    with np.load(tmp_path / "lava" / "network_params.npz") as params:
+        assert "fixed_0_conv_weight" in params.files
+    out = run_script(tmp_path / "lava", "--input", tmp_path / "x.npz", "--out", tmp_path / "o.npz", "--steps", "readout",
+                     "--record", "spikes,v")
+    assert out.code == 0, out.err
+    ref = nr.simulate(net, x, n_steps=nr.readout_steps(net, x.shape[1]), record=("spikes", "v"))
+    with np.load(tmp_path / "o.npz") as f:
+        np.testing.assert_array_equal(f["spikes_0"], ref.spikes[0])
+        np.testing.assert_array_equal(f["v_0"], ref.v[0])

@@ -22,7 +22,8 @@ from neurorecon._version import __version__
 from neurorecon._atomic import atomic_path
 from neurorecon.errors import NeuroreconError
 from neurorecon.interchange.convention import CONVENTION, DEFAULT_DT, nir_from_lava
-from neurorecon.interchange.nir_linear import conv_taps, pool_matrix
+from neurorecon.convolution import conv_geometry, read_kernel
+from neurorecon.interchange.nir_linear import pool_matrix
 from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.quantize import dequantize_network
 
@@ -95,19 +96,14 @@ def structured_nodes(ops: list[dict], weights: np.ndarray, bias: np.ndarray) -> 
         matrix = np.asarray(before @ weights.T).T / gram  # W P^T (P P^T)^-1, P P^T diagonal
     nodes = [_pool_node(o) if o["type"] in POOLS else _flatten_node(o) for o in ops[:k]]
     if op["type"] == "Conv2d":
-        shape = tuple(op["in_shape"])
-        rows, cols, taps, out = conv_taps(shape, tuple(op["weight_shape"]), op["stride"], op["padding"],
-                                          op["dilation"], op["groups"], "Conv2d")
-        kernel = np.zeros(int(np.prod(op["weight_shape"])))
-        np.add.at(kernel, taps, matrix[rows, cols])
-        kernel /= np.maximum(np.bincount(taps, minlength=kernel.size), 1)
-        rebuilt = np.zeros_like(matrix)
-        rebuilt[rows, cols] = kernel[taps]
-        channel_bias = bias.reshape(out[0], -1)
+        geometry = conv_geometry(op)
+        kernel = read_kernel(matrix, geometry)
+        rebuilt = geometry.matrix(kernel).toarray()
+        channel_bias = bias.reshape(geometry.weight_shape[0], -1)
         if not np.allclose(channel_bias, channel_bias[:, :1], rtol=1e-12, atol=0):
             return None
-        node = nir.Conv2d(input_shape=shape[1:], weight=kernel.reshape(op["weight_shape"]), stride=op["stride"],
-                          padding=op["padding"], dilation=op["dilation"], groups=op["groups"], bias=channel_bias[:, 0].copy())
+        node = nir.Conv2d(input_shape=geometry.in_shape[1:], weight=kernel, stride=op["stride"], padding=op["padding"],
+                          dilation=op["dilation"], groups=op["groups"], bias=channel_bias[:, 0].copy())
     else:
         rebuilt, node = matrix, nir.Affine(weight=matrix.copy(), bias=bias.copy())
     check = rebuilt if before is None else np.asarray((before.T @ rebuilt.T)).T

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import sparse
 
 from neurorecon._limits import check_memory
+from neurorecon.convolution import conv_matrix
 from neurorecon.errors import NeuroreconError
 
 CONV_TYPES = (nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
@@ -56,44 +57,6 @@ def _pair(name: str, node: nir.NIRNode, key: str, value, minimum: int) -> tuple[
     if min(pair) < minimum:
         raise NeuroreconError(f"node '{name}' ({type(node).__name__}): {key} must be >= {minimum}; got {list(pair)}")
     return pair
-
-
-def conv_taps(shape: tuple[int, ...], weight_shape: tuple[int, ...], stride, padding, dilation, groups: int,
-              where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int, int]]:
-    """Where a 2-D convolution on a (C, H, W) input puts each kernel tap: (rows, cols, flat tap
-    index) of its matrix's non-zeros, and the output shape."""
-    if len(shape) != 3:
-        raise NeuroreconError(f"{where} needs a (C, H, W) input; it receives shape {list(shape)}")
-    c_in, h, w = shape
-    c_out, c_group, kh, kw = weight_shape
-    if groups < 1 or c_in % groups or c_out % groups or c_group != c_in // groups:
-        raise NeuroreconError(
-            f"{where}: weight {list(weight_shape)} with groups={groups} does not fit {c_in} input channels"
-        )
-    h_out = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    w_out = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    if h_out < 1 or w_out < 1:
-        raise NeuroreconError(f"{where}: a {kh}x{kw} kernel does not fit the {h}x{w} input (padding {list(padding)})")
-    co, ci, ky, kx, oy, ox = np.meshgrid(np.arange(c_out), np.arange(c_group), np.arange(kh), np.arange(kw),
-                                         np.arange(h_out), np.arange(w_out), indexing="ij", sparse=True)
-    iy = oy * stride[0] - padding[0] + ky * dilation[0]
-    ix = ox * stride[1] - padding[1] + kx * dilation[1]
-    channel = (co // (c_out // groups)) * c_group + ci
-    inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
-    full = np.broadcast_shapes(co.shape, ci.shape, ky.shape, kx.shape, oy.shape, ox.shape)
-    keep = np.broadcast_to(inside, full)
-    rows = np.broadcast_to((co * h_out + oy) * w_out + ox, full)[keep]
-    cols = np.broadcast_to((channel * h + iy) * w + ix, full)[keep]
-    taps = np.broadcast_to(((co * c_group + ci) * kh + ky) * kw + kx, full)[keep]
-    return rows, cols, taps, (c_out, h_out, w_out)
-
-
-def conv_matrix(shape: tuple[int, ...], weight: np.ndarray, stride, padding, dilation, groups: int,
-                where: str) -> tuple[sparse.csr_matrix, tuple[int, int, int]]:
-    """The (C_out*H_out*W_out, C*H*W) matrix of a 2-D convolution on a (C, H, W) input."""
-    rows, cols, taps, out = conv_taps(shape, weight.shape, stride, padding, dilation, groups, where)
-    matrix = sparse.csr_matrix((weight.reshape(-1)[taps], (rows, cols)), shape=(int(np.prod(out)), int(np.prod(shape))))
-    return matrix, out
 
 
 def pool_matrix(shape: tuple[int, ...], op: dict, where: str) -> tuple[sparse.csr_matrix, tuple[int, int, int]]:

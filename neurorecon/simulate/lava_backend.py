@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from neurorecon._progress import ProgressOption, as_progress
+from neurorecon.convolution import ConvGeometry, conv_geometry, read_kernel
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.simulate import LAVA_TIMEOUT, lava_network
@@ -55,18 +56,81 @@ def _dense_arrays(prefix: str, dense: Dense, fixed: bool) -> dict[str, np.ndarra
     return arrays
 
 
-def _layer_arrays(layer: LIFLayer, fixed: bool) -> dict[str, np.ndarray]:
+def _run_geometry(ops: list[dict]) -> ConvGeometry | None:
+    """The one convolution a run of imported nodes applies: a Conv2d, or non-overlapping sum pools
+    then a Conv2d with groups = dilation = 1 (a pool of stride k then a kernel K is a kernel
+    k + (K - 1) k of stride k S), each optionally followed by Flattens; else None."""
+    kinds = [op["type"] for op in ops]
+    while kinds and kinds[-1] == "Flatten":
+        kinds.pop()
+    if not kinds or kinds[-1] != "Conv2d":
+        return None
+    conv = conv_geometry(ops[len(kinds) - 1])
+    pools = ops[:len(kinds) - 1]
+    if not pools:
+        return conv
+    if conv.groups != 1 or conv.dilation != (1, 1) or any(
+            op["type"] != "SumPool2d" or op["stride"] != op["kernel_size"] or any(op["padding"]) for op in pools):
+        return None
+    kernel, stride, padding = np.array(conv.weight_shape[2:]), np.array(conv.stride), np.array(conv.padding)
+    for op in reversed(pools):
+        k = np.array(op["kernel_size"])
+        kernel, stride, padding = k + (kernel - 1) * k, stride * k, padding * k
+    return ConvGeometry(tuple(pools[0]["in_shape"]), conv.weight_shape[:2] + tuple(int(v) for v in kernel),
+                        tuple(int(v) for v in stride), tuple(int(v) for v in padding))
+
+
+def _conv_arrays(layer: LIFLayer, ops: list[dict] | None, fixed: bool, max_payload: float) -> dict[str, np.ndarray]:
+    """Lava ``Conv`` process arrays for a layer whose matrix is exactly a convolution, or {} (Dense).
+
+    Lava 0.10's fixed-point Conv model applies no weight exponent, no weight clipping or
+    truncation, and clamps its output to 24 bits: the kernel is the Dense's effective weights
+    shifted by a non-negative ``weight_exp``, used only where the clamp can never act. It needs
+    one LIF process (one (du, dv, vth) group), no recurrence and no synaptic delays.
+    """
+    geometry = _run_geometry(ops) if ops else None
+    if geometry is None or layer.recurrent is not None or layer.dense.delays is not None or len(layer.groups()) > 1:
+        return {}
+    if fixed:
+        if layer.weight_exp < 0:
+            return {}
+        weights = layer.dense.effective_weights().astype(np.int64) << layer.weight_exp
+    else:
+        weights = layer.weights
+    kernel = read_kernel(weights, geometry, exact=True)
+    if weights.shape != (int(np.prod(geometry.taps()[3])), int(np.prod(geometry.in_shape))) or not np.array_equal(
+            geometry.matrix(kernel).toarray(), weights):
+        return {}
+    if fixed and float(np.abs(weights).sum(axis=1).max(initial=0)) * max_payload >= lava_network.CONV_OUTPUT_LIMIT:
+        return {}
+    lava_order = kernel.transpose(0, 3, 2, 1)[:, ::-1, ::-1]  # (C_out, W, H, C_in), flipped: Lava convolves
+    return {"conv_weight": np.ascontiguousarray(lava_order.astype(np.int64) if fixed else lava_order),
+            "conv_in_shape": np.array(geometry.in_shape), "conv_stride": np.array(geometry.stride),
+            "conv_padding": np.array(geometry.padding), "conv_dilation": np.array(geometry.dilation),
+            "conv_groups": np.array(geometry.groups)}
+
+
+def _layer_arrays(layer: LIFLayer, fixed: bool, ops: list[dict] | None, max_payload: float) -> dict[str, np.ndarray]:
     arrays = {"du": layer.du, "dv": layer.dv, "vth": layer.vth, "bias_mant": layer.bias_mant,
               "bias_exp": layer.bias_exp if fixed else np.zeros(layer.n_neurons)}
     arrays.update(_dense_arrays("", layer.dense, fixed))
     if layer.recurrent is not None:
         arrays.update(_dense_arrays("rec_", layer.recurrent, fixed))
+    arrays.update(_conv_arrays(layer, ops, fixed, max_payload))
     return {key: np.asarray(value) for key, value in arrays.items()}
 
 
 def lava_layers(net: Network) -> list[dict[str, np.ndarray]]:
-    """The layer arrays :mod:`~neurorecon.simulate.lava_network` builds ``net`` from (its own arithmetic)."""
-    return [_layer_arrays(layer, net.arithmetic == "fixed") for layer in net.layers]
+    """The layer arrays :mod:`~neurorecon.simulate.lava_network` builds ``net`` from (its own arithmetic).
+
+    A layer imported from a convolution (the import report's ``structure``) that Lava's ``Conv``
+    process computes exactly runs on it (``conv_*`` arrays); every other layer on ``Dense``.
+    """
+    imported = (net.metadata.get("nir_import") or {}).get("layers") or []
+    bits = net.layers[0].num_message_bits
+    payloads = [2.0**bits - 1 if bits else 1.0] + [1.0] * (net.n_layers - 1)
+    return [_layer_arrays(layer, net.arithmetic == "fixed", imported[i].get("structure") if i < len(imported) else None,
+                          payloads[i]) for i, layer in enumerate(net.layers)]
 
 
 def _children() -> set[int]:

@@ -8,6 +8,9 @@ A network is a list of layer dicts of plain arrays (:func:`check_layers` says wh
 ``du, dv, vth, bias_mant, bias_exp`` (N,), ``weights`` (N, M), ``num_message_bits``; fixed-point
 layers add ``weight_exp, num_weight_bits, sign_mode``; ``delays`` (N, M), whole steps, makes the
 connection Lava's ``DelayDense``; a recurrent layer adds the same with the prefix ``rec_``.
+``conv_weight`` (C_out, kw, kh, C_in/groups, Lava's order) with ``conv_in_shape`` (C, H, W),
+``conv_stride``, ``conv_padding``, ``conv_dilation`` (H, W order) and ``conv_groups`` makes the
+feed-forward connection Lava's ``Conv`` process instead (its ``weights`` are the same matrix).
 
 Construction: ``RingBuffer`` source -> ``Dense`` -> ``LIF`` -> ... with ``Monitor`` probes.
 Lava shares du, dv and vth per LIF process, so each layer becomes one LIF process per distinct
@@ -19,8 +22,10 @@ the layer's spike vector. Each Dense therefore accumulates over its whole input 
 ``weight_exp`` shift, as one Dense does.
 
 Independent samples: a batch of B samples runs as B disjoint copies of the network inside one
-Lava run (block-diagonal Dense weights, tiled biases), so no state carries from one sample to
-the next and Lava's per-step overhead is shared by the batch. Input frame ``k`` is sent at step
+Lava run (block-diagonal Dense weights, tiled biases; a Conv process sees the B samples as B
+groups of channels), so no state carries from one sample to the next and Lava's per-step
+overhead is shared by the batch. A Conv process reads and writes (W, H, C) images: the flat
+(C, H, W) spike vectors reach it through reshaped and transposed ports. Input frame ``k`` is sent at step
 ``k + 1``; every Dense delays by one step.
 
 A classifier's answer is read from its output layer by :func:`readout_predictions`, here so that
@@ -43,6 +48,7 @@ RECORDABLE = ("spikes", "v", "u")
 MAX_DENSE_ENTRIES = 2**22  # per tiled Dense process; bounds the batch size B
 MAX_BATCH = 64
 MAX_DELAY = 63  # lava/proc/dense/models.py PyDelayDenseModelBitAcc: 6-bit delays
+CONV_OUTPUT_LIMIT = 2**23  # lava/proc/conv/models.py PyConvModelFixed: a_out clamped to signed 24 bits
 _PATCHED_MODULE = "lava.magma.compiler.var_model"
 _LAVA_MODULES = (
     "lava.magma.core.run_configs",
@@ -50,6 +56,7 @@ _LAVA_MODULES = (
     "lava.proc.io.source",
     "lava.proc.lif.process",
     "lava.proc.dense.process",
+    "lava.proc.conv.process",
     "lava.proc.monitor.process",
     "lava.utils.weightutils",
     "lava.utils.loihi",
@@ -139,6 +146,8 @@ def check_layers(layers: list[dict], tag: str) -> None:
             delays = layer.get(prefix + "delays")
             if delays is not None and (np.min(delays) < 0 or (tag == "fixed_pt" and np.max(delays) > MAX_DELAY)):
                 raise LavaBuildError(f"layer {i}: {prefix}delays must be whole steps in [0, {MAX_DELAY}] for {tag}")
+        if "conv_weight" in layer and len(groups(layer)) > 1:
+            raise LavaBuildError(f"layer {i}: a Conv process feeds one LIF process (one (du, dv, vth) group)")
         if len(groups(layer)) > 1 and np.min(layer["vth"]) < 0:
             raise LavaBuildError(
                 f"layer {i} has several (du, dv, vth) groups and a negative vth: the Lava construction pads "
@@ -192,6 +201,28 @@ def _dense(layer: dict, prefix: str, members: np.ndarray, batch: int, fixed: boo
     return DelayDense(delays=block_diagonal(np.asarray(delays, dtype=np.int64), members, batch), **settings)
 
 
+def _conv(layer: dict, inputs: list, lif, batch: int, fixed: bool) -> None:
+    """``inputs`` (flat spike ports of ``batch`` samples) -> Lava ``Conv`` -> ``lif``'s input.
+
+    The batch is folded into the channels: sample b's channels are group b of the Conv's input,
+    its kernel copy group b of the output (``groups`` times ``batch``).
+    """
+    from lava.proc.conv.process import Conv
+
+    c, h, w = (int(v) for v in layer["conv_in_shape"])
+    kernel = np.tile(layer["conv_weight"], (batch, 1, 1, 1))
+    conv = Conv(weight=kernel, input_shape=(w, h, batch * c), stride=tuple(int(v) for v in layer["conv_stride"][::-1]),
+                padding=tuple(int(v) for v in layer["conv_padding"][::-1]),
+                dilation=tuple(int(v) for v in layer["conv_dilation"][::-1]),
+                groups=batch * int(layer["conv_groups"]), num_message_bits=int(layer.get("num_message_bits", 0)))
+    for port in inputs:  # (B*C*H*W,) -> (B, C, H, W) -> (W, H, B, C) -> (W, H, B*C)
+        port.reshape((batch, c, h, w)).transpose([3, 2, 0, 1]).reshape((w, h, batch * c)).connect(conv.s_in)
+    w_out, h_out, channels = conv.output_shape
+    c_out = channels // batch
+    conv.a_out.reshape((w_out, h_out, batch, c_out)).transpose([2, 3, 1, 0]).reshape(
+        (batch * c_out * h_out * w_out,)).connect(lif.a_in)
+
+
 def run_batch(layers: list[dict], x: np.ndarray, n_steps: int, tag: str, hardware: bool = False,
               record: tuple[str, ...] = (), record_layers=None) -> dict[str, np.ndarray]:
     """Build, run and read back one batch of samples ``x`` (B, T, M).
@@ -226,10 +257,13 @@ def run_batch(layers: list[dict], x: np.ndarray, n_steps: int, tag: str, hardwar
                 bias_mant=np.tile(np.where(mask, layer["bias_mant"], 0), batch),
                 bias_exp=np.tile(np.where(mask, layer["bias_exp"], 0), batch),
             )
-            feed = _dense(layer, "", members, batch, fixed)
-            for port in inputs:
-                port.connect(feed.s_in)
-            feed.a_out.connect(lif.a_in)
+            if "conv_weight" in layer:
+                _conv(layer, inputs, lif, batch, fixed)
+            else:
+                feed = _dense(layer, "", members, batch, fixed)
+                for port in inputs:
+                    port.connect(feed.s_in)
+                feed.a_out.connect(lif.a_in)
             if i in record_layers:
                 for var in record:
                     monitor = Monitor()
