@@ -89,6 +89,8 @@ def test_core_budget_is_met(capsys, tmp_path):
     (["--method", "sg", "--weight-bits", "9"], "weight bits must be in 1..8"),
     (["--method", "sg", "--qat", "--profile", "float"], "needs a fixed-point profile"),
     (["--method", "sg", "--no-standardize"], "--no-standardize is for the convex methods"),
+    (["--method", "sg", "--standardize"], "--standardize is for the convex methods"),
+    (["--standardize=yes"], "ignored explicit argument"),
     (["--no-standardize=yes"], "ignored explicit argument"),
 ])
 def test_impossible_budgets_and_bad_methods_write_nothing(capsys, tmp_path, args, fragment):

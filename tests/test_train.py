@@ -32,6 +32,21 @@ def test_first_last_xor_is_solved_exactly_on_chip(xor, xor_model):
     assert net.sizes[-1] == 2 and net.sizes[0] == report["n_hidden"]
 
 
+def test_the_penalty_weighing_is_chosen_on_validation_unless_given(xor, xor_model):
+    """standardize='auto' solves the path weighed and plain and keeps the better on validation."""
+    path = [p for p in xor_model.report_["selection"]["path"] if not p.get("after_pricing")]
+    assert {p["standardize"] for p in path} == {True, False}
+    best = max(p["validation_accuracy"] for p in path)
+    chosen = xor_model.report_["selection"]["standardize"]
+    assert max(p["validation_accuracy"] for p in path if p["standardize"] == chosen) == best
+    assert xor_model.standardize_ is chosen and xor_model.readout_solution_["standardize"] is chosen
+    for given in (True, False):
+        model = ReconstructionClassifier(seed=0, standardize=given, **dict(SMALL, column_generation_rounds=0)).fit(
+            xor.X_train, xor.y_train)
+        assert {p["standardize"] for p in model.report_["selection"]["path"]} == {given}
+        assert model.standardize_ is given
+
+
 def test_chip_network_runs_identically_on_lava(xor, xor_model):
     X = xor.X_test[:6]
     np.testing.assert_array_equal(predict_network(xor_model.network_, X, backend="lava"), xor_model.predict(X))
@@ -107,7 +122,8 @@ def test_bad_hyperparameters_and_profiles(xor):
         (dict(readout="step"), "one label per step"),
         (dict(beta=-1.0), "beta"),
         (dict(penalty="l2"), "penalty"),
-        (dict(standardize="yes"), "standardize must be True or False"),
+        (dict(standardize="yes"), "standardize must be True, False or 'auto'"),
+        (dict(standardize=None), "standardize must be True, False or 'auto'"),
         (dict(depth=3), "depth"),
         (dict(profile="loihi9"), "unknown profile"),
         (dict(n_witnesses=0), "n_witnesses"),

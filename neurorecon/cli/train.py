@@ -57,9 +57,11 @@ def add_parser(sub) -> None:
     p.add_argument("--beta", default="auto", help="group-Lasso weight, or 'auto' (validation)")
     p.add_argument("--penalty", default="group", choices=("group", "l1"),
                    help="group: a hidden neuron is kept for all classes or none (default); l1: per weight")
-    p.add_argument("--no-standardize", dest="standardize", action="store_false",
-                   help="penalise every hidden neuron's readout row alike (the paper's group Lasso) instead of "
-                        "weighing it by the standard deviation of the neuron's feature (default: weighed)")
+    p.add_argument("--standardize", dest="standardize", action="store_const", const=True, default="auto",
+                   help="weigh each hidden neuron's readout penalty by the standard deviation of its feature "
+                        "(default: the better of weighed and plain on the validation split)")
+    p.add_argument("--no-standardize", dest="standardize", action="store_const", const=False,
+                   help="penalise every hidden neuron's readout row alike (the paper's group Lasso)")
     p.add_argument("--search", default="auto", choices=("auto", "pricing", "random"),
                    help="how column generation finds new witnesses: pricing trains them against the dual point, "
                         "random draws them (the paper's CVX); default auto: pricing for cvx, random for sg-cvx")
@@ -185,8 +187,9 @@ def _run(args) -> int:
     sg = dict(sg_hidden=args.sg_hidden, sg_epochs=args.sg_epochs, sg_recurrent=args.sg_recurrent, sg_lr=args.sg_lr)
     if args.qat and args.method != "sg":
         raise NeuroreconError("--qat (quantization-aware training) is for --method sg")
-    if not args.standardize and args.method == "sg":
-        raise NeuroreconError("--no-standardize is for the convex methods (cvx, sg-cvx), not --method sg")
+    if args.standardize != "auto" and args.method == "sg":
+        flag = "--standardize" if args.standardize else "--no-standardize"
+        raise NeuroreconError(f"{flag} is for the convex methods (cvx, sg-cvx), not --method sg")
     if args.method == "sg":
         params = dict(readout=args.readout, netx_compatible=args.netx_compatible, weight_bits=args.weight_bits,
                       qat=args.qat, **sg)

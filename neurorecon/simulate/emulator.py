@@ -160,7 +160,7 @@ def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice
             history[i] = ([s] + history[i])[:kept[i]]
     for i in range(len(plans)):
         rec.final_v[i][rows] = v[i]
-        if rec.final_spikes[i] is not None:
+        if rec.final_spikes[i] is not None and history[i]:
             rec.final_spikes[i][rows] = history[i][0]
 
 

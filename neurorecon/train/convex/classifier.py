@@ -18,6 +18,7 @@ non-contiguous integers), are encoded to 0..C-1 for the network and decoded by `
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -117,6 +118,7 @@ class _Selection:
     beta: float
     validation_accuracy: float
     n_selected: int
+    standardize: bool
     warm_start: np.ndarray | None = None
     validation_correct: np.ndarray | None = None  # per validation row: is the readout right
 
@@ -139,10 +141,12 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
       beta: group-Lasso weight, or ``"auto"`` (validation over a warm-started path).
       penalty: ``"group"`` (a neuron serves all classes) or ``"l1"``.
       standardize: weigh each neuron's penalty by the standard deviation of its column (glmnet's
-        ``standardize``), so a neuron that spikes rarely but tellingly costs what a busy one does;
-        pricing scores candidates the same way. On the tuning variants of the timing suite
-        (pricing, loihi2): spike order 69.1 -> 77.0 %, delayed match 64.2 -> 70.8 %, interval
-        49.4 -> 52.7 %, latency code 88.4 -> 87.9 %.
+        ``standardize``), so a neuron that spikes rarely but tellingly costs what a busy one does
+        (pricing scores candidates that way either way); ``"auto"`` (default): the better of both
+        on the validation split, chosen with the readout and beta (``standardize_``). Neither wins
+        everywhere: on timing tasks weighing helped (tuning variants, pricing, loihi2: spike order
+        69.1 -> 77.0 %, delayed match 64.2 -> 70.8 %, interval 49.4 -> 52.7 %, latency code 88.4 ->
+        87.9 %), on seq-MNIST (3,000 sequences, 1,000 random witnesses) it cost 1.3 points.
       search: how column generation finds new witnesses: ``"pricing"`` trains candidates against
         the dual point (:mod:`~neurorecon.train.convex.pricing`), ``"random"`` draws them (random
         witnesses and jittered selected ones; jittered SG copies for SG-CVX); ``"auto"``: pricing
@@ -189,7 +193,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, profile: str | Profile = "loihi2", readout: str = "auto", n_witnesses: int | None = None,
-                 beta: float | str = "auto", penalty: str = "group", standardize: bool = True, search: str = "auto",
+                 beta: float | str = "auto", penalty: str = "group", standardize: bool | str = "auto", search: str = "auto",
                  column_generation_rounds: int | None = None, candidates_per_round: int | None = None,
                  pricing_steps: int = PRICING_STEPS, time_budget: float | None = None,
                  depth: int = 1, first_layer_size: int = 256,
@@ -256,8 +260,9 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             raise NeuroreconError(f"beta must be 'auto' or a positive number; got {self.beta!r}")
         if self.penalty not in ("group", "l1"):
             raise NeuroreconError(f"penalty must be 'group' or 'l1'; got {self.penalty!r}")
-        if not isinstance(self.standardize, (bool, np.bool_)):
-            raise NeuroreconError(f"standardize must be True or False; got {self.standardize!r}")
+        if not (isinstance(self.standardize, (bool, np.bool_)) or
+                (isinstance(self.standardize, str) and self.standardize == "auto")):
+            raise NeuroreconError(f"standardize must be True, False or 'auto'; got {self.standardize!r}")
         for name in ("n_witnesses", "depth", "first_layer_size", "n_betas", "candidates_per_round", "pricing_steps",
                      "recurrent_module_size", "column_generation_rounds"):
             value = getattr(self, name)
@@ -507,7 +512,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             raster = hidden_raster(layers, X, arithmetic)
             out, quant, scores = fit_integer_readout(W, intercept, raster, Y, beta, self.penalty, readout, profile,
                                                      t_frames, depth, weight_bits=self.weight_bits,
-                                                     netx_compatible=self.netx_compatible, standardize=self.standardize)
+                                                     netx_compatible=self.netx_compatible, standardize=self.standardize_)
             integer_pred = scores.argmax(axis=1)
         else:
             out = float_readout_layer(W, intercept, readout, output_steps(t_frames, depth))
@@ -527,7 +532,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         if self.netx_compatible:
             netx_layers(self.network_)  # what it was drawn for: netx holds it exactly (raises otherwise)
         self.readout_solution_ = {"W": W, "intercept": intercept, "beta": beta, "penalty": self.penalty,
-                                  "standardize": bool(self.standardize)}
+                                  "standardize": self.standardize_}
         self.readout_ = readout.kind
         chip_pred = predict_network(self.network_, X).reshape(-1)
         labels = y.reshape(-1)
@@ -536,8 +541,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         self.report_ = {
             "profile": profile.name,
             "readout": readout.kind,
-            "selection": {"readout": choice.readout, "beta": beta, "validation_accuracy": choice.validation_accuracy,
-                          "sg_comparison": sg_comparison,
+            "selection": {"readout": choice.readout, "standardize": choice.standardize, "beta": beta,
+                          "validation_accuracy": choice.validation_accuracy, "sg_comparison": sg_comparison,
                           "path": self._path},
             "dictionary_size": int(columns.size),
             "dictionary_bytes": dictionary.nbytes,
@@ -660,7 +665,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         return (samples[:, None] * t_frames + np.arange(t_frames)[None, :]).reshape(-1)
 
     def _select(self, dictionary: Dictionary, y, n_classes, fit_idx, val_idx, t_frames) -> _Selection:
-        """The (readout, beta) of best validation accuracy within the neuron budget.
+        """The (readout, standardize, beta) of best validation accuracy within the neuron budget;
+        sets ``standardize_`` to the chosen weighing.
 
         When even the path's largest beta selects more neurons than ``max_neurons``, the sparsest
         point is returned: :meth:`_meet_budget` then raises beta further until the budget is met.
@@ -668,18 +674,22 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         best: _Selection | None = None
         sparsest: _Selection | None = None
         self._path: list[dict] = []
-        for readout in dictionary.readouts:
+        weighings = (True, False) if isinstance(self.standardize, str) else (bool(self.standardize),)
+        for readout, standardize in itertools.product(dictionary.readouts, weighings):
+            self.standardize_ = standardize  # what _solve poses
             D = dictionary.columns[readout.kind].matrix
             Y = readout.targets(y, n_classes)
             fit_rows = self._rows(fit_idx, t_frames, readout)
             val_rows = self._rows(val_idx, t_frames, readout)
             D_fit, Y_fit = D[fit_rows], Y[fit_rows]
             if isinstance(self.beta, str):
-                top = solvers.beta_max(D_fit, Y_fit, self.penalty, standardize=self.standardize)
+                top = solvers.beta_max(D_fit, Y_fit, self.penalty, standardize=standardize)
                 betas = top * np.geomspace(0.3, 1e-3, self.n_betas)
             else:
                 betas = np.array([float(self.beta) * len(fit_rows) / D.shape[0]])
-            self._say(f"readout {readout.kind}: solving a path of up to {len(betas)} betas on {len(fit_rows)} rows")
+            weighed = "weighed" if standardize else "plain"
+            self._say(f"readout {readout.kind} ({weighed} penalty): solving a path of up to {len(betas)} betas "
+                      f"on {len(fit_rows)} rows")
             warm, best_here, stale = None, -1.0, 0
             # descending, warm-started; stop once validation stops improving
             for beta in self._progress.steps(betas, len(betas), f"beta path ({readout.kind})"):
@@ -689,17 +699,17 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                 correct = pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]
                 acc = float(correct.mean())
                 self._say(f"  beta {beta:.4g}: {len(result.support)} neurons, validation accuracy {acc:.4f}")
-                self._path.append({"readout": readout.kind, "beta": float(beta), "neurons": len(result.support),
-                                   "validation_accuracy": acc, "gap": float(result.gap)})
+                self._path.append({"readout": readout.kind, "standardize": standardize, "beta": float(beta),
+                                   "neurons": len(result.support), "validation_accuracy": acc, "gap": float(result.gap)})
                 better = best is None or acc > best.validation_accuracy + 1e-12 or (
                     abs(acc - best.validation_accuracy) <= 1e-12 and len(result.support) < best.n_selected
                 )
                 over_budget = self.max_neurons is not None and len(result.support) > self.max_neurons
                 if better and not over_budget:
-                    best = _Selection(readout.kind, float(beta), acc, len(result.support), result.W, correct)
+                    best = _Selection(readout.kind, float(beta), acc, len(result.support), standardize, result.W, correct)
                 if over_budget:
                     if sparsest is None or len(result.support) < sparsest.n_selected:
-                        sparsest = _Selection(readout.kind, float(beta), acc, len(result.support), result.W)
+                        sparsest = _Selection(readout.kind, float(beta), acc, len(result.support), standardize, result.W)
                     break
                 stale = 0 if acc > best_here + 1e-12 else stale + 1
                 best_here = max(best_here, acc)
@@ -707,7 +717,9 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                     break
         if best is None:
             self._say(f"budget: even beta {sparsest.beta:.4g} selects {sparsest.n_selected} neurons; raising beta")
-        return best or sparsest
+        chosen = best or sparsest
+        self.standardize_ = chosen.standardize
+        return chosen
 
     def _retune(self, D, Y, y, split, beta, W, accuracy, readout) -> tuple[float, np.ndarray]:
         """Smaller betas on the grown dictionary (training split, warm-started), kept while the
@@ -719,7 +731,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             result = self._solve(D_fit, Y_fit, trial, W0=W, tol=max(self.tol, PATH_TOL))
             W = result.W
             acc = float(((D[split.validation] @ W + result.intercept).argmax(axis=1) == labels).mean())
-            self._path.append({"readout": readout.kind, "beta": float(trial), "neurons": len(result.support),
+            self._path.append({"readout": readout.kind, "standardize": self.standardize_, "beta": float(trial),
+                               "neurons": len(result.support),
                                "validation_accuracy": acc, "gap": float(result.gap), "after_pricing": True})
             self._say(f"  beta {trial:.4g} on the grown dictionary: {len(result.support)} neurons, "
                       f"validation accuracy {acc:.4f}")
@@ -756,7 +769,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         features = dictionary.features(candidates)
         searched = time.perf_counter() - tick
         exact = features[readout.kind][split.fit].astype(np.float64)
-        violation = solvers.dual_violation(exact, result.dual_point, beta, self.penalty, standardize=self.standardize)
+        violation = solvers.dual_violation(exact, result.dual_point, beta, self.penalty, standardize=self.standardize_)
         raw = solvers.dual_violation(exact, result.dual_point, beta, self.penalty)
         norms = np.linalg.norm(exact - exact.mean(axis=0), axis=0)
         normalised = np.where(norms > 0, raw / np.maximum(norms, 1e-300), 0.0)
@@ -805,13 +818,13 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
     def _solve(self, D, Y, beta: float, W0=None, tol: float | None = None):
         """The certified readout problem as this classifier poses it (penalty, standardized columns)."""
         return solvers.solve(D, Y, beta, penalty=self.penalty, tol=self.tol if tol is None else tol, W0=W0,
-                             standardize=self.standardize)
+                             standardize=self.standardize_)
 
     def _meet_budget(self, columns, Y, beta, result, fits):
         """Raise beta (bisection in log scale) until the selected network fits the budget."""
         if fits(result):
             return result, beta
-        low, high = beta, solvers.beta_max(columns.matrix, Y, self.penalty, standardize=self.standardize)
+        low, high = beta, solvers.beta_max(columns.matrix, Y, self.penalty, standardize=self.standardize_)
         best = None
         for _ in range(BUDGET_BISECTIONS):
             mid = float(np.sqrt(low * high))
