@@ -24,6 +24,8 @@ Parts (``PARTS``; ``run_all.py training --only timing,mnist``):
             each kind, against the two SG peers the targets name (feed-forward and recurrent
             + PTQ) and the random-witness path: a quarter of the timing part's cost;
   mnist     seq-MNIST-10k (first 8,000 MNIST test images to train, last 2,000 to test, binary rows);
+  mnist-core  the same, the default against the SG peers (feed-forward and recurrent + PTQ, and
+            recurrent SG + QAT at 8 bits) only: no random-witness or sg-cvx rows, a third of the cost;
   xor       FIRST-LAST-XOR T = 50;
   addition  addition in base 2 / 3 / 5, trained on 5-digit operands, token-wise accuracy in and out
             of distribution (10, 25, 50 digits), against P1 (arXiv 2605.08022).
@@ -47,6 +49,7 @@ PART_TITLES = {
     "timing": "timing suite (held-out variants)",
     "timing-core": "timing suite, first held-out variant per kind, against SG + PTQ",
     "mnist": "seq-MNIST-10k",
+    "mnist-core": "seq-MNIST-10k, the default against the SG peers",
     "xor": "FIRST-LAST-XOR T = 50",
     "addition": "addition in base 2 / 3 / 5, in and out of distribution",
 }
@@ -66,12 +69,15 @@ CVX_WITNESSES = {"timing": 2000, "mnist": 2500, "xor": 1000, "addition": 1000}
 
 
 CORE_METHODS = ("default", "cvx-random", "sg-ff", "sg-rec")
+MNIST_CORE_METHODS = ("default", "sg-ff", "sg-rec", "sg-qat8")
 
 
 def methods(part: str, quick: bool) -> dict[str, dict]:
     """The methods of a part and their ``train_dataset`` keyword arguments."""
     if part == "timing-core":
         return {k: v for k, v in methods("timing", quick).items() if k in CORE_METHODS}
+    if part == "mnist-core":
+        return {k: v for k, v in methods("mnist", quick).items() if k in MNIST_CORE_METHODS}
     epochs, lr = SG_SETTINGS.get(part, (30, 3e-3))
     if quick:
         epochs = QUICK_SG_EPOCHS.get(part, epochs)
@@ -205,9 +211,9 @@ def _checks(rows: list[dict]) -> dict:
     return out
 
 
-def _mnist(quick: bool) -> dict:
+def _mnist(quick: bool, part: str = "mnist") -> dict:
     options = {"n_train": 2000, "n_test": 500} if quick else {}
-    return {"table": _rows("seq-mnist", options, "mnist", quick)}
+    return {"table": _rows("seq-mnist", options, part, quick)}
 
 
 def _xor(quick: bool) -> dict:
@@ -234,7 +240,7 @@ def run(part: str, quick: bool = False) -> dict:
     if part.startswith("timing"):
         result = _timing(quick, part)
     else:
-        result = {"mnist": _mnist, "xor": _xor, "addition": _addition}[part](quick)
+        result = _mnist(quick, part) if part.startswith("mnist") else {"xor": _xor, "addition": _addition}[part](quick)
     settings = {"profile": PROFILE, "seed": SEED, "quick": quick, "methods": methods(part, quick)}
     if part.startswith("timing"):
         settings["held_out"] = HELD_OUT

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 import neurorecon as nr
-from neurorecon.interchange import write_lava_script, write_nir
+from neurorecon.interchange import write_lava_script
 from neurorecon.run import save_run
 from neurorecon.train.pipeline import train_dataset
 
@@ -32,7 +32,6 @@ net, metrics, _ = train_dataset(data, method="cvx", profile="loihi2", readout="c
 run = save_run(args.out, net, metrics)
 print(f"trained {net.sizes}: test accuracy {metrics['test_accuracy']:.4f} (chip), wrote {run}")
 
-write_nir(net, run / "model.nir")
 script_dir = write_lava_script(net, run / "lava")
 X = data.X_test[: 4 if args.quick else args.samples]
 np.savez(run / "x.npz", X=X)
@@ -46,4 +45,4 @@ with np.load(run / "lava_out.npz") as lava:
         equal = np.array_equal(lava[f"spikes_{i}"], emulated.spikes[i]) and np.array_equal(lava[f"v_{i}"], emulated.v[i])
         print(f"layer {i}: {int(emulated.spikes[i].sum())} spikes; Lava == emulator, every spike and voltage: {equal}")
         assert equal, f"layer {i} differs"
-print(f"exports: {run / 'model.nir'}, {script_dir}")
+print(f"export: {script_dir}")

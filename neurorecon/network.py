@@ -47,6 +47,7 @@ FIXED_RANGES = {
     "delays": (0, 63),  # lava/proc/dense/models.py PyDelayDenseModelBitAcc: 6-bit synaptic delays
 }
 VTH_MAX = FIXED_RANGES["vth"][1]  # the largest threshold: a readout layer that must never spike
+MAX_DELAY = FIXED_RANGES["delays"][1]  # the longest synaptic delay Lava's DelayDense holds
 INT32_LIMIT = 2**31
 
 

@@ -124,7 +124,7 @@ def test_report_on_a_trained_run(capsys, tmp_path):
 
 def test_retraining_replaces_the_run_whole_and_a_failing_report_writes_nothing(capsys, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    train(capsys, run, *CVX)
+    train(capsys, run, *CVX, "--max-delay", "0")  # one delay per synapse has no NIR form
     assert cli(capsys, "export", run, "--nir").code == 0
     (run / "my_notes.txt").write_text("keep")
 

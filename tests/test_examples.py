@@ -32,7 +32,7 @@ def test_estimator_api():
 def test_train_export_lava(tmp_path):
     out = run_example("examples/train_export_lava.py", "--quick", "--out", str(tmp_path / "run"))
     assert out.count("every spike and voltage: True") == 2
-    assert (tmp_path / "run" / "model.nir").is_file()
+    assert (tmp_path / "run" / "lava" / "run_network.py").is_file()
 
 
 @pytest.mark.parametrize("graph", ["lif_norse.nir", "braille_noDelay_bias_zero.nir"])

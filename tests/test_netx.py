@@ -243,7 +243,7 @@ def test_netx_compatible_training_exports_what_netx_rebuilds(netx_trained, tmp_p
 
 def test_default_training_mixes_time_constants_that_netx_refuses(tmp_path):
     data = nr.load_data("seq-digits")
-    model = nr.ReconstructionClassifier(n_witnesses=120, column_generation_rounds=0, seed=1)
+    model = nr.ReconstructionClassifier(n_witnesses=120, column_generation_rounds=0, seed=1, max_delay=0)
     model.fit(data.X_train[:400], data.y_train[:400])
     assert len(model.network_.layers[0].groups()) > 1
     with pytest.raises(nr.NeuroreconError, match="groups"):

@@ -82,6 +82,10 @@ def add_parser(sub) -> None:
     p.add_argument("--max-cores", type=int, default=None, help="budget: at most this many chip cores")
     p.add_argument("--time-constants", default=None, metavar="TU:TV[,TU:TV...]",
                    help="witness time constants (tau_u:tau_v in steps, 'inf' = no leak); default: a mix of 16 pairs")
+    p.add_argument("--max-delay", default="auto", metavar="STEPS",
+                   help="cvx: the witnesses' longest synaptic delay in steps, each synapse drawing its own "
+                        "(0: none); default auto: 0.6 x the sequence length where the profile holds delays "
+                        "(such networks export to Lava; NIR holds one delay per input or per neuron only)")
     p.add_argument("--netx-compatible", action="store_true",
                    help="cvx: a network lava-dl's netx holds exactly (one time-constant pair, default 1:4)")
     p.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS",
@@ -182,6 +186,18 @@ def run(args) -> int:
         return 130
 
 
+def _max_delay(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        steps = int(value)
+    except ValueError:
+        steps = -1
+    if steps < 0:
+        raise NeuroreconError(f"--max-delay takes a whole number of steps >= 0 or 'auto'; got {value!r}")
+    return steps
+
+
 def _run(args) -> int:
     dataset = load_data(args.data, **task_options(args))
     sg = dict(sg_hidden=args.sg_hidden, sg_epochs=args.sg_epochs, sg_recurrent=args.sg_recurrent, sg_lr=args.sg_lr)
@@ -190,6 +206,9 @@ def _run(args) -> int:
     if args.standardize != "auto" and args.method == "sg":
         flag = "--standardize" if args.standardize else "--no-standardize"
         raise NeuroreconError(f"{flag} is for the convex methods (cvx, sg-cvx), not --method sg")
+    max_delay = _max_delay(args.max_delay)
+    if max_delay != "auto" and args.method != "cvx":
+        raise NeuroreconError(f"--max-delay is for --method cvx (random and priced witnesses), not {args.method}")
     if args.method == "sg":
         params = dict(readout=args.readout, netx_compatible=args.netx_compatible, weight_bits=args.weight_bits,
                       qat=args.qat, **sg)
@@ -200,7 +219,7 @@ def _run(args) -> int:
                       depth=args.depth, weight_bits=args.weight_bits,
                       max_neurons=args.max_neurons, max_cores=args.max_cores,
                       time_constants=parse_time_constants(args.time_constants), netx_compatible=args.netx_compatible,
-                      **sg)
+                      max_delay=max_delay, **sg)
         if args.pricing_steps is not None:
             params["pricing_steps"] = args.pricing_steps
     params.update(_scale_params(args))

@@ -127,7 +127,8 @@ def _delay_node(dense: Dense, dt: float, where: str) -> tuple[str, nir.Delay] | 
             return side, nir.Delay(delay=np.maximum(longest, 0) * float(dt))
     raise NeuroreconError(
         f"{where}: its synaptic delays differ both along inputs and along neurons; NIR's Delay node delays whole "
-        "values, so they cannot be written as a NIR graph (the Network file and the Lava export hold them)"
+        "values, so they cannot be written as a NIR graph (the Network file and the Lava export hold them; "
+        "train with --max-delay 0 for a network NIR can hold)"
     )
 
 

@@ -44,6 +44,19 @@ class _LayerPlan:
     recurrent: Taps | None
     constants: ar.LIFConstants
     update: Callable
+    stacked: tuple[list[int], ar.Synapse] | None = None  # the delayed input synapses as one (see below)
+
+
+def _stacked_taps(layer, arithmetic: str, payload: float, ops) -> tuple[list[int], ar.Synapse] | None:
+    """The first layer's delay taps as one synapse over the input's delayed copies, where that is
+    the same integers: fixed point with ``weight_exp >= 0`` (every tap's shift is exact, so the
+    sum of the shifted taps is the shift of one product). Float sums in another order, and a
+    negative exponent floors each tap on its own: those keep one product per tap."""
+    taps = ar.delay_taps(layer.dense)
+    if len(taps) < 2 or arithmetic != "fixed" or layer.dense.weight_exp < 0:
+        return None
+    stacked = taps[0][1].replace(weights=np.concatenate([tap.weights for _, tap in taps], axis=1))
+    return [k for k, _ in taps], ar.synapse(stacked, arithmetic, payload, ops)
 
 
 def _reach(taps: Taps | None) -> int:
@@ -81,7 +94,9 @@ def plan_network(net: Network, max_input_payload: float, ops=None) -> list[_Laye
             ar.check_int32_datapath(layer, i, bound)
         constants = _on_device(ar.lif_constants(layer, net.arithmetic, bound), net.arithmetic, ops)
         update = _fixed_update(constants, ops) if net.arithmetic == "fixed" else _float_update(constants)
-        plans.append(_LayerPlan(ar.synapse_taps(layer.dense, net.arithmetic, payload, ops), recurrent, constants, update))
+        stacked = _stacked_taps(layer, net.arithmetic, payload, ops) if i == 0 else None
+        plans.append(_LayerPlan(ar.synapse_taps(layer.dense, net.arithmetic, payload, ops), recurrent, constants, update,
+                                stacked))
     return plans
 
 
@@ -131,10 +146,45 @@ def _delivered(taps: Taps, history: list, a=None):
     return a
 
 
-def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice, rec: _Recorder) -> None:
+def _input_current(plan: _LayerPlan, x: np.ndarray, n_steps: int, ops):
+    """What the first layer receives at steps 1 .. n_steps - 1, (batch, n_steps - 1, N), or
+    None if nothing arrives.
+
+    Input frame j reaches it at step j + 1 + k through a tap of delay k. With a stacked synapse
+    (:func:`_stacked_taps`) one product over the input's delayed copies gives every step; else
+    the taps' sums are added in ascending k, the order of the per-step sum, so float results are
+    the same bits. Either way many delays do not multiply the per-step work.
+    """
     batch, t_in, _ = x.shape
-    # input frame j reaches the first layer at step j + 1 + k through a tap of delay k
-    input_current = [(k, syn(x.reshape(batch * t_in, -1)).reshape(batch, t_in, -1)) for k, syn in plans[0].feed_forward]
+    steps = n_steps - 1
+    if steps <= 0:
+        return None
+    if plan.stacked is not None:
+        delays, syn = plan.stacked
+        copies = np.zeros((batch, steps, len(delays), x.shape[2]), dtype=x.dtype)
+        for j, k in enumerate(delays):
+            frames = min(t_in, steps - k)
+            if frames > 0:
+                copies[:, k:k + frames, j] = x[:, :frames]
+        return syn(copies.reshape(batch * steps, -1)).reshape(batch, steps, -1)
+    taps = plan.feed_forward
+    total = None
+    for k, syn in taps:
+        frames = min(t_in, steps - k)  # the frames that arrive within the run
+        if frames <= 0:
+            continue
+        current = syn(x[:, :frames].reshape(batch * frames, -1)).reshape(batch, frames, -1)
+        if len(taps) == 1 and frames == steps:
+            return current  # one undelayed tap filling the run: nothing to add
+        if total is None:
+            total = ops.zeros((batch, steps, current.shape[-1]), current.dtype)
+        total[:, k:k + frames] += current
+    return total
+
+
+def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice, rec: _Recorder) -> None:
+    batch = x.shape[0]
+    input_current = _input_current(plans[0], x, n_steps, rec.ops)
     state = plans[0].feed_forward[0][1].state
     u = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), state) for p in plans]
     v = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), state) for p in plans]
@@ -145,10 +195,7 @@ def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice
         current = []
         for i, plan in enumerate(plans):
             if i == 0:
-                a = None
-                for k, frames in input_current:
-                    if 1 <= t - k <= t_in:
-                        a = frames[:, t - 1 - k] if a is None else a + frames[:, t - 1 - k]
+                a = None if input_current is None or t == 0 or t > input_current.shape[1] else input_current[:, t - 1]
             else:
                 a = _delivered(plan.feed_forward, history[i - 1])
             if plan.recurrent is not None:

@@ -109,6 +109,10 @@ def train_dataset(dataset: Dataset, method: str = "cvx", profile: str = "loihi2"
         raise NeuroreconError("netx-compatible training is for method cvx without fine-tuning")
     if params.get("qat") and method != "sg":
         raise NeuroreconError("quantization-aware training (qat) is for method sg")
+    if fine_tune and params.get("max_delay", "auto") not in ("auto", 0):
+        raise NeuroreconError("SG fine-tuning trains delay-free networks: use max_delay=0 with fine_tune")
+    if fine_tune and method == "cvx":
+        params["max_delay"] = 0  # "auto": the network is fine-tuned by surrogate gradients, which has no delays
     model = None
     if method == "sg":
         net, net_float, training = _train_sg(dataset, profile, seed, progress, readout, params)

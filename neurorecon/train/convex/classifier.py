@@ -33,7 +33,7 @@ from neurorecon._progress import ProgressOption, as_progress
 from neurorecon.data.dataset import check_label_shape, check_seed, check_sequences, describe_shape, payload_bits
 from neurorecon.errors import NeuroreconError
 from neurorecon.quantize.netx_grid import netx_layers
-from neurorecon.network import LIFLayer, Network
+from neurorecon.network import MAX_DELAY, LIFLayer, Network
 from neurorecon.profiles import Profile, load_profile
 from neurorecon.resources import check_resources
 from neurorecon.simulate.emulator import emulate
@@ -64,6 +64,7 @@ MAX_SUPPORT_FRACTION = 0.5  # the path stops once a readout would use more neuro
 BUDGET_BISECTIONS = 12
 AUTO_DENSE_INPUTS = 16  # "auto" connectivity: witnesses see every input up to this many...
 AUTO_CONNECTIVITY = 0.25  # ...and a random quarter of wider inputs
+AUTO_DELAY_FRACTION = 0.6  # "auto" max_delay: this fraction of the sequence length (see _max_delay)
 # (tau_u, tau_v) of netx-compatible witnesses unless given: the best of five pairs on seq-digits
 # (count readout, 800 witnesses): (1, 4) 89.2 %, (2, 4096) 88.1 %, (2, 16) 86.7 %, (8, 4096) 84.4 %,
 # (4, 16) 83.3 %; the default mix of 16 pairs: 90.3 %.
@@ -162,6 +163,12 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
       weight_bits: Dense weight precision of every layer (1-8; Lava truncates to it).
       connectivity: fraction of the inputs each witness sees, or "auto" (all inputs up to
         16, a quarter of them beyond).
+      max_delay: the longest synaptic delay of a witness, in steps (each synapse draws its own
+        delay from 0 to it; Lava's DelayDense), 0 for none, or "auto": ``AUTO_DELAY_FRACTION``
+        of the sequence length where the profile holds delays and the network is for Lava
+        (none for netx-compatible training, SG witnesses or a profile without ``delay_bits``).
+        Delayed synapses make witnesses detect spike timing; NIR holds them only one per input or
+        one per neuron, so a network with per-synapse delays exports to Lava, not NIR.
       witness_source: "random" (the CVX method) or "sg" (SG-CVX: the hidden layer of a
         surrogate-gradient network trained with Norse, quantized to the profile, plus jittered
         copies; sg_hidden, sg_epochs, sg_recurrent, sg_lr configure it; sg_init fine-tunes a
@@ -199,7 +206,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                  depth: int = 1, first_layer_size: int = 256,
                  validation_fraction: float = 0.2, n_betas: int = 8, tol: float = 1e-6, weight_bits: int = 8,
                  max_neurons: int | None = None, max_cores: int | None = None,
-                 connectivity: float | str = "auto", witness_source: str = "random",
+                 connectivity: float | str = "auto", max_delay: int | str = "auto", witness_source: str = "random",
                  recurrent_module_size: int | None = None, time_constants: list[tuple[float, float]] | None = None,
                  netx_compatible: bool = False, sg_hidden: int = 256, sg_epochs: int = 30,
                  sg_recurrent: bool = False, sg_lr: float = 3e-3, sg_init: Network | None = None, seed: int = 0,
@@ -225,6 +232,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         self.max_neurons = max_neurons
         self.max_cores = max_cores
         self.connectivity = connectivity
+        self.max_delay = max_delay
         self.witness_source = witness_source
         self.recurrent_module_size = recurrent_module_size
         self.time_constants = time_constants
@@ -295,6 +303,12 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             )
         if not (self.connectivity == "auto" or (isinstance(self.connectivity, (int, float)) and 0 < self.connectivity <= 1)):
             raise NeuroreconError(f"connectivity must be 'auto' or in (0, 1]; got {self.connectivity!r}")
+        if not (self.max_delay == "auto" or (isinstance(self.max_delay, (int, np.integer))
+                                              and not isinstance(self.max_delay, bool) and self.max_delay >= 0)):
+            raise NeuroreconError(f"max_delay must be 'auto' or a whole number of steps >= 0; got {self.max_delay!r}")
+        if self.max_delay not in ("auto", 0) and (self.netx_compatible or self.witness_source == "sg"):
+            raise NeuroreconError("synaptic delays are drawn for random witnesses only, and netx holds none: "
+                                  "use max_delay=0 (or 'auto') with netx-compatible training or SG witnesses")
         if self.witness_source not in ("random", "sg"):
             raise NeuroreconError(f"witness_source must be 'random' or 'sg'; got {self.witness_source!r}")
         if self.witness_source == "sg" and self.depth != 1:
@@ -323,6 +337,18 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                      given(self.column_generation_rounds, PRICING_ROUNDS if pricing else RANDOM_ROUNDS),
                      given(self.candidates_per_round, PRICING_CANDIDATES if pricing else RANDOM_CANDIDATES))
 
+    def _max_delay(self, profile: Profile, t_frames: int) -> int:
+        """The witnesses' longest synaptic delay ("auto" resolved; a given one checked against the profile)."""
+        limit = 2**profile.precision.delay_bits - 1 if profile.is_fixed else MAX_DELAY
+        if self.max_delay != "auto":
+            if self.max_delay > limit:
+                raise NeuroreconError(f"max_delay={self.max_delay} is beyond profile {profile.name}, which holds "
+                                      f"synaptic delays up to {limit} steps")
+            return int(self.max_delay)
+        if self.netx_compatible or self.witness_source == "sg":
+            return 0
+        return min(limit, int(round(AUTO_DELAY_FRACTION * t_frames)))
+
     def _palette(self) -> list[tuple[float, float]] | None:
         if self.time_constants is not None:
             return [(float(tu), float(tv)) for tu, tv in self.time_constants]
@@ -338,6 +364,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         X = check_sequences(X, "X")
         classes, y = _encode_labels(y, X)
         kinds = self._check_params(y.ndim == 2)
+        self._max_delay(load_profile(self.profile), X.shape[1])  # a delay the profile cannot hold: refused first
         plan = self._plan()
         check_cluster(self.cluster)
         limit = parse_memory_limit(self.memory_limit)
@@ -379,6 +406,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         n_classes = len(classes)
         fit_idx, val_idx = self._split(y, rng)
         calib = np.sort(rng.permutation(fit_idx)[:CALIBRATION_SAMPLES])
+        max_delay = self._max_delay(profile, t_frames)
 
         # Hidden stack: fixed lower layers (depth 2), then the witness layer.
         tick = time.perf_counter()
@@ -388,7 +416,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             self._say(f"calibrating hidden layer {h + 1} ({self.first_layer_size} neurons)")
             lower = WitnessSampler(profile, inputs[calib], t_frames, h, "rate", rng, palette=self._palette(),
                                    num_message_bits=bits if h == 0 else 0, weight_bits=self.weight_bits,
-                                   connectivity=self._connectivity(inputs.shape[2]), netx_compatible=self.netx_compatible)
+                                   connectivity=self._connectivity(inputs.shape[2]), netx_compatible=self.netx_compatible,
+                                   max_delay=max_delay)
             lower.use(engine)
             layer = lower.sample(self.first_layer_size)
             hidden.append(layer)
@@ -410,7 +439,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             sampler = WitnessSampler(profile, inputs[calib], t_frames, depth, statistic, rng, palette=self._palette(),
                                      num_message_bits=bits if depth == 0 else 0, weight_bits=self.weight_bits,
                                      connectivity=self._connectivity(inputs.shape[2]),
-                                     netx_compatible=self.netx_compatible)
+                                     netx_compatible=self.netx_compatible, max_delay=max_delay)
             sampler.use(engine)
             source = RandomWitnesses(sampler, self.recurrent_module_size)
         plan = self._plan()
@@ -524,7 +553,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             "provenance": {"method": "sg-cvx" if self.witness_source == "sg" else "cvx", "seed": self.seed,
                            "n_witnesses": plan.n_witnesses, "search": plan.search, "rounds": len(rounds) - 1,
                            "beta": beta, "penalty": self.penalty, "depth": self.depth,
-                           "weight_bits": self.weight_bits, "netx_compatible": self.netx_compatible},
+                           "weight_bits": self.weight_bits, "netx_compatible": self.netx_compatible,
+                           "max_delay": max_delay},
         }
         self.classes_ = classes
         self.n_features_in_ = n_channels
@@ -549,6 +579,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             "n_witnesses_sampled": int(dictionary.n_witnesses),
             "n_hidden": int(layers[-1].n_neurons),
             "n_selected": int(support.size),
+            "max_delay": max_delay,
             "duality_gap": float(result.gap),
             "objective": float(result.primal),
             "converged": bool(result.converged),

@@ -62,12 +62,21 @@ class PricingSettings:
 
 
 @dataclass(eq=False)
+class _Taps:
+    """A layer's synaptic delays: the distinct delays and which synapses have each (K, N, d)."""
+
+    delays: list[int]
+    masks: torch.Tensor
+
+
+@dataclass(eq=False)
 class _Twin:
     """Candidates in threshold units: trainable weights, bias (and recurrent weights)."""
 
     layer: SurrogateLayer
     mask: torch.Tensor  # which inputs each candidate sees (connectivity)
     block: torch.Tensor | None  # recurrent weights allowed (block diagonal: within a module)
+    taps: "_Taps | None"  # the synapses' delays, fixed while training
 
 
 class Pricer:
@@ -107,8 +116,13 @@ class Pricer:
         float_layer = LIFLayer(layer.weights.astype(np.float64) * factor / unit[:, None], du=1.0 - c.current_keep,
                                dv=1.0 - c.voltage_keep, vth=1.0, bias_mant=c.bias / unit, recurrent=recurrent)
         twin = SurrogateLayer(float_layer, True, SURROGATE[0], SURROGATE[1], torch.float32)
+        taps = None
+        if layer.dense.delays is not None:
+            delays = np.unique(layer.dense.delays)
+            taps = _Taps([int(k) for k in delays],
+                         torch.as_tensor(layer.dense.delays[None] == delays[:, None, None], dtype=torch.float32))
         return _Twin(twin, torch.as_tensor(mask, dtype=torch.float32),
-                     None if block is None else torch.as_tensor(block, dtype=torch.float32))
+                     None if block is None else torch.as_tensor(block, dtype=torch.float32), taps)
 
     def _snap(self, start: LIFLayer, twin: _Twin) -> LIFLayer:
         """The trained twin back on the grid of ``start`` (same groups, exponent, sign mode)."""
@@ -151,7 +165,7 @@ class Pricer:
         """The readout's features of every candidate on ``x`` (B, T_in, d), differentiable."""
         layer = twin.layer
         weight = layer.weight * twin.mask if jitter is None else (layer.weight + jitter) * twin.mask
-        current = torch.matmul(x, weight.T)
+        current = self._current(x, weight, twin.taps)
         constants = layer.constants()
         recurrent = None if twin.block is None else (layer.recurrent * twin.block).T
         batch, t_in, _ = x.shape
@@ -168,6 +182,20 @@ class Pricer:
         raster = torch.stack(spikes, dim=1)
         record = SimpleNamespace(final_spikes=[spikes[-1]], spike_counts=[raster.sum(dim=1)], spikes=[raster])
         return self.readout.features(record, 0, self.t_frames, self.depth)
+
+    @staticmethod
+    def _current(x: torch.Tensor, weight: torch.Tensor, taps: "_Taps | None") -> torch.Tensor:
+        """Synaptic input per input frame (B, T_in, N); a synapse of delay k delivers frame j with
+        frame j + k (as the emulator's taps do; what would arrive after the last frame is dropped).
+        With delays, one product over the input's delayed copies (B, T_in, K * d) and the weights
+        spread over the K delays."""
+        if taps is None:
+            return torch.matmul(x, weight.T)
+        batch, t_in, d = x.shape
+        shifted = torch.stack([torch.nn.functional.pad(x[:, :max(t_in - k, 0)], (0, 0, min(k, t_in), 0))
+                               for k in taps.delays], dim=2)
+        spread = (weight.unsqueeze(0) * taps.masks).permute(0, 2, 1).reshape(len(taps.delays) * d, -1)
+        return torch.matmul(shifted.reshape(batch, t_in, -1), spread)
 
     def _dual_rows(self, dual: torch.Tensor, positions: np.ndarray) -> torch.Tensor:
         if not self.readout.per_step:

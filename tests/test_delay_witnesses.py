@@ -1,0 +1,149 @@
+"""Witnesses with synaptic delays: drawn, priced, emulated and run on Lava exactly; bad values refused."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import neurorecon as nr
+from neurorecon.data import load_data
+from neurorecon.network import Dense, LIFLayer, Network
+from neurorecon.simulate.emulator import emulate
+from neurorecon.train.convex.classifier import ReconstructionClassifier
+from neurorecon.train.convex.pricing import Pricer, _Taps
+
+from clitools import assert_clean_failure, cli
+
+SMALL = dict(n_witnesses=300, column_generation_rounds=1, candidates_per_round=64, n_betas=5)
+
+
+@pytest.fixture(scope="module")
+def interval():
+    return load_data("interval", T=30, min_interval=4, max_interval=20, n_train=500, n_test=300, seed=5)
+
+
+def test_witnesses_draw_one_delay_per_synapse_up_to_max_delay(interval):
+    model = ReconstructionClassifier(max_delay=7, **SMALL).fit(interval.X_train, interval.y_train)
+    delays = model.network_.layers[0].dense.delays
+    assert delays is not None and delays.max() == 7 and len(np.unique(delays)) == 8
+    assert model.report_["max_delay"] == 7 and model.network_.metadata["provenance"]["max_delay"] == 7
+    assert model.report_["verification"]["solver_vs_chip_differences"] == 0
+    # the chip network on Lava: the same spikes as the emulator (DelayDense, one delay per synapse)
+    x = interval.X_test[:3]
+    mine = nr.simulate(model.network_, x, record=("spikes", "v"))
+    lava = nr.simulate(model.network_, x, backend="lava", record=("spikes", "v"))
+    for i in range(model.network_.n_layers):
+        np.testing.assert_array_equal(mine.spikes[i], lava.spikes[i])
+        np.testing.assert_array_equal(mine.v[i], lava.v[i])
+
+
+def test_auto_delays_follow_the_profile_and_the_export_target(interval):
+    X, y = interval.X_train, interval.y_train
+    auto = ReconstructionClassifier(**SMALL).fit(X, y)
+    assert auto.report_["max_delay"] == round(0.6 * 30) == auto.network_.layers[0].dense.max_delay
+    for kwargs in (dict(profile="loihi1"), dict(netx_compatible=True), dict(max_delay=0)):
+        model = ReconstructionClassifier(**SMALL, **kwargs).fit(X, y)
+        assert model.report_["max_delay"] == 0 and model.network_.layers[0].dense.delays is None, kwargs
+
+
+def test_delayed_witnesses_tell_intervals_apart_where_undelayed_ones_do_not(interval):
+    """Measured: a neuron fed the volley now and the volley d steps ago detects an interval of
+    d; undelayed neurons see two volleys whatever their distance (same seeds, random witnesses)."""
+    X, y = interval.X_train, interval.y_train
+    scores = {}
+    for max_delay in (0, 18):
+        model = ReconstructionClassifier(max_delay=max_delay, search="random", n_witnesses=400,
+                                         column_generation_rounds=0, n_betas=6).fit(X, y)
+        scores[max_delay] = model.score(interval.X_test, interval.y_test)
+    assert scores[18] >= scores[0] + 0.1, scores
+
+
+def test_the_stacked_first_layer_input_is_the_sum_of_its_delay_taps():
+    """The emulator's one product over delayed input copies (fixed point, weight_exp >= 0)
+    against the definition, tap by tap: a_t = sum_k W_k x_{t-1-k} << (weight_exp + 6)."""
+    rng = np.random.default_rng(4)
+    n, n_in, T = 7, 5, 16
+    w = rng.integers(-120, 120, (n, n_in)) * 2
+    delays = rng.integers(0, 12, (n, n_in))
+    x = (rng.random((3, T, n_in)) < 0.3).astype(np.uint8)
+    for weight_exp in (0, 2):
+        # du = 4095: the current keeps nothing of the previous step (Lava decays it by du + 1);
+        # the threshold out of reach keeps v from resetting
+        layer = LIFLayer(Dense(w, weight_exp=weight_exp, delays=delays), du=4095, dv=0, vth=2**17 - 1)
+        u = emulate(Network([layer]), x, T + 1, ("u",)).u[0]
+        expected = np.zeros((3, T + 1, n), dtype=np.int64)
+        for t in range(1, T + 1):
+            for k in range(12):
+                if 1 <= t - k <= T:
+                    expected[:, t] += x[:, t - 1 - k] @ np.where(delays == k, w, 0).T
+        np.testing.assert_array_equal(u, expected << (weight_exp + 6))
+
+
+def test_the_pricing_twin_delivers_each_synapse_at_its_delay():
+    rng = np.random.default_rng(0)
+    n, d, T = 4, 3, 9
+    weight = torch.as_tensor(rng.standard_normal((n, d)), dtype=torch.float64)
+    delays = rng.integers(0, 5, (n, d))
+    x = torch.as_tensor((rng.random((2, T, d)) < 0.5).astype(np.float64))
+    used = np.unique(delays)
+    taps = _Taps([int(k) for k in used], torch.as_tensor(delays[None] == used[:, None, None], dtype=torch.float64))
+    current = Pricer._current(x, weight, taps)
+    expected = torch.zeros(2, T, n, dtype=torch.float64)
+    for p in range(n):
+        for j in range(d):
+            k = int(delays[p, j])
+            expected[:, k:, p] += weight[p, j] * x[:, :T - k, j]
+    torch.testing.assert_close(current, expected)
+
+
+def test_priced_candidates_keep_their_delays(interval):
+    model = ReconstructionClassifier(max_delay=5, n_witnesses=200, column_generation_rounds=2, candidates_per_round=32,
+                                     pricing_steps=5, n_betas=4).fit(interval.X_train, interval.y_train)
+    rounds = model.report_["column_generation"]
+    assert len(rounds) == 3 and sum(r["added"] for r in rounds) > 0
+    assert model.network_.layers[0].dense.max_delay == 5
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(max_delay=-1), "max_delay must be 'auto' or a whole number of steps >= 0; got -1"),
+    (dict(max_delay=2.5), "max_delay must be 'auto' or a whole number of steps >= 0; got 2.5"),
+    (dict(max_delay=True), "max_delay must be 'auto' or a whole number of steps >= 0; got True"),
+    (dict(max_delay="long"), "max_delay must be 'auto' or a whole number of steps >= 0"),
+    (dict(max_delay=64), "max_delay=64 is beyond profile loihi2, which holds synaptic delays up to 63 steps"),
+    (dict(max_delay=3, profile="loihi1"), "max_delay=3 is beyond profile loihi1, which holds synaptic delays up to 0"),
+    (dict(max_delay=3, netx_compatible=True), "synaptic delays are drawn for random witnesses only, and netx holds none"),
+    (dict(max_delay=3, witness_source="sg"), "synaptic delays are drawn for random witnesses only"),
+])
+def test_bad_max_delays_are_refused(interval, kwargs, message):
+    with pytest.raises(nr.NeuroreconError, match=re.escape(message)):
+        ReconstructionClassifier(**{**SMALL, **kwargs}).fit(interval.X_train[:40], interval.y_train[:40])
+
+
+TASK = ["interval", "--T", "30", "--option", "min_interval=4", "--option", "max_interval=20", "--n-train", "200",
+        "--n-test", "50"]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--max-delay", "-1"], "--max-delay takes a whole number of steps >= 0 or 'auto'; got '-1'"),
+    (["--max-delay", "ten"], "--max-delay takes a whole number of steps >= 0 or 'auto'; got 'ten'"),
+    (["--max-delay", "64"], "max_delay=64 is beyond profile loihi2"),
+    (["--max-delay", "3", "--method", "sg"], "--max-delay is for --method cvx"),
+    (["--max-delay", "3", "--method", "sg-cvx"], "--max-delay is for --method cvx"),
+    (["--max-delay", "3", "--netx-compatible"], "netx holds none"),
+    (["--max-delay", "3", "--fine-tune", "2"], "SG fine-tuning trains delay-free networks"),
+])
+def test_bad_max_delay_options_write_nothing(capsys, tmp_path, args, fragment):
+    out = cli(capsys, "train", *TASK, "--out", tmp_path / "r", *args)
+    assert_clean_failure(out, fragment)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_delayed_network_exports_to_lava_and_says_why_not_to_nir(capsys, tmp_path):
+    run = tmp_path / "run"
+    out = cli(capsys, "train", *TASK, "--out", run, "--witnesses", "150", "--rounds", "0", "--quiet")
+    assert out.code == 0, out.err
+    assert nr.Network.load(run / "network.h5").layers[0].dense.delays is not None
+    out = cli(capsys, "export", run, "--nir", "--lava", tmp_path / "lava")
+    assert out.code == 3 and "train with --max-delay 0" in out.err  # 3: written in part
+    assert (tmp_path / "lava" / "run_network.py").exists() and not (run / "exports" / "network.nir").exists()
