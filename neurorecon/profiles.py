@@ -36,6 +36,11 @@ class Precision:
     input_payload_bits: int
     delay_bits: int
 
+    @property
+    def max_delay(self) -> int:
+        """The longest synaptic delay the profile holds, in steps (0: none)."""
+        return 2**self.delay_bits - 1
+
 
 @dataclass(frozen=True)
 class Resources:

@@ -142,6 +142,18 @@ def _beta(value: str) -> float | str:
     return beta
 
 
+def _max_delay(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        steps = int(value)
+    except ValueError:
+        steps = -1
+    if steps < 0:
+        raise NeuroreconError(f"--max-delay takes a whole number of steps >= 0 or 'auto'; got {value!r}")
+    return steps
+
+
 def _scale_params(args) -> dict:
     scale = dict(cluster=args.cluster, device=args.device, memory_limit=args.memory_limit)
     if args.method == "sg":
@@ -184,18 +196,6 @@ def run(args) -> int:
         sys.stderr.write(f"neurorecon train: interrupted; {store.count()} finished block(s) kept in {store.directory}; "
                          f"resume with: {_resume_command(args)}\n")
         return 130
-
-
-def _max_delay(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        steps = int(value)
-    except ValueError:
-        steps = -1
-    if steps < 0:
-        raise NeuroreconError(f"--max-delay takes a whole number of steps >= 0 or 'auto'; got {value!r}")
-    return steps
 
 
 def _run(args) -> int:

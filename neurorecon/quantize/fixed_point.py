@@ -157,7 +157,7 @@ def quantize_layer(
 def _check_delays(net: Network, profile: Profile) -> None:
     """Synaptic delays the profile cannot hold are refused (its ``delay_bits``)."""
     longest = max(d.max_delay for layer in net.layers for d in layer.connections())
-    limit = 2**profile.precision.delay_bits - 1
+    limit = profile.precision.max_delay
     if longest > limit:
         holds = "no synaptic delays" if limit == 0 else f"synaptic delays up to {limit} steps"
         raise NeuroreconError(f"the network has synaptic delays of up to {longest} steps; profile {profile.name} "

@@ -236,7 +236,7 @@ def format_violations(net: Network, precision: Precision) -> list[Violation]:
             check(i, "num_weight_bits", dense.num_weight_bits, 1, q.weight_bits, "the weight format")
             check(i, "weight_exp", dense.weight_exp, q.weight_exp_min, q.weight_exp_max, "the weight exponent range")
             if dense.delays is not None:
-                check(i, "synaptic delay", dense.delays, 0, 2**q.delay_bits - 1,
+                check(i, "synaptic delay", dense.delays, 0, q.max_delay,
                       f"the profile's {q.delay_bits}-bit synaptic delays")
         check(i, "vth", layer.vth, 0, 2**q.threshold_bits - 1, "the threshold format")
         half = 2 ** (q.bias_mant_bits - 1)

@@ -339,7 +339,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
 
     def _max_delay(self, profile: Profile, t_frames: int) -> int:
         """The witnesses' longest synaptic delay ("auto" resolved; a given one checked against the profile)."""
-        limit = 2**profile.precision.delay_bits - 1 if profile.is_fixed else MAX_DELAY
+        limit = profile.precision.max_delay if profile.is_fixed else MAX_DELAY
         if self.max_delay != "auto":
             if self.max_delay > limit:
                 raise NeuroreconError(f"max_delay={self.max_delay} is beyond profile {profile.name}, which holds "
@@ -364,7 +364,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         X = check_sequences(X, "X")
         classes, y = _encode_labels(y, X)
         kinds = self._check_params(y.ndim == 2)
-        self._max_delay(load_profile(self.profile), X.shape[1])  # a delay the profile cannot hold: refused first
+        max_delay = self._max_delay(load_profile(self.profile), X.shape[1])  # refused before any work
         plan = self._plan()
         check_cluster(self.cluster)
         limit = parse_memory_limit(self.memory_limit)
@@ -381,12 +381,12 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         store = None if self.block_store is None else BlockStore(self.block_store)
         with Engine(self.cluster, store, backend="emulator" if self.device is None else "torch", device=self.device,
                     memory_limit=limit) as engine:
-            self._fit(X, y, classes, kinds, engine)
+            self._fit(X, y, classes, kinds, max_delay, engine)
             self.report_["engine"] = dict(engine.describe(), peak_rss_bytes=peak_resident_memory(),
                                           worker_peak_rss_bytes=engine.worker_peak_memory())
         return self
 
-    def _fit(self, X, y, classes, kinds, engine: Engine) -> None:
+    def _fit(self, X, y, classes, kinds, max_delay: int, engine: Engine) -> None:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         profile = load_profile(self.profile)
@@ -406,7 +406,6 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         n_classes = len(classes)
         fit_idx, val_idx = self._split(y, rng)
         calib = np.sort(rng.permutation(fit_idx)[:CALIBRATION_SAMPLES])
-        max_delay = self._max_delay(profile, t_frames)
 
         # Hidden stack: fixed lower layers (depth 2), then the witness layer.
         tick = time.perf_counter()
