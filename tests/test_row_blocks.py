@@ -1,12 +1,22 @@
 """The solver over row blocks (memory, disk, Dask workers): the same bits as on the stacked matrix."""
 
+import json
+import os
+import signal
 import tracemalloc
 
 import numpy as np
 import pytest
+from clitools import assert_clean_failure, cli
+from test_scale import _fit, assert_same_network, client, data  # noqa: F401 (fixtures)
 
+import neurorecon as nr
+from neurorecon.data import load_data
+from neurorecon.readout import Readout
 from neurorecon.solve import DictionaryOperator, beta_max, dual_violation, solve, solve_path
-from neurorecon.solve.row_blocks import DiskBlocks, RowBlocks
+from neurorecon.solve.row_blocks import DaskBlocks, DiskBlocks, RowBlocks
+from neurorecon.train.blocks import Engine, _data
+from neurorecon.train.convex.dictionary import Dictionary
 
 SPLITS = [[157], [50, 50, 57], [1, 1, 155], [10, 1, 60, 86], [1] * 157]
 
@@ -135,3 +145,113 @@ def test_a_pass_over_disk_blocks_holds_one_block(tmp_path):
     digits_bytes = n_blocks * rows * 40 * 4
     assert peak < 2 * block_bytes + 3 * digits_bytes
     assert peak < dictionary_bytes / 2
+
+
+# ---------------------------------------------------------------- on a Dask cluster
+
+
+def _on_workers(client, D: np.ndarray, counts) -> RowBlocks:
+    """Row blocks as futures of tasks holding them (a cluster can make them again after losing a worker)."""
+    parts = np.split(D, np.cumsum(counts)[:-1])
+    futures = [client.submit(_data, p, pure=False) for p in parts]
+    return RowBlocks(DaskBlocks(client, futures), counts, D.shape[1], D.dtype)
+
+
+def test_row_blocks_on_workers_give_the_same_bits_even_after_a_worker_dies(client):
+    D, Y = _counts_dictionary(), _targets()
+    R = np.random.default_rng(2).standard_normal((D.shape[0], 4))
+    R -= R.mean(axis=0)
+    counts = [10, 1, 60, 86]
+    blocks = _on_workers(client, D, counts)
+    whole, split = DictionaryOperator(D, standardize=True), DictionaryOperator(blocks, standardize=True)
+    assert split.blocks.where == "workers"
+    _assert_same_operator(whole, split, R)
+    rows = np.flatnonzero(np.arange(D.shape[0]) % 3 != 1)
+    _assert_same_operator(DictionaryOperator(D[rows][:, :60].copy()), DictionaryOperator(blocks).rows(rows).prefix(60),
+                          R[rows] - R[rows].mean(axis=0))
+    beta = 0.1 * beta_max(whole, Y, standardize=True)
+    expected = solve(whole, Y, beta, standardize=True)
+    os.kill(sorted(client.run(os.getpid).values())[0], signal.SIGKILL)  # its blocks are made again
+    got = solve(split, Y, beta, standardize=True)
+    assert np.array_equal(got.W, expected.W) and np.array_equal(got.intercept, expected.intercept)
+    assert got.gap == expected.gap
+
+
+def _feature_blocks_in(value) -> int:
+    """How many feature blocks (readout -> array, what a dictionary block task returns) ``value`` holds."""
+    if isinstance(value, dict):
+        return int(bool(value) and set(value) <= {"last", "count", "step"}
+                   and all(isinstance(v, np.ndarray) for v in value.values()))
+    if isinstance(value, (list, tuple)):
+        return sum(_feature_blocks_in(v) for v in value)
+    return 0
+
+
+def test_a_fit_on_a_cluster_keeps_the_dictionary_on_the_workers(client, data, monkeypatch):
+    X, y = data
+    reference = _fit(X, y)
+    received = []
+    gather = client._gather
+
+    async def spy(*args, **kwargs):  # every result the client receives from the cluster
+        out = await gather(*args, **kwargs)
+        received.append(_feature_blocks_in(out))
+        return out
+
+    monkeypatch.setattr(client, "_gather", spy)
+    distributed = _fit(X, y, cluster=client, memory_limit="1MB")
+    monkeypatch.undo()
+    assert distributed.report_["engine"]["dictionary"] == "workers" == distributed.report_["dictionary_where"]
+    assert reference.report_["engine"]["dictionary"] == "memory"
+    assert_same_network(reference.network_, distributed.network_)
+    assert distributed.report_["dictionary_bytes"] == reference.report_["dictionary_bytes"]
+    # the client received the passes' results (statistics, products, columns), never a dictionary block
+    assert len(received) > 20 and sum(received) == 0
+    assert _feature_blocks_in([{"count": np.zeros(2)}]) == 1
+
+    engine = Engine(client, memory_limit="1MB")
+    readouts = [Readout("count"), Readout("last")]
+    layer = nr.LIFLayer(np.random.default_rng(0).integers(-200, 200, (100, X.shape[2])), du=100, dv=100, vth=300)
+    here, there = Dictionary(X, X.shape[1], 0, readouts, "fixed"), Dictionary(X, X.shape[1], 0, readouts, "fixed", engine)
+    assert here.add(layer).keys() == there.add(layer).keys()
+    for kind in ("count", "last"):
+        blocks = there.columns[kind].blocks
+        assert isinstance(blocks.store, DaskBlocks) and blocks.n_blocks == len(there._sample_blocks()) > 1
+        np.testing.assert_array_equal(here.columns[kind].witness, there.columns[kind].witness)
+        np.testing.assert_array_equal(here.columns[kind].blocks.columns(np.arange(here.columns[kind].size)),
+                                      blocks.columns(np.arange(blocks.shape[1])))
+
+
+# ---------------------------------------------------------------- out of core
+
+
+@pytest.fixture(scope="module")
+def larger():
+    ds = load_data("first-last-xor", T=6, n_train=1500, n_test=10)
+    return ds.X_train, ds.y_train
+
+
+def test_a_dictionary_larger_than_the_memory_limit_is_solved_from_disk(larger, tmp_path):
+    X, y = larger
+    reference = _fit(X, y)
+    store = tmp_path / "blocks"
+    limited = _fit(X, y, memory_limit="1MB", block_store=store)
+    assert reference.report_["dictionary_bytes"] > 2**20 and reference.report_["engine"]["dictionary"] == "memory"
+    assert limited.report_["engine"]["dictionary"] == "disk" == limited.report_["dictionary_where"]
+    assert limited.report_["dictionary_bytes"] == reference.report_["dictionary_bytes"]
+    assert_same_network(reference.network_, limited.network_)
+    assert not list(store.glob("dictionary-*"))  # the dictionary's files go with the fit
+
+
+def test_cli_out_of_core_and_a_limit_nothing_fits_in(capsys, tmp_path):
+    small = ["--T", "6", "--n-train", "1500", "--n-test", "50", "--witnesses", "150", "--rounds", "1",
+             "--candidates", "60", "--seed", "2"]
+    out = cli(capsys, "train", "first-last-xor", "--out", tmp_path / "a", *small, "--memory-limit", "1MB", "--json")
+    assert out.code == 0, out.err
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["engine"]["dictionary"] == "disk" and metrics["dictionary_bytes"] > 2**20
+    assert cli(capsys, "train", "first-last-xor", "--out", tmp_path / "b", *small).code == 0
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["engine"]["dictionary"] == "memory"
+    assert nr.Network.load(tmp_path / "a").equals(nr.Network.load(tmp_path / "b"))
+    assert_clean_failure(cli(capsys, "train", "first-last-xor", "--out", tmp_path / "c", *small, "--witnesses", "9000",
+                             "--memory-limit", "1MB"), "one block of the dictionary")

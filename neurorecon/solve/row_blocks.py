@@ -13,7 +13,7 @@ is copied once instead). Blocks are read one at a time: a pass over blocks on di
 files, memory-mapped) holds one block.
 
 Stores (where the blocks are): :class:`MemoryBlocks` (arrays), :class:`DiskBlocks` (``.npy``
-files), :class:`DaskBlocks` (futures of tasks on a Dask cluster, which are computed again if a
+files, memory-mapped), :class:`DaskBlocks` (futures of tasks on a Dask cluster, which are computed again if a
 worker dies). A store runs ``fn(block, *args)`` for each block and returns the results in block
 order; functions sent to a cluster must be importable module-level functions.
 """
@@ -42,12 +42,13 @@ class MemoryBlocks:
 
 
 class DiskBlocks:
-    """Blocks as ``.npy`` files, memory-mapped one at a time for each pass."""
+    """Blocks as ``.npy`` files, memory-mapped one at a time for each pass. A block may be several
+    files side by side (column segments: columns appended later), stacked when it is read."""
 
     where = "disk"
 
-    def __init__(self, paths: Sequence[str | Path]):
-        self.paths = [Path(p) for p in paths]
+    def __init__(self, paths: Sequence[str | Path | Sequence[str | Path]]):
+        self.paths = [[Path(p)] if isinstance(p, (str, Path)) else [Path(q) for q in p] for p in paths]
 
     @staticmethod
     def write(directory: str | Path, block: np.ndarray) -> Path:
@@ -58,8 +59,10 @@ class DiskBlocks:
 
     def run(self, fn: Callable, args: Sequence[tuple]) -> list:
         out = []
-        for path, extra in zip(self.paths, args):
-            block = np.asarray(np.load(path, mmap_mode="r"))
+        for segments, extra in zip(self.paths, args):
+            parts = [np.asarray(np.load(path, mmap_mode="r")) for path in segments]
+            block = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+            del parts
             out.append(fn(block, *extra))
             del block  # the mapping closes before the next block is read
         return out
