@@ -8,7 +8,8 @@ many workers, or whether some were recomputed after a worker died (Dask recomput
 
 :class:`BlockStore` keeps finished blocks as files in the run directory (written atomically as
 each one completes), so an interrupted run loses at most the blocks in flight and ``--resume``
-reuses the rest.
+reuses the rest. Results may also stay where they were made (``Engine.map(keep=True)``): futures
+on the cluster's workers, or, in process with a spill store, block files read back when used.
 """
 
 from __future__ import annotations

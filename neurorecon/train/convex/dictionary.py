@@ -8,6 +8,13 @@ every neuron's and every sample's spikes are independent of the others', the dic
 do not depend on the block sizes or on where blocks ran. A recurrent layer is one witness block
 (its neurons interact). Per readout kind, duplicate and constant columns are dropped and each
 kept column remembers the witness that produced it.
+
+Blocks stay where they were made (:attr:`Engine.where`): per readout, the dictionary is one row
+block per sample block (its kept columns of every witness block side by side) on the cluster's
+workers or in ``.npy`` files, or one matrix in memory, and the solver reads it through
+:class:`~neurorecon.solve.row_blocks.RowBlocks`. Deduplication needs only small summaries
+computed where each block is (a digest of every column's values on the block's rows, its min and
+max), combined here in sample-block order.
 """
 
 from __future__ import annotations
