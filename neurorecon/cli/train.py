@@ -106,7 +106,8 @@ def add_parser(sub) -> None:
                        help="simulate dictionary blocks with the torch backend on this device (default: numpy)")
     scale.add_argument("--memory-limit", default=None, metavar="SIZE",
                        help="bytes one process may hold, e.g. 4GB, or a fraction of the machine's memory "
-                            "(default 0.5): sizes the blocks and bounds each local worker")
+                            "(default 0.5): sizes the blocks and bounds each local worker; a larger dictionary "
+                            "is built and solved from disk, in blocks")
     scale.add_argument("--resume", action="store_true",
                        help="reuse the finished blocks of an interrupted run with the same --out")
     add_quiet(p)

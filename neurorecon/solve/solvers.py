@@ -60,7 +60,7 @@ import numpy as np
 from neurorecon.errors import NeuroreconError
 from neurorecon.solve.certificate import check_penalty, certify, row_scores
 from neurorecon.solve.working_set import bcd
-from neurorecon.solve.operator import DictionaryOperator, as_operator, column_scale
+from neurorecon.solve.operator import DictionaryOperator, as_operator
 from neurorecon.solve.result import SolveResult, certificate_result
 
 SOLVERS = ("native", "cvxpy")
@@ -83,28 +83,32 @@ def dual_violation(d_columns, dual_point, beta: float, penalty: str = "group", *
                    standardize: bool = False) -> np.ndarray:
     """``||d^T Λ||_2 / beta`` (group) or ``max_c |d^T Λ_c| / beta`` (l1) for each new column d.
 
-    ``d_columns`` (n, k). Values above 1 violate the dual constraint: adding that column can lower
-    the objective (column generation). With an intercept Λ sums to zero, so raw and centred
-    columns give the same value. ``standardize``: each column divided by its own standard
-    deviation, as a standardized solve on the same rows would weigh it.
+    ``d_columns`` (n, k), or a :class:`DictionaryOperator` of them (its own ``standardize``
+    applies; row blocks are checked where they live). Values above 1 violate the dual
+    constraint: adding that column can lower the objective (column generation). With an
+    intercept Λ sums to zero, so raw and centred columns give the same value. ``standardize``:
+    each column divided by its own standard deviation, as a standardized solve on the same rows
+    would weigh it. The products are the operator's (exact for integer columns).
     """
     check_penalty(penalty)
     beta = _check_beta(beta)
     lam = np.asarray(dual_point, dtype=np.float64)
     if lam.ndim != 2 or not np.all(np.isfinite(lam)):
         raise NeuroreconError(f"dual_point must be a finite (n, C) array; got shape {lam.shape}")
-    d = np.asarray(d_columns)
-    if d.ndim == 1:
-        d = d[:, None]
-    if d.ndim != 2 or d.shape[0] != lam.shape[0]:
-        raise NeuroreconError(f"d_columns must have shape ({lam.shape[0]}, k); got {d.shape}")
-    d = d.astype(np.float64)
-    if not np.all(np.isfinite(d)):
-        raise NeuroreconError("d_columns contains NaN or infinite values")
-    scores = row_scores(d.T @ lam, penalty) / beta
-    if standardize:
-        scores /= column_scale(d.sum(axis=0), np.einsum("ij,ij->j", d, d), d.shape[0])
-    return scores
+    if isinstance(d_columns, DictionaryOperator):
+        op = d_columns
+    else:
+        d = np.asarray(d_columns)
+        if d.ndim == 1:
+            d = d[:, None]
+        if d.ndim != 2 or d.shape[0] != lam.shape[0]:
+            raise NeuroreconError(f"d_columns must have shape ({lam.shape[0]}, k); got {d.shape}")
+        if d.shape[1] == 0:
+            return np.zeros(0)
+        op = DictionaryOperator(d, standardize=standardize)
+    if op.n != lam.shape[0]:
+        raise NeuroreconError(f"the columns have {op.n} rows but dual_point has {lam.shape[0]}")
+    return row_scores(op.correlations(lam), penalty) / beta
 
 
 def evaluate(

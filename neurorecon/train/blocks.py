@@ -8,7 +8,8 @@ many workers, or whether some were recomputed after a worker died (Dask recomput
 
 :class:`BlockStore` keeps finished blocks as files in the run directory (written atomically as
 each one completes), so an interrupted run loses at most the blocks in flight and ``--resume``
-reuses the rest.
+reuses the rest. Results may also stay where they were made (``Engine.map(keep=True)``): futures
+on the cluster's workers, or, in process with a spill store, block files read back when used.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -86,6 +88,25 @@ class BlockStore:
                 np.savez(f, **arrays)
 
 
+@dataclass(frozen=True)
+class StoredBlock:
+    """A finished block kept in a block store instead of in memory: read back when used."""
+
+    store: BlockStore
+    key: str
+
+    def load(self) -> dict[str, np.ndarray]:
+        value = self.store.get(self.key)
+        if value is None:
+            raise NeuroreconError(f"the stored block {self.key} in {self.store.directory} is missing or unreadable")
+        return value
+
+
+def local(handle) -> dict[str, np.ndarray]:
+    """A block result held in this process: the result itself, or a stored one read back."""
+    return handle.load() if isinstance(handle, StoredBlock) else handle
+
+
 TASK_RETRIES = 3  # a block whose worker died is run again, at most this many times
 
 
@@ -109,17 +130,21 @@ class Engine:
     ``backend``/``device``: the simulation backend of the blocks (``"emulator"``, or ``"torch"``
     on ``"cpu"``/``"cuda"``). ``memory_limit`` (bytes, or a string such as ``"4GB"``; default a
     fraction of the machine's memory) sizes the blocks and bounds each local worker.
-    ``on_block(done, total)`` is called after every finished block (progress, tests).
+    ``on_block(done, total)`` is called after every finished block (progress, tests). ``spill``:
+    a block store where, in process, blocks kept by :meth:`map` wait on disk instead of in memory
+    (a dictionary larger than the memory limit).
     """
 
     def __init__(self, cluster=None, store: BlockStore | None = None, backend: str = "emulator",
-                 device: str | None = None, memory_limit=None, on_block: Callable[[int, int], None] | None = None):
+                 device: str | None = None, memory_limit=None, on_block: Callable[[int, int], None] | None = None,
+                 spill: BlockStore | None = None):
         self.memory_limit = parse_memory_limit(memory_limit)
         if backend not in ("emulator", "torch"):
             raise NeuroreconError(f"blocks are simulated with 'emulator' or 'torch'; got {backend!r}")
         array_ops(backend, device)  # a bad or missing device fails here, before any work
         self.backend, self.device = backend, device
         self.store = store
+        self.spill = spill
         self.on_block = on_block
         self.cluster: Cluster = connect(cluster, self.memory_limit)
         self.computed = 0
@@ -145,26 +170,38 @@ class Engine:
             return array
         return self.client.submit(_data, array, key=f"neurorecon-data-{content_key(array)}", retries=TASK_RETRIES)
 
+    @property
+    def where(self) -> str:
+        """Where blocks kept by :meth:`map` stay: ``"workers"``, ``"disk"`` or ``"memory"``."""
+        return "workers" if self.client is not None else ("disk" if self.spill is not None else "memory")
+
     def map(self, fn: Callable[..., dict[str, np.ndarray]], tasks: Sequence[tuple[str, tuple]],
-            progress: ProgressOption = None, what: str = "blocks") -> list[dict]:
+            progress: ProgressOption = None, what: str = "blocks", keep: bool = False) -> list:
         """``fn(*args)`` for each ``(key, args)``; stored blocks are reused, new ones stored.
-        ``progress`` reports the blocks computed here as they finish."""
-        results: list[dict | None] = [None] * len(tasks)
+        ``progress`` reports the blocks computed here as they finish.
+
+        ``keep``: the results stay where they were made: Dask futures on a cluster (with a block
+        store each is fetched once, to be stored, and dropped here); in process with ``spill``,
+        :class:`StoredBlock` handles; otherwise the results themselves."""
+        spill = (self.store or self.spill) if keep and self.client is None else None
+        results: list = [None] * len(tasks)
         todo = []
         for i, (key, args) in enumerate(tasks):
             cached = self.store.get(key) if self.store is not None else None
             if cached is None:
                 todo.append(i)
             else:
-                results[i] = cached
+                results[i] = StoredBlock(self.store, key) if keep else cached
                 self.reused += 1
         done = len(tasks) - len(todo)
 
-        def finished(i: int, value: dict) -> None:
+        def finished(i: int, value: dict | None, handle=None) -> None:
             nonlocal done
             if self.store is not None:
                 self.store.put(tasks[i][0], value)
-            results[i] = value
+            elif spill is not None:
+                spill.put(tasks[i][0], value)
+            results[i] = handle if handle is not None else (StoredBlock(spill, tasks[i][0]) if spill else value)
             self.computed += 1
             done += 1
             if self.on_block is not None:
@@ -187,8 +224,9 @@ class Engine:
         try:
             for future in as_progress(progress).steps(pending, len(todo), what):
                 i = futures.pop(future)
-                try:
-                    value = future.result()
+                try:  # a kept block is fetched only to be stored
+                    fetch = not keep or self.store is not None or future.status != "finished"
+                    value = future.result() if fetch else None
                 except _lost_errors() as exc:  # lost with a worker before it reached us: run it again
                     attempts[i] += 1
                     if attempts[i] > TASK_RETRIES:
@@ -196,10 +234,11 @@ class Engine:
                     retry = submit(i)
                     futures[retry] = i
                     pending.add(retry)
-                    continue
-                finally:
                     future.release()
-                finished(i, value)
+                    continue
+                if not keep:
+                    future.release()
+                finished(i, value, future if keep else None)
         finally:
             for future in futures:
                 future.release()

@@ -18,7 +18,9 @@ non-contiguous integers), are encoded to 0..C-1 for the network and decoded by `
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -38,10 +40,11 @@ from neurorecon.profiles import Profile, load_profile
 from neurorecon.resources import check_resources
 from neurorecon.simulate.emulator import emulate
 from neurorecon.simulate.predict import predict_network
-from neurorecon.solve import solvers
+from neurorecon.solve import DictionaryOperator, solvers
+from neurorecon.solve.row_blocks import RowBlocks
 from neurorecon.train.blocks import BlockStore, Engine, peak_resident_memory
 from neurorecon.train.cluster import check_cluster, parse_memory_limit
-from neurorecon.train.convex.dictionary import Columns, Dictionary
+from neurorecon.train.convex.dictionary import Columns, Dictionary, block_shape
 from neurorecon.readout import READOUTS, Readout
 from neurorecon.train.convex.integer_readout import fit_integer_readout, output_steps
 from neurorecon.train.convex.reconstruct import float_readout_layer, hidden_raster, pack
@@ -190,7 +193,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         ``dask.distributed.Client``. Same seed, same network, wherever blocks ran.
       device: None (numpy emulator) or "cpu"/"cuda": blocks simulated by the torch backend there.
       memory_limit: bytes or a size ("4GB") or a fraction of the machine's memory; sizes the
-        blocks, bounds each local worker, and refuses a dictionary larger than it.
+        blocks and bounds each local worker; in process, a dictionary larger than it is kept on
+        disk and solved block by block (on a cluster it stays on the workers either way).
       block_store: a directory keeping finished blocks (reused when present: resuming a run).
 
     Learned: ``network_`` (the chip Network; its outputs are indices into ``classes_``),
@@ -368,21 +372,25 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         plan = self._plan()
         check_cluster(self.cluster)
         limit = parse_memory_limit(self.memory_limit)
-        rows = X.shape[0] * (X.shape[1] if kinds == ["step"] else 1)
-        # float32 columns before deduplication: the first witnesses and every round's candidates
-        largest = plan.n_witnesses + plan.rounds * plan.candidates
-        estimate = rows * largest * 4 * len(kinds)
-        if estimate > limit:
+        total_bytes, block_bytes, block_rows, largest = _dictionary_bytes(X, kinds, plan, limit)
+        if block_bytes > limit:  # a pass holds one row block of one readout: it must fit
             raise NeuroreconError(
-                f"the dictionary ({rows} rows x {largest} witnesses x {len(kinds)} readout(s), "
-                f"{estimate / 2**30:.2f} GiB) exceeds the memory limit of {limit / 2**30:.2f} GiB: "
-                "raise the memory limit or use fewer witnesses"
+                f"one block of the dictionary ({block_rows} rows x {largest} witnesses, {block_bytes / 2**20:.2f} MiB) "
+                f"exceeds the memory limit of {limit / 2**20:.2f} MiB: raise the memory limit or use fewer witnesses"
             )
         store = None if self.block_store is None else BlockStore(self.block_store)
-        with Engine(self.cluster, store, backend="emulator" if self.device is None else "torch", device=self.device,
-                    memory_limit=limit) as engine:
+        with contextlib.ExitStack() as stack:
+            spill = None
+            if self.cluster is None and total_bytes > limit:
+                # blocks wait on disk: the run's block store, or a temporary directory beside it
+                where = None if store is None else store.directory
+                if where is not None:
+                    where.mkdir(parents=True, exist_ok=True)
+                spill = BlockStore(stack.enter_context(tempfile.TemporaryDirectory(prefix="dictionary-", dir=where)))
+            engine = stack.enter_context(Engine(self.cluster, store, backend="emulator" if self.device is None else "torch",
+                                                device=self.device, memory_limit=limit, spill=spill))
             self._fit(X, y, classes, kinds, max_delay, engine)
-            self.report_["engine"] = dict(engine.describe(), peak_rss_bytes=peak_resident_memory(),
+            self.report_["engine"] = dict(engine.describe(), dictionary=engine.where, peak_rss_bytes=peak_resident_memory(),
                                           worker_peak_rss_bytes=engine.worker_peak_memory())
         return self
 
@@ -448,7 +456,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         self._say(f"building the dictionary on {n} sequences ({where['kind']}, {where['workers']} worker(s), "
                   f"blocks of {dictionary.witness_block} witnesses x {dictionary.sample_block} samples)")
         dictionary.add(witnesses, modules=modules, progress=self._progress)
-        if all(c.matrix.shape[1] == 0 for c in dictionary.columns.values()):
+        if all(c.size == 0 for c in dictionary.columns.values()):
             constant = f" (X holds only {X.min()}s)" if X.min() == X.max() else ""
             raise NeuroreconError(
                 f"no hidden neuron responds differently to different sequences of X{constant}: all "
@@ -475,8 +483,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         retune = plan.search == "pricing" and isinstance(self.beta, str) and plan.rounds > 0
         beta_fit = choice.beta * (PRICING_BETA_FACTOR if retune else 1.0)
         self._say(f"readout {readout.kind}, beta {beta_fit:.4g}: solving on the {len(split.fit)} training rows")
-        result = self._solve(dictionary.columns[readout.kind].matrix[split.fit], Y[split.fit], beta_fit,
-                             W0=None if retune else choice.warm_start)
+        result = self._solve(self._operator(dictionary.columns[readout.kind].blocks.rows(split.fit)), Y[split.fit],
+                             beta_fit, W0=None if retune else choice.warm_start)
         timings["solve_s"] = time.perf_counter() - tick
 
         # Column generation on the training split (the validation split judges every round).
@@ -512,18 +520,19 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         # The dictionary as it stood after the best round (its first columns; later ones dropped).
         kept = rounds[best[1]].dictionary_size
         columns = dictionary.columns[readout.kind]
-        columns = Columns(columns.matrix[:, :kept], columns.witness[:kept])
+        columns = Columns(columns.blocks.cols(np.arange(kept)), columns.witness[:kept])
         W0 = best[2]
         if retune and len(rounds) > 1 and stopped != "time budget":
-            beta_fit, W0 = self._retune(columns.matrix, Y, y, split, beta_fit, W0, best[0], readout)
+            beta_fit, W0 = self._retune(columns.blocks, Y, y, split, beta_fit, W0, best[0], readout)
         beta = beta_fit * len(rows) / len(split.fit)
         timings["column_generation_s"] = time.perf_counter() - tick
         tick = time.perf_counter()
         self._say(f"final solve on all {len(rows)} rows, {columns.size} columns")
-        result = self._solve(columns.matrix, Y, beta, W0=W0)
+        D = self._operator(columns.blocks)
+        result = self._solve(D, Y, beta, W0=W0)
         if self.max_neurons is not None or self.max_cores is not None:
             fits = self._budget_check(hidden, dictionary, readout, profile, n_classes)
-            result, beta = self._meet_budget(columns, Y, beta, result, fits)
+            result, beta = self._meet_budget(D, Y, beta, result, fits)
         timings["final_solve_s"] = time.perf_counter() - tick
 
         # Reconstruction on the chip's grid, then verification.
@@ -534,7 +543,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         layers, W = pack(hidden + [dictionary.witnesses], columns.witness[support], dictionary.modules,
                          result.W[support])
         intercept = result.intercept
-        float_pred = (columns.matrix[:, support] @ result.W[support] + intercept).argmax(axis=1)
+        float_pred = _scores(columns.blocks, result).argmax(axis=1)
         quant, integer_pred = None, float_pred
         if arithmetic == "fixed":
             raster = hidden_raster(layers, X, arithmetic)
@@ -575,6 +584,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                           "path": self._path},
             "dictionary_size": int(columns.size),
             "dictionary_bytes": dictionary.nbytes,
+            "dictionary_where": dictionary.where,
             "n_witnesses_sampled": int(dictionary.n_witnesses),
             "n_hidden": int(layers[-1].n_neurons),
             "n_selected": int(support.size),
@@ -707,11 +717,11 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         weighings = (True, False) if isinstance(self.standardize, str) else (bool(self.standardize),)
         for readout, standardize in itertools.product(dictionary.readouts, weighings):
             self.standardize_ = standardize  # what _solve poses
-            D = dictionary.columns[readout.kind].matrix
+            D = dictionary.columns[readout.kind].blocks
             Y = readout.targets(y, n_classes)
             fit_rows = self._rows(fit_idx, t_frames, readout)
             val_rows = self._rows(val_idx, t_frames, readout)
-            D_fit, Y_fit = D[fit_rows], Y[fit_rows]
+            D_fit, D_val, Y_fit = self._operator(D.rows(fit_rows)), D.rows(val_rows), Y[fit_rows]
             if isinstance(self.beta, str):
                 top = solvers.beta_max(D_fit, Y_fit, self.penalty, standardize=standardize)
                 betas = top * np.geomspace(0.3, 1e-3, self.n_betas)
@@ -725,7 +735,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             for beta in self._progress.steps(betas, len(betas), f"beta path ({readout.kind})"):
                 result = self._solve(D_fit, Y_fit, beta, W0=warm, tol=max(self.tol, PATH_TOL))
                 warm = result.W
-                pred = (D[val_rows] @ result.W + result.intercept).argmax(axis=1)
+                pred = _scores(D_val, result).argmax(axis=1)
                 correct = pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]
                 acc = float(correct.mean())
                 self._say(f"  beta {beta:.4g}: {len(result.support)} neurons, validation accuracy {acc:.4f}")
@@ -754,13 +764,14 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
     def _retune(self, D, Y, y, split, beta, W, accuracy, readout) -> tuple[float, np.ndarray]:
         """Smaller betas on the grown dictionary (training split, warm-started), kept while the
         validation accuracy improves; returns the best beta and its readout."""
-        D_fit, Y_fit, labels = D[split.fit], Y[split.fit], y.reshape(-1)[split.validation]
+        D_fit, D_val = self._operator(D.rows(split.fit)), D.rows(split.validation)
+        Y_fit, labels = Y[split.fit], y.reshape(-1)[split.validation]
         best, stale = (accuracy, beta, W), 0
         for step in range(1, RETUNE_STEPS + 1):
             trial = beta * 2.0**-step
             result = self._solve(D_fit, Y_fit, trial, W0=W, tol=max(self.tol, PATH_TOL))
             W = result.W
-            acc = float(((D[split.validation] @ W + result.intercept).argmax(axis=1) == labels).mean())
+            acc = float((_scores(D_val, result).argmax(axis=1) == labels).mean())
             self._path.append({"readout": readout.kind, "standardize": self.standardize_, "beta": float(trial),
                                "neurons": len(result.support),
                                "validation_accuracy": acc, "gap": float(result.gap), "after_pricing": True})
@@ -776,11 +787,11 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
 
     def _round_report(self, k, dictionary, readout, violation, normalised, added, neurons, result, Y, y, split,
                       seconds) -> RoundReport:
-        D = dictionary.columns[readout.kind].matrix
+        D = dictionary.columns[readout.kind].blocks
         labels = y.reshape(-1)
 
         def accuracy(rows):
-            return float(((D[rows] @ result.W + result.intercept).argmax(axis=1) == labels[rows]).mean())
+            return float((_scores(D.rows(rows), result).argmax(axis=1) == labels[rows]).mean())
 
         return RoundReport(k, int(D.shape[1]), violation, normalised, int(added), int(neurons), float(result.primal),
                            float(result.gap), accuracy(split.fit), accuracy(split.validation), float(seconds))
@@ -796,13 +807,13 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         else:
             candidates, modules = search.candidates(self.candidates_per_round or RANDOM_CANDIDATES,
                                                     dictionary.witnesses, selected, np.random.default_rng([self.seed, k]))
-        features = dictionary.features(candidates)
+        features = dictionary.feature_blocks(candidates)
         searched = time.perf_counter() - tick
-        exact = features[readout.kind][split.fit].astype(np.float64)
-        violation = solvers.dual_violation(exact, result.dual_point, beta, self.penalty, standardize=self.standardize_)
-        raw = solvers.dual_violation(exact, result.dual_point, beta, self.penalty)
-        norms = np.linalg.norm(exact - exact.mean(axis=0), axis=0)
-        normalised = np.where(norms > 0, raw / np.maximum(norms, 1e-300), 0.0)
+        # the dual check where the candidates' blocks are; ||c^T Lambda|| / ||c|| is the same in
+        # either weighing (sigma cancels), c the centred column
+        exact = self._operator(dictionary.stack(features, readout.kind).rows(split.fit))
+        violation = solvers.dual_violation(exact, result.dual_point, beta, self.penalty)
+        normalised = np.where(exact.col_norms > 0, violation / np.maximum(exact.col_norms, 1e-300), 0.0)
         worst, worst_normalised = float(violation.max(initial=0.0)), float(normalised.max(initial=0.0))
         chosen = np.flatnonzero(violation > 1 + 1e-9)
         if modules is not None:  # a violating neuron brings its whole module
@@ -813,11 +824,11 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                                         time.perf_counter() - tick)
             report.search_seconds = searched
             return result, report
-        added = dictionary.add(select_rows(candidates, chosen), {kind: f[:, chosen] for kind, f in features.items()},
+        added = dictionary.add(select_rows(candidates, chosen), features.columns(chosen),
                                None if modules is None else modules[chosen])
         columns = dictionary.columns[readout.kind]
         W0 = np.vstack([result.W, np.zeros((len(added[readout.kind]), result.W.shape[1]))])
-        result = self._solve(columns.matrix[split.fit], Y[split.fit], beta, W0=W0)
+        result = self._solve(self._operator(columns.blocks.rows(split.fit)), Y[split.fit], beta, W0=W0)
         report = self._round_report(k, dictionary, readout, worst, worst_normalised, len(added[readout.kind]),
                                     chosen.size, result, Y, y, split, time.perf_counter() - tick)
         report.search_seconds = searched
@@ -845,20 +856,24 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
 
         return fits
 
-    def _solve(self, D, Y, beta: float, W0=None, tol: float | None = None):
+    def _operator(self, D: RowBlocks) -> DictionaryOperator:
+        """The dictionary ``D`` as this classifier's solves pose it (standardized columns or not)."""
+        return DictionaryOperator(D, standardize=self.standardize_)
+
+    def _solve(self, D: DictionaryOperator, Y, beta: float, W0=None, tol: float | None = None):
         """The certified readout problem as this classifier poses it (penalty, standardized columns)."""
         return solvers.solve(D, Y, beta, penalty=self.penalty, tol=self.tol if tol is None else tol, W0=W0,
                              standardize=self.standardize_)
 
-    def _meet_budget(self, columns, Y, beta, result, fits):
+    def _meet_budget(self, D: DictionaryOperator, Y, beta, result, fits):
         """Raise beta (bisection in log scale) until the selected network fits the budget."""
         if fits(result):
             return result, beta
-        low, high = beta, solvers.beta_max(columns.matrix, Y, self.penalty, standardize=self.standardize_)
+        low, high = beta, solvers.beta_max(D, Y, self.penalty, standardize=self.standardize_)
         best = None
         for _ in range(BUDGET_BISECTIONS):
             mid = float(np.sqrt(low * high))
-            trial = self._solve(columns.matrix, Y, mid, W0=(best or (result,))[0].W)
+            trial = self._solve(D, Y, mid, W0=(best or (result,))[0].W)
             if len(trial.support) and fits(trial):
                 best, high = (trial, mid), mid
             else:
@@ -918,3 +933,21 @@ def _encode_labels(y, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(classes) < 2:
         raise NeuroreconError(f"y has a single class ({classes[0]!r}); a classifier needs at least two")
     return classes, indices.reshape(y.shape)
+
+
+def _scores(D: RowBlocks, result) -> np.ndarray:
+    """The readout's float scores ``D W + b`` on the rows of D, from its support's columns only."""
+    support = np.flatnonzero(np.any(result.W != 0, axis=1))
+    return D.columns(support).astype(np.float64) @ result.W[support] + result.intercept
+
+
+def _dictionary_bytes(X: np.ndarray, kinds: list[str], plan: _Plan, limit: int) -> tuple[int, int, int, int]:
+    """(the dictionary's bytes, one row block's, its rows, its columns) at their largest: float32
+    columns before deduplication, the first witnesses and every round's candidates, every readout;
+    a row block is one sample block's rows (see :func:`block_shape`)."""
+    per_step = kinds == ["step"]
+    per_sample = X.shape[1] if per_step else 1
+    largest = plan.n_witnesses + plan.rounds * plan.candidates
+    _, samples = block_shape(X.shape[0], X.shape[1] + 1, per_step, limit)
+    block_rows = samples * per_sample
+    return X.shape[0] * per_sample * largest * 4 * len(kinds), block_rows * largest * 4, block_rows, largest

@@ -1,0 +1,257 @@
+"""The solver over row blocks (memory, disk, Dask workers): the same bits as on the stacked matrix."""
+
+import json
+import os
+import signal
+import tracemalloc
+
+import numpy as np
+import pytest
+from clitools import assert_clean_failure, cli
+from test_scale import _fit, assert_same_network, client, data  # noqa: F401 (fixtures)
+
+import neurorecon as nr
+from neurorecon.data import load_data
+from neurorecon.readout import Readout
+from neurorecon.solve import DictionaryOperator, beta_max, dual_violation, solve, solve_path
+from neurorecon.solve.row_blocks import DaskBlocks, DiskBlocks, RowBlocks
+from neurorecon.train.blocks import Engine, _data
+from neurorecon.train.convex.dictionary import Dictionary
+
+SPLITS = [[157], [50, 50, 57], [1, 1, 155], [10, 1, 60, 86], [1] * 157]
+
+
+def _counts_dictionary(n=157, P=83, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    D = rng.poisson(rng.uniform(0.05, 2.0, P), (n, P)).astype(np.float32)
+    D[:, 5] = 3.0  # a constant column
+    D[:, 7] = D[:, 6]  # a duplicate
+    return D
+
+
+def _targets(n=157, C=4, seed=1) -> np.ndarray:
+    return np.eye(C)[np.random.default_rng(seed).integers(0, C, n)]
+
+
+def _blocks(D: np.ndarray, counts, where: str, tmp_path=None) -> RowBlocks:
+    parts = np.split(D, np.cumsum(counts)[:-1])
+    if where == "memory":
+        return RowBlocks.of(parts)
+    store = DiskBlocks([DiskBlocks.write(tmp_path, p) for p in parts])
+    return RowBlocks(store, counts, D.shape[1], D.dtype)
+
+
+def _assert_same_operator(a: DictionaryOperator, b: DictionaryOperator, R: np.ndarray) -> None:
+    for name in ("col_sums", "col_abs_sums", "col_means", "col_sq_norms", "col_norms", "column_scale"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert (a.n, a.P, a.integer, a._digit_bits, a._error_factor) == (b.n, b.P, b.integer, b._digit_bits, b._error_factor)
+    assert np.array_equal(a.correlations(R), b.correlations(R))
+    cols = np.array([3, 0, 11, 7, a.P - 1])
+    assert np.array_equal(a.correlations(R, cols), b.correlations(R, cols))
+    assert np.array_equal(a.correlation_error(R), b.correlation_error(R))
+    assert np.array_equal(a.centred_columns(cols), b.centred_columns(cols))
+
+
+@pytest.mark.parametrize("where", ["memory", "disk"])
+@pytest.mark.parametrize("counts", SPLITS, ids=lambda c: f"{len(c)}blocks")
+@pytest.mark.parametrize("standardize", [False, True])
+def test_row_blocks_give_the_same_bits(tmp_path, where, counts, standardize):
+    D, Y = _counts_dictionary(), _targets()
+    R = np.random.default_rng(2).standard_normal((D.shape[0], 4))
+    R -= R.mean(axis=0)
+    whole = DictionaryOperator(D, standardize=standardize)
+    split = DictionaryOperator(_blocks(D, counts, where, tmp_path), standardize=standardize)
+    assert whole.exact_float32 and split.blocks.where == where and split.blocks.n_blocks == len(counts)
+    _assert_same_operator(whole, split, R)
+    assert beta_max(whole, Y, standardize=standardize) == beta_max(split, Y, standardize=standardize)
+    beta = 0.1 * beta_max(whole, Y, standardize=standardize)
+    a, b = solve(whole, Y, beta, standardize=standardize), solve(split, Y, beta, standardize=standardize)
+    assert a.converged and a.gap <= 1e-6 and len(a.support) > 3
+    for name in ("W", "intercept", "dual_point", "support"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert (a.gap, a.primal, a.iterations) == (b.gap, b.primal, b.iterations)
+    betas = beta * np.array([2.0, 1.0, 0.5])
+    for x, y in zip(solve_path(whole, Y, betas, standardize=standardize),
+                    solve_path(split, Y, betas, standardize=standardize)):
+        assert np.array_equal(x.W, y.W) and np.array_equal(x.intercept, y.intercept) and x.gap == y.gap
+    lam = a.dual_point
+    assert np.array_equal(dual_violation(whole, lam, beta), dual_violation(split, lam, beta))
+
+
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_row_subsets_and_column_prefixes_are_those_of_the_stacked_matrix(tmp_path, where):
+    D = _counts_dictionary()
+    D[:40, 9] = 40.0  # a column whose largest entries lie outside the subset: the subset's digit bits differ
+    rows = np.sort(np.random.default_rng(3).choice(D.shape[0], 120, replace=False))
+    rows = rows[rows >= 40]
+    blocks = _blocks(D, [10, 1, 60, 86], where, tmp_path)
+    R = np.random.default_rng(4).standard_normal((len(rows), 3))
+    R -= R.mean(axis=0)
+    reference = DictionaryOperator(D[rows][:, :50].copy())
+    view = DictionaryOperator(blocks).rows(rows).prefix(50)
+    assert DictionaryOperator(D)._digit_bits < reference._digit_bits  # the subset's own k, not the whole's
+    _assert_same_operator(reference, view, R)
+    again = DictionaryOperator(blocks).prefix(50).rows(rows)  # the other order: the same view
+    _assert_same_operator(reference, again, R)
+    nested = DictionaryOperator(blocks).rows(rows[::2])
+    np.testing.assert_array_equal(nested.rows(np.arange(0, len(rows[::2]), 3)).centred_columns(np.arange(5)),
+                                  DictionaryOperator(D[rows[::2][::3]]).centred_columns(np.arange(5)))
+    with pytest.raises(ValueError, match="increasing"):
+        blocks.rows(rows[::-1])
+
+
+def test_non_integer_dictionaries_over_blocks_agree_to_rounding(tmp_path):
+    rng = np.random.default_rng(5)
+    D = rng.standard_normal((157, 40)).astype(np.float32)
+    Y = _targets()
+    whole = DictionaryOperator(D)
+    split = DictionaryOperator(_blocks(D, [50, 50, 57], "disk", tmp_path))
+    assert not split.exact_float32
+    R = rng.standard_normal((157, 4))
+    np.testing.assert_allclose(split.correlations(R), whole.correlations(R), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(split.col_sq_norms, whole.col_sq_norms, rtol=1e-12)
+    beta = 0.1 * beta_max(whole, Y)
+    a, b = solve(whole, Y, beta, tol=1e-9), solve(split, Y, beta, tol=1e-9)
+    assert a.converged and b.converged
+    np.testing.assert_allclose(b.W, a.W, atol=1e-6 * np.abs(a.W).max())
+
+
+def test_a_pass_over_disk_blocks_holds_one_block(tmp_path):
+    rng = np.random.default_rng(6)
+    n_blocks, rows, P = 16, 500, 400
+    paths, stacked = [], []
+    for _ in range(n_blocks):
+        block = rng.poisson(0.5, (rows, P)).astype(np.float32)
+        paths.append(DiskBlocks.write(tmp_path, block))
+        stacked.append(block)
+    D = np.concatenate(stacked)
+    del stacked
+    blocks = RowBlocks(DiskBlocks(paths), [rows] * n_blocks, P, np.float32)
+    R = rng.standard_normal((n_blocks * rows, 10))
+    R -= R.mean(axis=0)
+    expected = DictionaryOperator(D).correlations(R)
+    block_bytes, dictionary_bytes = rows * P * 4, D.nbytes
+    del D
+    tracemalloc.start()
+    try:
+        op = DictionaryOperator(blocks)
+        got = op.correlations(R)
+        sub = op.rows(np.arange(0, n_blocks * rows, 3)).correlations(R[::3] - R[::3].mean(axis=0))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(got, expected) and sub.shape == (P, 10)
+    # R's digits (n x 40 float32) and P x 40 partial products besides: far below the dictionary
+    digits_bytes = n_blocks * rows * 40 * 4
+    assert peak < 2 * block_bytes + 3 * digits_bytes
+    assert peak < dictionary_bytes / 2
+
+
+# ---------------------------------------------------------------- on a Dask cluster
+
+
+def _on_workers(client, D: np.ndarray, counts) -> RowBlocks:
+    """Row blocks as futures of tasks holding them (a cluster can make them again after losing a worker)."""
+    parts = np.split(D, np.cumsum(counts)[:-1])
+    futures = [client.submit(_data, p, pure=False) for p in parts]
+    return RowBlocks(DaskBlocks(client, futures), counts, D.shape[1], D.dtype)
+
+
+def test_row_blocks_on_workers_give_the_same_bits_even_after_a_worker_dies(client):
+    D, Y = _counts_dictionary(), _targets()
+    R = np.random.default_rng(2).standard_normal((D.shape[0], 4))
+    R -= R.mean(axis=0)
+    counts = [10, 1, 60, 86]
+    blocks = _on_workers(client, D, counts)
+    whole, split = DictionaryOperator(D, standardize=True), DictionaryOperator(blocks, standardize=True)
+    assert split.blocks.where == "workers"
+    _assert_same_operator(whole, split, R)
+    rows = np.flatnonzero(np.arange(D.shape[0]) % 3 != 1)
+    _assert_same_operator(DictionaryOperator(D[rows][:, :60].copy()), DictionaryOperator(blocks).rows(rows).prefix(60),
+                          R[rows] - R[rows].mean(axis=0))
+    beta = 0.1 * beta_max(whole, Y, standardize=True)
+    expected = solve(whole, Y, beta, standardize=True)
+    os.kill(sorted(client.run(os.getpid).values())[0], signal.SIGKILL)  # its blocks are made again
+    got = solve(split, Y, beta, standardize=True)
+    assert np.array_equal(got.W, expected.W) and np.array_equal(got.intercept, expected.intercept)
+    assert got.gap == expected.gap
+
+
+def _feature_blocks_in(value) -> int:
+    """How many feature blocks (readout -> array, what a dictionary block task returns) ``value`` holds."""
+    if isinstance(value, dict):
+        return int(bool(value) and set(value) <= {"last", "count", "step"}
+                   and all(isinstance(v, np.ndarray) for v in value.values()))
+    if isinstance(value, (list, tuple)):
+        return sum(_feature_blocks_in(v) for v in value)
+    return 0
+
+
+def test_a_fit_on_a_cluster_keeps_the_dictionary_on_the_workers(client, data, monkeypatch):
+    X, y = data
+    reference = _fit(X, y)
+    received = []
+    gather = client._gather
+
+    async def spy(*args, **kwargs):  # every result the client receives from the cluster
+        out = await gather(*args, **kwargs)
+        received.append(_feature_blocks_in(out))
+        return out
+
+    monkeypatch.setattr(client, "_gather", spy)
+    distributed = _fit(X, y, cluster=client, memory_limit="1MB")
+    monkeypatch.undo()
+    assert distributed.report_["engine"]["dictionary"] == "workers" == distributed.report_["dictionary_where"]
+    assert reference.report_["engine"]["dictionary"] == "memory"
+    assert_same_network(reference.network_, distributed.network_)
+    assert distributed.report_["dictionary_bytes"] == reference.report_["dictionary_bytes"]
+    # the client received the passes' results (statistics, products, columns), never a dictionary block
+    assert len(received) > 20 and sum(received) == 0
+    assert _feature_blocks_in([{"count": np.zeros(2)}]) == 1
+
+    engine = Engine(client, memory_limit="1MB")
+    readouts = [Readout("count"), Readout("last")]
+    layer = nr.LIFLayer(np.random.default_rng(0).integers(-200, 200, (100, X.shape[2])), du=100, dv=100, vth=300)
+    here, there = Dictionary(X, X.shape[1], 0, readouts, "fixed"), Dictionary(X, X.shape[1], 0, readouts, "fixed", engine)
+    assert here.add(layer).keys() == there.add(layer).keys()
+    for kind in ("count", "last"):
+        blocks = there.columns[kind].blocks
+        assert isinstance(blocks.store, DaskBlocks) and blocks.n_blocks == len(there._sample_blocks()) > 1
+        np.testing.assert_array_equal(here.columns[kind].witness, there.columns[kind].witness)
+        np.testing.assert_array_equal(here.columns[kind].blocks.columns(np.arange(here.columns[kind].size)),
+                                      blocks.columns(np.arange(blocks.shape[1])))
+
+
+# ---------------------------------------------------------------- out of core
+
+
+@pytest.fixture(scope="module")
+def larger():
+    ds = load_data("first-last-xor", T=6, n_train=1500, n_test=10)
+    return ds.X_train, ds.y_train
+
+
+def test_a_dictionary_larger_than_the_memory_limit_is_solved_from_disk(larger, tmp_path):
+    X, y = larger
+    reference = _fit(X, y)
+    store = tmp_path / "blocks"
+    limited = _fit(X, y, memory_limit="1MB", block_store=store)
+    assert reference.report_["dictionary_bytes"] > 2**20 and reference.report_["engine"]["dictionary"] == "memory"
+    assert limited.report_["engine"]["dictionary"] == "disk" == limited.report_["dictionary_where"]
+    assert limited.report_["dictionary_bytes"] == reference.report_["dictionary_bytes"]
+    assert_same_network(reference.network_, limited.network_)
+    assert not list(store.glob("dictionary-*"))  # the dictionary's files go with the fit
+
+
+def test_cli_out_of_core_and_a_limit_nothing_fits_in(capsys, tmp_path):
+    small = ["--T", "6", "--n-train", "1500", "--n-test", "50", "--witnesses", "150", "--rounds", "1",
+             "--candidates", "60", "--seed", "2"]
+    out = cli(capsys, "train", "first-last-xor", "--out", tmp_path / "a", *small, "--memory-limit", "1MB", "--json")
+    assert out.code == 0, out.err
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["engine"]["dictionary"] == "disk" and metrics["dictionary_bytes"] > 2**20
+    assert cli(capsys, "train", "first-last-xor", "--out", tmp_path / "b", *small).code == 0
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["engine"]["dictionary"] == "memory"
+    assert nr.Network.load(tmp_path / "a").equals(nr.Network.load(tmp_path / "b"))
+    assert_clean_failure(cli(capsys, "train", "first-last-xor", "--out", tmp_path / "c", *small, "--witnesses", "9000",
+                             "--memory-limit", "1MB"), "one block of the dictionary")
