@@ -41,7 +41,7 @@ from _common import md_table  # benchmarks/ is on sys.path (run_all.py)
 
 TITLE = "Scale: dictionary blocks on Dask workers, the torch backend, training on local:2"
 FULL = {"samples": 10000, "witnesses": 4096, "memory_limit": "256MB", "torch_samples": 2000,
-        "e2e": ["--witnesses", "20000"]}
+        "e2e": ["--witnesses", "20000", "--search", "random", "--rounds", "0"]}
 QUICK = {"samples": 500, "witnesses": 1024, "memory_limit": "24MB", "torch_samples": 200,
          "e2e": ["--witnesses", "300", "--n-train", "500", "--n-test", "100", "--rounds", "0"]}
 REPO = Path(__file__).resolve().parents[1]
@@ -99,7 +99,8 @@ def _train(out: Path, extra: list[str]) -> dict:
     workers = metrics["engine"]["worker_peak_rss_bytes"]
     return {"seconds": seconds, "peak_rss_mib": metrics["peak_rss_bytes"] / 2**20,
             "worker_peak_rss_mib": max(workers) / 2**20 if workers else None,
-            "test_accuracy": metrics["test_accuracy"], "n_hidden": metrics["n_hidden"]}
+            "test_accuracy": metrics["test_accuracy"], "n_hidden": metrics["n_hidden"],
+            "dictionary_mib": metrics["dictionary_bytes"] / 2**20, "dictionary_where": metrics["engine"]["dictionary"]}
 
 
 def _end_to_end(args: list[str]) -> list[dict]:
@@ -125,13 +126,15 @@ def run(quick: bool = False) -> dict:
     dictionary = _dictionary_runs(X, layer, size["memory_limit"])
     torch_rows = _torch_run(X[:size["torch_samples"]], _layer(X, 1024))
     e2e = _end_to_end(size["e2e"])
+    load = os.getloadavg()[0]
     base = dictionary[1]["throughput"]
     return {
         "title": TITLE,
         "quick": quick,
         "sizes": size,
-        "machine_note": "2 cores shared with other sessions' jobs while this ran (load average above 10): "
-                        "timings are slower and noisier than the machine alone would give",
+        "machine_note": f"load average {load:.1f} on {os.cpu_count()} cores at the end of the run"
+                        + (" (shared with other jobs: timings are slower and noisier than the machine alone would give)"
+                           if load > 1.5 * os.cpu_count() else ""),
         "dictionary": dictionary,
         "torch": torch_rows,
         "end_to_end": e2e,
@@ -182,6 +185,7 @@ def markdown(result: dict) -> str:
         md_table(result["end_to_end"], [("where", "train seq-mnist"), ("seconds", "wall s"),
                                         ("peak_rss_mib", "client peak MiB"),
                                         ("worker_peak_rss_mib", "worker peak MiB"),
+                                        ("dictionary_mib", "dictionary MiB"), ("dictionary_where", "dictionary held in"),
                                         ("test_accuracy", "test accuracy"), ("same_network", "same network")]),
     ])
 
