@@ -207,7 +207,9 @@ class SurrogateNetwork(torch.nn.Module):
         batch, t_in, _ = x.shape
         n_hidden = len(self.layers) - 1
         dense = [layer.dense_weights() for layer in self.layers]
-        input_current = torch.matmul(x, dense[0][0].T)  # all frames at once, like the emulator
+        # all frames at once, like the emulator; unbound once, so that the backward pass does not
+        # build a zero-padded full-size gradient for every step (as indexing [:, t] would)
+        input_frames = torch.matmul(x, dense[0][0].T).unbind(dim=1)
         constants = [layer.constants() for layer in self.layers]
         recurrent = [rec for _, rec in dense]
         forward_weights = [None] + [weight.T for weight, _ in dense[1:]]
@@ -222,7 +224,7 @@ class SurrogateNetwork(torch.nn.Module):
             for i, layer in enumerate(self.layers):
                 # Dense delivers the previous step's accumulation (one-step delay).
                 if i == 0:
-                    a = input_current[:, t - 1] if 1 <= t <= t_in else 0.0
+                    a = input_frames[t - 1] if 1 <= t <= t_in else 0.0
                 else:
                     a = previous[i - 1] @ forward_weights[i] if previous[i - 1] is not None else 0.0
                 if recurrent[i] is not None and previous[i] is not None:
