@@ -40,7 +40,7 @@ from neurorecon.train.convex.witnesses import WitnessSampler
 from _common import md_table  # benchmarks/ is on sys.path (run_all.py)
 
 TITLE = "Scale: dictionary blocks on Dask workers, the torch backend, training on local:2"
-FULL = {"samples": 10000, "witnesses": 4096, "memory_limit": "256MB", "torch_samples": 2000,
+FULL = {"samples": 9000, "witnesses": 4096, "memory_limit": "256MB", "torch_samples": 2000,
         "e2e": ["--witnesses", "20000", "--search", "random", "--rounds", "0"]}
 QUICK = {"samples": 500, "witnesses": 1024, "memory_limit": "24MB", "torch_samples": 200,
          "e2e": ["--witnesses", "300", "--n-train", "500", "--n-test", "100", "--rounds", "0"]}
