@@ -224,18 +224,28 @@ def solve_path(
 
 
 class _ColumnCache:
-    """Centred float64 columns X (n x m) of the working set and their Gram ``X^T X``, kept across
-    working-set changes: only columns new to the set are gathered and multiplied.
+    """The working set's centred Gram matrix ``G = Dc_ws^T Dc_ws`` (m x m) and ``B = Dc_ws^T Yc``
+    (m x C), kept across working-set changes: only the products of columns new to the set are
+    computed, by reductions over D's row blocks (:meth:`DictionaryOperator.gram`,
+    :meth:`DictionaryOperator.correlations`). The columns themselves stay where the blocks are.
 
-    Order: the columns that stay keep their order, new ones are appended (sorted), so the Gram
-    matrix is extended by blocks instead of being re-indexed.
+    Order: the columns that stay keep their order, new ones are appended (sorted), so G and B are
+    extended by blocks instead of being re-indexed.
     """
 
     def __init__(self, op: DictionaryOperator):
         self.op = op
         self.idx = np.zeros(0, dtype=np.intp)
-        self.X = np.zeros((op.n, 0))
         self.G = np.zeros((0, 0))
+        self.Yc = None
+        self.B = np.zeros((0, 0))
+
+    def targets(self, Yc: np.ndarray) -> None:
+        """Use the centred targets ``Yc`` for B (recomputed for the cached columns if they changed)."""
+        if self.Yc is not None and self.Yc.shape == Yc.shape and np.array_equal(self.Yc, Yc):
+            return
+        self.Yc = Yc.copy()
+        self.B = self.op.correlations(Yc, self.idx) if len(self.idx) else np.zeros((0, Yc.shape[1]))
 
     def update(self, cols: np.ndarray) -> None:
         """Make the cache hold exactly the columns ``cols`` (in the cache's own order)."""
@@ -243,21 +253,16 @@ class _ColumnCache:
         fresh = np.setdiff1d(cols, self.idx)
         if len(fresh) == 0 and len(kept) == len(self.idx):
             return
-        X, G = self.X, self.G
+        G, B = self.G, self.B
         if len(kept) < len(self.idx):
-            X, G = X[:, kept], G.take(kept, axis=0).take(kept, axis=1)
+            G, B = G.take(kept, axis=0).take(kept, axis=1), B[kept]
+        old = self.idx[kept]
         if len(fresh):
-            Xf = self.op.centred_columns(fresh)
-            cross = Xf.T @ X
-            G = np.block([[G, cross.T], [cross, Xf.T @ Xf]])
-            X = np.concatenate([X, Xf], axis=1)
-        self.idx = np.concatenate([self.idx[kept], fresh]).astype(np.intp)
-        self.X, self.G = X, G
-
-    def positions(self, cols: np.ndarray) -> np.ndarray:
-        """Where the columns ``cols`` (all in the cache) sit in it."""
-        order = np.argsort(self.idx, kind="stable")
-        return order[np.searchsorted(self.idx, cols, sorter=order)]
+            cross, square = self.op.gram(fresh, old)
+            G = np.block([[G, cross.T], [cross, square]])
+            B = np.concatenate([B, self.op.correlations(self.Yc, fresh)])
+        self.idx = np.concatenate([old, fresh]).astype(np.intp)
+        self.G, self.B = G, B
 
 
 class _WorkingSet:
@@ -276,6 +281,7 @@ class _WorkingSet:
         ybar = Y.mean(axis=0) if op.fit_intercept else np.zeros(C)
         Yc = Y - ybar
         yy = np.einsum("ic,ic->c", Yc, Yc)
+        cache.targets(Yc)
         W = np.zeros((P, C)) if W0 is None else W0.copy()
         W[op.col_norms == 0] = 0.0  # constant columns do nothing (intercept) or are zero columns
         kept = np.ones(P, dtype=bool)  # not screened out
@@ -286,16 +292,11 @@ class _WorkingSet:
         outer = 0
         while True:
             support = np.flatnonzero(np.any(W != 0, axis=1))
-            if not np.all(np.isin(support, cache.idx)):
-                cache.update(np.union1d(cache.idx, support))
-            pos = cache.positions(support)
-            R = Yc - cache.X[:, pos] @ W[support]
-            if op.fit_intercept:
-                R -= R.mean(axis=0)
+            R, r_error = op.residual(Yc, W[support], support)
             full = bool(kept.all())
             Z = _correlations(op, R, kept)
             error = op.correlation_error(R)
-            cert = certify(R, Yc, Z, W, beta, penalty, error)
+            cert = certify(R, Yc, Z, W, beta, penalty, error, r_error)
             history.append((time.perf_counter() - start, cert.gap, len(cache.idx)))
             if verbose:
                 print(f"[solver] it {outer:3d}  gap {cert.gap:.3e}  primal {cert.primal:.10g}  "
@@ -310,7 +311,7 @@ class _WorkingSet:
                 if not full:  # report a certificate valid for the whole dictionary
                     kept[:] = True
                     Z = _correlations(op, R, kept)
-                    cert = certify(R, Yc, Z, W, beta, penalty, error)
+                    cert = certify(R, Yc, Z, W, beta, penalty, error, r_error)
                 break
             outer += 1
             scores = _scaled_scores(Z, cert.scale, penalty)
@@ -331,8 +332,7 @@ class _WorkingSet:
             candidates = int(np.sum(priority < np.inf))
             last_gap = cert.gap
             cache.update(np.argsort(priority, kind="stable")[:min(ws_size, candidates)])
-            ws = cache.idx
-            B = cache.X.T @ Yc
+            ws, B = cache.idx, cache.B
             tol_in = max(INNER_RHO * cert.gap_abs, 0.2 * tol * cert.primal)
             W_ws, used, _ = bcd(cache.G, B, W[ws], yy, beta, penalty, tol_in, MAX_EPOCHS)
             epochs += used
