@@ -13,7 +13,7 @@ from test_scale import _fit, assert_same_network, client, data  # noqa: F401 (fi
 import neurorecon as nr
 from neurorecon.data import load_data
 from neurorecon.readout import Readout
-from neurorecon.solve import DictionaryOperator, beta_max, dual_violation, solve, solve_path
+from neurorecon.solve import DictionaryOperator, beta_max, dual_violation, evaluate, solve, solve_path
 from neurorecon.solve.row_blocks import DaskBlocks, DiskBlocks, RowBlocks
 from neurorecon.train.blocks import Engine, _data
 from neurorecon.train.convex.dictionary import Dictionary
@@ -81,6 +81,9 @@ def test_row_blocks_give_the_same_bits(tmp_path, where, counts, standardize):
         assert np.array_equal(x.W, y.W) and np.array_equal(x.intercept, y.intercept) and x.gap == y.gap
     lam = a.dual_point
     assert np.array_equal(dual_violation(whole, lam, beta), dual_violation(split, lam, beta))
+    e, f = evaluate(whole, Y, 0.5 * a.W, beta, standardize=standardize), evaluate(split, Y, 0.5 * a.W, beta, standardize=standardize)
+    assert np.array_equal(e.dual_point, f.dual_point) and np.array_equal(e.intercept, f.intercept)
+    assert (e.gap, e.primal, e.dual) == (f.gap, f.primal, f.dual)
 
 
 @pytest.mark.parametrize("where", ["memory", "disk"])

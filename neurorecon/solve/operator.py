@@ -1,10 +1,12 @@
 """The dictionary D as the solvers read it: validated once, its products accurate to float64.
 
-The solvers touch D in two ways: the full correlation pass ``Z = D^T R`` (P x C) once per
-working-set iteration, which ranks the columns and certifies dual feasibility, and gathering a
-few hundred centred columns in float64 for the working-set sub-problem. Both must be accurate to
-about 1e-12 relative, because the gap certificate at 1e-6 is computed from them; yet D is large
-(n x P float32, up to ~4 GB), so neither may copy D whole.
+The solvers touch D in three ways: the full correlation pass ``Z = D^T R`` (P x C) once per
+working-set iteration, which ranks the columns and certifies dual feasibility; the working set's
+centred Gram matrix ``G = Dc_ws^T Dc_ws`` (m x m, extended as columns join); and the residual
+``R = Yc - Dc_S W_S`` of the support S. All must be accurate to about 1e-12 relative, because the
+gap certificate at 1e-6 is computed from them; yet D is large (n x P float32, up to ~4 GB), so
+none may copy D whole, and no column leaves the place where its rows live: only Z, G's blocks
+and R's rows travel.
 
 **Exact float32 products.** Spike dictionaries hold integers (0/1 spikes, small counts). A float32
 GEMM of integers is exact when every partial sum is an integer below 2^24. So R (float64) is
@@ -21,13 +23,49 @@ workers: :mod:`neurorecon.solve.row_blocks`); every pass is then a reduction ove
 The digit scale and k are global (k from ``max_p ||d_p||_1`` over all rows), Q is cut into the
 blocks' row slices ``Q_b``, and each ``Q_b^T D_b`` is exact, so is their sum (every partial sum
 of ``Q^T D`` is an integer below 2^24, whatever the grouping): ``Z`` has the same bits for any
-block split. Column sums, squared sums and absolute sums of an integer D are integers below
-2^53, so they too combine exactly; gathered columns are the blocks' rows stacked. A single
-in-memory block is used in place, as before.
+block split. Column sums, squared sums, absolute sums and maxima of an integer D are integers
+below 2^53, so they too combine exactly. A single in-memory block is used in place, as before.
+
+**Gram matrix** (:meth:`DictionaryOperator.gram`). For an integer D, ``S = D_ws^T D_ws`` is a
+matrix of integers; each block computes its ``D_b[:, new]^T D_b[:, new + old]`` (the columns
+joining the working set against all of it) in float32 when every partial sum is below 2^24
+(``max_p ||d_p||_1 max_q max_i |D_iq| < 2^24`` over those columns), else in float64 (exact below
+2^53), and the blocks' matrices add exactly. With column sums s (exact), the centred Gram is
+``G_pq = (n S_pq - s_p s_q) / n`` (an exact integer numerator, one rounding: G is correctly
+rounded) when ``n max|S| + max|s_p s_q| < 2^53``, else ``S_pq - s_p s_q / n`` (three roundings,
+relative to ``S_pq``); standardized: ``G_pq / (sigma_p sigma_q)`` (two more). It depends only on
+S and s, so it has the same bits for any block split. Non-integer dictionaries centre each
+block's columns in float64 and add the blocks' products (correct to rounding, not bit-equal
+across splits, like their correlations). ``B = Dc_ws^T Yc`` is ``correlations(Yc, ws)``.
+
+**Residual** (:meth:`DictionaryOperator.residual`). ``D_S V`` (V = W_S, or ``W_S / sigma_S``
+standardized) by the same digit trick the other way round: V (|S| x C) is written as J float32
+digit matrices, ``V = v 2^(1-k) sum_j 2^(-kj) Q_j`` (v_c = max_p |V_pc| per class), with k such
+that ``L 2^(k-1) <= 2^24`` for ``L = sum_{p in S} max_i |D_ip|`` (>= every row's
+``||D_i,S||_1``, split-independent), and J = ceil(52/k). Each block returns its rows of the exact
+float32 products ``D_b[:, S] Q_j`` (n_b x J*C), recombined on the client in float64 in a fixed
+order (smallest digit first): every row has the same bits for any split. Then
+``R = Yc - D_S V + 1 (mu_S^T W_S)``, centred again. Bound, per entry and class::
+
+    |(D_S V)^_ic - (D_S V)_ic| <= e_c = L v_c (2^(-kJ) + (J + 4) 2^-53 [+ 2^-52 standardized])
+
+(truncation after J digits, the recombination's roundings, the division by sigma), and per class
+``||R_c - R*_c||_2 <= sqrt(n) e_c + 8 * 2^-53 (||R_c|| + ||Yc_c|| + ||(D_S V)_c||)``, R* the exact
+residual (centring is a projection and does not grow the first term; the second covers the
+subtraction and centring roundings). Integer dictionaries whose L exceeds 2^19 (k < 6), and
+non-integer ones, take a float64 product per block with ``e_c = L v_c (|S| + 2) 2^-53``.
+
+What the certificate needs exact, and what not (:mod:`neurorecon.solve.certificate`): the dual
+point is ``Lambda = s R`` for the R computed here, whatever R is; its feasibility is checked with
+``Z = D^T R`` and ``correlation_error`` below, and its value ``<Lambda, Yc> - ||Lambda||^2 / 2``
+is computed from R itself. Only the primal value ``0.5 ||R*||^2 + beta Omega(W)`` needs the exact
+residual: it is taken at ``(||R_c|| + bound_c)^2 >= ||R*_c||^2``, so the reported gap bounds W's
+suboptimality despite R's error (which is ~1e-15 relative: the primal moves in its last digits).
 
 **Intercept.** With an unpenalised intercept the problem is the same problem on the centred
 dictionary ``Dc = D - 1 dbar^T``. Dc is never formed: for any R whose columns sum to zero,
-``Dc^T R = D^T R``; only the gathered working-set columns are centred (small copies).
+``Dc^T R = D^T R``; the Gram matrix is centred from the column sums and the residual by its mean
+term (above).
 
 **Standardized columns** (``standardize=True``). The operator then stands for ``D diag(1/sigma)``,
 ``sigma_p`` the standard deviation of column p (1 for a constant column), as glmnet's

@@ -21,7 +21,8 @@ Native algorithm (``solver="native"``): a working-set method with gap-based colu
 in celer / skglm / BLITZ, because the solution is sparse (a few hundred of tens of thousands of
 columns) and full-dictionary passes are the expensive part:
 
-1. From the current W: residual R (float64, from the working-set columns only), one exact pass
+1. From the current W: residual R (float64, each row block's rows of ``D_S W_S`` by exact digit
+   products, with an error bound the primal value accounts for), one exact pass
    ``Z = D^T R`` over the whole dictionary, the dual point ``Lambda = s R`` and the gap. Stop when
    gap <= tol.
 2. Gap-safe screening (``screen=True``; off by default): the dual optimum lies within
@@ -36,14 +37,21 @@ columns) and full-dictionary passes are the expensive part:
    ranked by ``(beta - s ||Z_p||) / ||Dc_p||`` (the distance from Lambda to the constraint);
    size ``max(250, 2 |support|)``, doubled when an iteration did not halve the gap.
 4. Solve the sub-problem on the working set to a gap of 0.01x the outer gap by block coordinate
-   descent in Gram form with Anderson acceleration (:mod:`neurorecon.solve.working_set`); the centred
-   float64 columns and their Gram matrix are cached and extended across iterations (and across
-   the betas of :func:`solve_path`). Go to 1. Sub-problems are cheap next to a pass over D, so
+   descent in Gram form with Anderson acceleration (:mod:`neurorecon.solve.working_set`); the
+   working set's Gram matrix and ``B = Dc_ws^T Yc`` are cached and extended across iterations
+   (and across the betas of :func:`solve_path`). Go to 1.
+
+What lives on the client: the working set's Gram matrix G (m x m float64, m <= ``WS_MAX`` beyond
+twice the support) and B (m x C), the residual R and its digits (n x C, n x J*C), Z (P x C) and
+W. The dictionary's columns stay where its row blocks are (memory, disk, Dask workers): G is
+extended by one reduction over the blocks returning ``D_b[:, new]^T D_b[:, ws]`` (exact integer
+sums), so results have the same bits for any block split (:mod:`neurorecon.solve.operator`). Sub-problems are cheap next to a pass over D, so
    they are solved accurately and a solve typically takes 4-6 passes.
 
 Certified to rounding: the correlations are exact up to a known bound (see
 :mod:`neurorecon.solve.operator`), and the dual constraints are inflated by that bound, so the
-dual point is feasible for the exact products.
+dual point is feasible for the exact products; the residual is within a known bound of the exact
+one, and the primal value is taken at that bound (an upper bound on the exact primal).
 
 ``solver="cvxpy"`` solves the same problem with CVXPY (Clarabel by default, SCS as an option):
 the reference the native solver is tested against; its certificate is computed by the same code
@@ -67,7 +75,7 @@ SOLVERS = ("native", "cvxpy")
 WS_MIN = 250  # smallest working set (passes over D cost more than sub-problems: start big)
 INNER_RHO = 0.01  # sub-problem gap target, relative to the outer gap (sub-problems are cheap, passes are not)
 MAX_EPOCHS = 20_000  # per sub-problem
-WS_MAX = 8192  # largest working set beyond twice the support (memory: its Gram matrix is m x m float64)
+WS_MAX = 8192  # largest working set beyond twice the support (client memory: its Gram matrix is m x m float64)
 
 
 def beta_max(D, Y, penalty: str = "group", *, fit_intercept: bool = True, standardize: bool = False) -> float:
@@ -203,8 +211,8 @@ def solve_path(
 ) -> list[SolveResult]:
     """Solve for each beta (non-increasing), each warm-started from the previous solution.
 
-    One dictionary pass validates D; the cached working-set columns and Gram matrix carry over
-    from one beta to the next.
+    One dictionary pass validates D; the working set's cached Gram matrix carries over from one
+    beta to the next.
     """
     check_penalty(penalty)
     betas = [_check_beta(b) for b in betas]
