@@ -215,6 +215,18 @@ def test_the_residual_bound_holds_with_few_digits(monkeypatch):
     coarse, coarse_entry = op.product(W, idx)
     assert np.all(np.abs(coarse - exact) <= coarse_entry) and np.abs(coarse - exact).max() > 1e3 * entry.max()
     assert np.all(np.abs(DV - exact) <= entry)
+    # the certificate's primal value stays above the exact one although R is coarse
+    Y = _targets(n=60, C=2, seed=16)
+    W_full = np.zeros((30, 2))
+    W_full[idx] = W
+    result = evaluate(op, Y, W_full, 1.0)
+    exact_residual = (Y - Y.mean(axis=0)) - exact
+    exact_residual -= exact_residual.mean(axis=0)
+    exact_primal = 0.5 * np.sum(exact_residual**2) + np.linalg.norm(W, axis=1).sum()
+    R, bound = op.residual(Y - Y.mean(axis=0), W, idx)
+    assert np.linalg.norm(R - exact_residual) > 1e-6  # visibly off ...
+    assert exact_primal <= result.primal <= exact_primal + 2 * np.sum(bound * (np.linalg.norm(R, axis=0) + bound))
+    assert result.primal > 0.5 * np.sum(R**2) + np.linalg.norm(W, axis=1).sum()  # ... and accounted for
 
 
 def test_a_non_integer_gram_is_correct_to_rounding(tmp_path):
