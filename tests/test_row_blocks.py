@@ -81,7 +81,8 @@ def test_row_blocks_give_the_same_bits(tmp_path, where, counts, standardize):
         assert np.array_equal(x.W, y.W) and np.array_equal(x.intercept, y.intercept) and x.gap == y.gap
     lam = a.dual_point
     assert np.array_equal(dual_violation(whole, lam, beta), dual_violation(split, lam, beta))
-    e, f = evaluate(whole, Y, 0.5 * a.W, beta, standardize=standardize), evaluate(split, Y, 0.5 * a.W, beta, standardize=standardize)
+    e = evaluate(whole, Y, 0.5 * a.W, beta, standardize=standardize)
+    f = evaluate(split, Y, 0.5 * a.W, beta, standardize=standardize)
     assert np.array_equal(e.dual_point, f.dual_point) and np.array_equal(e.intercept, f.intercept)
     assert (e.gap, e.primal, e.dual) == (f.gap, f.primal, f.dual)
 

@@ -39,14 +39,14 @@ columns) and full-dictionary passes are the expensive part:
 4. Solve the sub-problem on the working set to a gap of 0.01x the outer gap by block coordinate
    descent in Gram form with Anderson acceleration (:mod:`neurorecon.solve.working_set`); the
    working set's Gram matrix and ``B = Dc_ws^T Yc`` are cached and extended across iterations
-   (and across the betas of :func:`solve_path`). Go to 1.
+   (and across the betas of :func:`solve_path`). Go to 1. Sub-problems are cheap next to a pass
+   over D, so they are solved accurately and a solve typically takes 4-6 passes.
 
 What lives on the client: the working set's Gram matrix G (m x m float64, m <= ``WS_MAX`` beyond
 twice the support) and B (m x C), the residual R and its digits (n x C, n x J*C), Z (P x C) and
 W. The dictionary's columns stay where its row blocks are (memory, disk, Dask workers): G is
 extended by one reduction over the blocks returning ``D_b[:, new]^T D_b[:, ws]`` (exact integer
-sums), so results have the same bits for any block split (:mod:`neurorecon.solve.operator`). Sub-problems are cheap next to a pass over D, so
-   they are solved accurately and a solve typically takes 4-6 passes.
+sums), so results have the same bits for any block split (:mod:`neurorecon.solve.operator`).
 
 Certified to rounding: the correlations are exact up to a known bound (see
 :mod:`neurorecon.solve.operator`), and the dual constraints are inflated by that bound, so the
