@@ -13,7 +13,7 @@ from test_scale import _fit, assert_same_network, client, data  # noqa: F401 (fi
 import neurorecon as nr
 from neurorecon.data import load_data
 from neurorecon.readout import Readout
-from neurorecon.solve import DictionaryOperator, beta_max, dual_violation, solve, solve_path
+from neurorecon.solve import DictionaryOperator, beta_max, dual_violation, evaluate, solve, solve_path
 from neurorecon.solve.row_blocks import DaskBlocks, DiskBlocks, RowBlocks
 from neurorecon.train.blocks import Engine, _data
 from neurorecon.train.convex.dictionary import Dictionary
@@ -49,7 +49,12 @@ def _assert_same_operator(a: DictionaryOperator, b: DictionaryOperator, R: np.nd
     cols = np.array([3, 0, 11, 7, a.P - 1])
     assert np.array_equal(a.correlations(R, cols), b.correlations(R, cols))
     assert np.array_equal(a.correlation_error(R), b.correlation_error(R))
-    assert np.array_equal(a.centred_columns(cols), b.centred_columns(cols))
+    old = np.array([1, 9, 4])
+    for x, y in zip(a.gram(cols, old), b.gram(cols, old)):
+        assert np.array_equal(x, y)
+    W = np.random.default_rng(7).standard_normal((len(cols), R.shape[1]))
+    for x, y in zip(a.residual(R, W, cols), b.residual(R, W, cols)):
+        assert np.array_equal(x, y)
 
 
 @pytest.mark.parametrize("where", ["memory", "disk"])
@@ -76,6 +81,10 @@ def test_row_blocks_give_the_same_bits(tmp_path, where, counts, standardize):
         assert np.array_equal(x.W, y.W) and np.array_equal(x.intercept, y.intercept) and x.gap == y.gap
     lam = a.dual_point
     assert np.array_equal(dual_violation(whole, lam, beta), dual_violation(split, lam, beta))
+    e = evaluate(whole, Y, 0.5 * a.W, beta, standardize=standardize)
+    f = evaluate(split, Y, 0.5 * a.W, beta, standardize=standardize)
+    assert np.array_equal(e.dual_point, f.dual_point) and np.array_equal(e.intercept, f.intercept)
+    assert (e.gap, e.primal, e.dual) == (f.gap, f.primal, f.dual)
 
 
 @pytest.mark.parametrize("where", ["memory", "disk"])
@@ -94,8 +103,8 @@ def test_row_subsets_and_column_prefixes_are_those_of_the_stacked_matrix(tmp_pat
     again = DictionaryOperator(blocks).prefix(50).rows(rows)  # the other order: the same view
     _assert_same_operator(reference, again, R)
     nested = DictionaryOperator(blocks).rows(rows[::2])
-    np.testing.assert_array_equal(nested.rows(np.arange(0, len(rows[::2]), 3)).centred_columns(np.arange(5)),
-                                  DictionaryOperator(D[rows[::2][::3]]).centred_columns(np.arange(5)))
+    np.testing.assert_array_equal(nested.rows(np.arange(0, len(rows[::2]), 3)).gram(np.arange(5), np.arange(5, 9))[0],
+                                  DictionaryOperator(D[rows[::2][::3]]).gram(np.arange(5), np.arange(5, 9))[0])
     with pytest.raises(ValueError, match="increasing"):
         blocks.rows(rows[::-1])
 
@@ -147,6 +156,106 @@ def test_a_pass_over_disk_blocks_holds_one_block(tmp_path):
     assert peak < dictionary_bytes / 2
 
 
+def _exact_product(D: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``D V`` rounded once from the exact rational value (D integer, V float64)."""
+    from fractions import Fraction
+
+    Df = [[Fraction(int(v)) for v in row] for row in D]
+    Vf = [[Fraction(float(v)) for v in row] for row in V]
+    return np.array([[float(sum(d * w[c] for d, w in zip(row, Vf))) for c in range(V.shape[1])] for row in Df])
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("signed", [False, True])
+def test_the_gram_blocks_and_the_residual_are_the_closed_forms(standardize, fit_intercept, signed):
+    rng = np.random.default_rng(8)
+    D = _counts_dictionary(n=60, P=30, seed=9)
+    if signed:
+        D -= rng.poisson(1.0, D.shape).astype(np.float32)
+    op = DictionaryOperator(D, fit_intercept=fit_intercept, standardize=standardize)
+    sigma = op.column_scale
+    Dc = D.astype(np.float64) / sigma
+    if fit_intercept:
+        Dc -= Dc.mean(axis=0)
+    new, old = np.array([4, 17, 0, 29]), np.array([3, 5, 11, 21, 28])
+    cross, square = op.gram(new, old)
+    np.testing.assert_allclose(cross, Dc[:, new].T @ Dc[:, old], rtol=1e-12, atol=1e-12 * np.abs(Dc).max() ** 2)
+    np.testing.assert_allclose(square, Dc[:, new].T @ Dc[:, new], rtol=1e-12, atol=1e-12 * np.abs(Dc).max() ** 2)
+    assert np.array_equal(square, square.T)
+    assert op.gram(np.zeros(0, dtype=int), old)[0].shape == (0, 5)
+    # the residual against the exact product, within its bound
+    idx = np.array([2, 7, 6, 13, 25, 29])
+    W = rng.standard_normal((len(idx), 3)) * np.array([1.0, 1e-3, 1e4])
+    Yc = rng.standard_normal((60, 3))
+    if fit_intercept:
+        Yc -= Yc.mean(axis=0)
+    V = W / sigma[idx][:, None]
+    DV, entry = op.product(W, idx)
+    exact = _exact_product(D[:, idx], V)
+    assert np.all(np.abs(DV - exact) <= entry) and np.all(entry < 1e-13 * np.abs(exact).max(axis=0))
+    R, bound = op.residual(Yc, W, idx)
+    reference = Yc - exact
+    if fit_intercept:
+        reference -= reference.mean(axis=0)
+    assert np.all(np.linalg.norm(R - reference, axis=0) <= bound)
+    assert np.all(bound < 1e-12 * (np.linalg.norm(Yc, axis=0) + np.linalg.norm(exact, axis=0)))
+    np.testing.assert_allclose(R, Yc - Dc[:, idx] @ W, rtol=1e-9, atol=1e-9 * np.abs(R).max())
+
+
+def test_the_residual_bound_holds_with_few_digits(monkeypatch):
+    import neurorecon.solve.operator as operator
+
+    D = _counts_dictionary(n=60, P=30, seed=10)
+    op = DictionaryOperator(D)
+    idx = np.arange(0, 30, 2)
+    W = np.random.default_rng(11).standard_normal((len(idx), 2))
+    exact = _exact_product(D[:, idx], W)
+    DV, entry = op.product(W, idx)
+    monkeypatch.setattr(operator, "_PRODUCT_BITS_TOTAL", 12)  # a truncated expansion: a visible error
+    coarse, coarse_entry = op.product(W, idx)
+    assert np.all(np.abs(coarse - exact) <= coarse_entry) and np.abs(coarse - exact).max() > 1e3 * entry.max()
+    assert np.all(np.abs(DV - exact) <= entry)
+    # the certificate's primal value stays above the exact one although R is coarse
+    Y = _targets(n=60, C=2, seed=16)
+    W_full = np.zeros((30, 2))
+    W_full[idx] = W
+    result = evaluate(op, Y, W_full, 1.0)
+    exact_residual = (Y - Y.mean(axis=0)) - exact
+    exact_residual -= exact_residual.mean(axis=0)
+    exact_primal = 0.5 * np.sum(exact_residual**2) + np.linalg.norm(W, axis=1).sum()
+    R, bound = op.residual(Y - Y.mean(axis=0), W, idx)
+    assert np.linalg.norm(R - exact_residual) > 1e-6  # visibly off ...
+    assert exact_primal <= result.primal <= exact_primal + 2 * np.sum(bound * (np.linalg.norm(R, axis=0) + bound))
+    assert result.primal > 0.5 * np.sum(R**2) + np.linalg.norm(W, axis=1).sum()  # ... and accounted for
+
+
+def test_a_non_integer_gram_is_correct_to_rounding(tmp_path):
+    rng = np.random.default_rng(12)
+    D = (100.0 + rng.standard_normal((157, 20))).astype(np.float32)  # large means: centring cancels
+    op = DictionaryOperator(_blocks(D, [50, 50, 57], "disk", tmp_path))
+    Dc = D.astype(np.float64) - D.astype(np.float64).mean(axis=0)
+    cross, square = op.gram(np.arange(5), np.arange(5, 20))
+    np.testing.assert_allclose(cross, Dc[:, :5].T @ Dc[:, 5:], rtol=1e-10, atol=1e-10 * 157)
+    np.testing.assert_allclose(square, Dc[:, :5].T @ Dc[:, :5], rtol=1e-10)
+    R, bound = op.residual(np.zeros((157, 1)), np.ones((3, 1)), np.arange(3))
+    np.testing.assert_allclose(R[:, 0], -Dc[:, :3].sum(axis=1), rtol=1e-12, atol=1e-12)
+
+
+def test_large_integer_entries_take_the_exact_float64_gram():
+    D = _counts_dictionary(n=60, P=12, seed=13)
+    D[:, 3] = np.random.default_rng(14).integers(0, 2**20, 60)  # products beyond 2^24: float64 blocks
+    op = DictionaryOperator(D, standardize=True)
+    Dc = D.astype(np.float64) / op.column_scale
+    Dc -= Dc.mean(axis=0)
+    cross, square = op.gram(np.array([3, 1]), np.arange(4, 12))
+    np.testing.assert_allclose(square, Dc[:, [3, 1]].T @ Dc[:, [3, 1]], rtol=1e-12)
+    np.testing.assert_allclose(cross, Dc[:, [3, 1]].T @ Dc[:, 4:], rtol=1e-12, atol=1e-12 * np.abs(cross).max())
+    split = DictionaryOperator(RowBlocks.of(np.split(D, [1, 30])), standardize=True)
+    for x, y in zip(op.gram(np.array([3, 1]), np.arange(4, 12)), split.gram(np.array([3, 1]), np.arange(4, 12))):
+        assert np.array_equal(x, y)
+
+
 # ---------------------------------------------------------------- on a Dask cluster
 
 
@@ -175,6 +284,42 @@ def test_row_blocks_on_workers_give_the_same_bits_even_after_a_worker_dies(clien
     got = solve(split, Y, beta, standardize=True)
     assert np.array_equal(got.W, expected.W) and np.array_equal(got.intercept, expected.intercept)
     assert got.gap == expected.gap
+
+
+def test_a_solve_on_workers_gathers_no_column_block(client, monkeypatch):
+    D = np.random.default_rng(15).poisson(0.8, (157, 400)).astype(np.float32)
+    Y = _targets()
+    counts = [50, 107]
+    op = DictionaryOperator(_on_workers(client, D, counts))
+    beta = 0.02 * beta_max(op, Y)
+    received = []
+    gather = client._gather
+
+    async def spy(*args, **kwargs):  # every result the client receives from the cluster
+        out = await gather(*args, **kwargs)
+        received.extend(x for x in (out if isinstance(out, (list, tuple)) else [out]) if isinstance(x, np.ndarray))
+        return out
+
+    def column_blocks(arrays):  # a block's rows of more columns than a digit product has (9 digits x C)
+        return [a.shape for a in arrays if a.dtype == np.float32 and a.shape[0] in counts and a.shape[1] > 9 * 4]
+
+    monkeypatch.setattr(client, "_gather", spy)
+    got = solve(op, Y, beta)
+    path = solve_path(op, Y, [2 * beta, beta])
+    monkeypatch.undo()
+    expected, expected_path = solve(D, Y, beta), solve_path(D, Y, [2 * beta, beta])
+    assert np.array_equal(got.W, expected.W) and got.gap == expected.gap and got.info["working_set"] >= 250
+    for x, y in zip(path, expected_path):
+        assert np.array_equal(x.W, y.W) and np.array_equal(x.dual_point, y.dual_point) and x.gap == y.gap
+    assert len(received) > 20 and column_blocks(received) == []
+    m = got.info["working_set"]
+    assert max(a.size for a in received) <= max(157 * 9 * 4, m * m, 400 * 9 * 4)
+    assert any(a.dtype == np.float64 and a.shape[0] <= m and a.shape[1] >= 250 for a in received)  # Gram blocks
+    monkeypatch.setattr(client, "_gather", spy)
+    received.clear()
+    op.blocks.columns(np.arange(100))  # what the client gathered before: the detector sees it
+    monkeypatch.undo()
+    assert column_blocks(received) == [(50, 100), (107, 100)]
 
 
 def _feature_blocks_in(value) -> int:

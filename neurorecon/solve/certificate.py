@@ -84,9 +84,14 @@ def dual_scale(Z: np.ndarray, beta: float, penalty: str, error: np.ndarray | Non
         return np.where(top > beta, beta / np.maximum(top, 1e-300), 1.0)
 
 
-def certify_parts(rr: np.ndarray, ry: np.ndarray, omega: float, scale: np.ndarray, beta: float) -> Certificate:
-    """The certificate from per-class ``||R_c||^2`` (rr), ``<R_c, Yc_c>`` (ry), ``Omega(W)`` and ``s``."""
-    primal = 0.5 * float(rr.sum()) + beta * omega
+def certify_parts(rr: np.ndarray, ry: np.ndarray, omega: float, scale: np.ndarray, beta: float,
+                  rr_primal: np.ndarray | None = None) -> Certificate:
+    """The certificate from per-class ``||R_c||^2`` (rr), ``<R_c, Yc_c>`` (ry), ``Omega(W)`` and ``s``.
+
+    ``rr_primal``: an upper bound on the exact residual's ``||R*_c||^2`` for the primal value when
+    R is only within a bound of it (default: rr). The dual value uses R itself, the dual point.
+    """
+    primal = 0.5 * float((rr if rr_primal is None else rr_primal).sum()) + beta * omega
     dual = float(np.sum(scale * ry - 0.5 * scale**2 * rr))
     gap_abs = primal - dual
     return Certificate(primal, dual, gap_abs, gap_abs / max(primal, np.finfo(float).tiny), scale)
@@ -94,10 +99,17 @@ def certify_parts(rr: np.ndarray, ry: np.ndarray, omega: float, scale: np.ndarra
 
 def certify(
     R: np.ndarray, Yc: np.ndarray, Z: np.ndarray, W: np.ndarray, beta: float, penalty: str,
-    error: np.ndarray | None = None,
+    error: np.ndarray | None = None, residual_error: np.ndarray | None = None,
 ) -> Certificate:
     """The gap of ``W`` from its residual R (n x C), centred targets Yc, ``Z = D^T R`` (all
-    columns) and the error bound of Z's entries per column (see :func:`dual_scale`)."""
+    columns) and the error bound of Z's entries per column (see :func:`dual_scale`).
+
+    ``residual_error`` (C,) bounds ``||R_c - R*_c||_2``, R* the exact residual of W: the primal
+    value is then taken at ``(||R_c|| + residual_error_c)^2 >= ||R*_c||^2``, an upper bound on the
+    exact primal. The dual point is ``s R`` itself, so its value and feasibility (``Z`` and its
+    ``error``) need no residual bound: the gap stays an upper bound on W's suboptimality.
+    """
     rr = np.einsum("ic,ic->c", R, R)
     ry = np.einsum("ic,ic->c", R, Yc)
-    return certify_parts(rr, ry, penalty_value(W, penalty), dual_scale(Z, beta, penalty, error), beta)
+    rr_primal = None if residual_error is None else (np.sqrt(rr) + residual_error) ** 2
+    return certify_parts(rr, ry, penalty_value(W, penalty), dual_scale(Z, beta, penalty, error), beta, rr_primal)

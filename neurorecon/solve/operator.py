@@ -1,10 +1,12 @@
 """The dictionary D as the solvers read it: validated once, its products accurate to float64.
 
-The solvers touch D in two ways: the full correlation pass ``Z = D^T R`` (P x C) once per
-working-set iteration, which ranks the columns and certifies dual feasibility, and gathering a
-few hundred centred columns in float64 for the working-set sub-problem. Both must be accurate to
-about 1e-12 relative, because the gap certificate at 1e-6 is computed from them; yet D is large
-(n x P float32, up to ~4 GB), so neither may copy D whole.
+The solvers touch D in three ways: the full correlation pass ``Z = D^T R`` (P x C) once per
+working-set iteration, which ranks the columns and certifies dual feasibility; the working set's
+centred Gram matrix ``G = Dc_ws^T Dc_ws`` (m x m, extended as columns join); and the residual
+``R = Yc - Dc_S W_S`` of the support S. All must be accurate to about 1e-12 relative, because the
+gap certificate at 1e-6 is computed from them; yet D is large (n x P float32, up to ~4 GB), so
+none may copy D whole, and no column leaves the place where its rows live: only Z, G's blocks
+and R's rows travel.
 
 **Exact float32 products.** Spike dictionaries hold integers (0/1 spikes, small counts). A float32
 GEMM of integers is exact when every partial sum is an integer below 2^24. So R (float64) is
@@ -21,13 +23,49 @@ workers: :mod:`neurorecon.solve.row_blocks`); every pass is then a reduction ove
 The digit scale and k are global (k from ``max_p ||d_p||_1`` over all rows), Q is cut into the
 blocks' row slices ``Q_b``, and each ``Q_b^T D_b`` is exact, so is their sum (every partial sum
 of ``Q^T D`` is an integer below 2^24, whatever the grouping): ``Z`` has the same bits for any
-block split. Column sums, squared sums and absolute sums of an integer D are integers below
-2^53, so they too combine exactly; gathered columns are the blocks' rows stacked. A single
-in-memory block is used in place, as before.
+block split. Column sums, squared sums, absolute sums and maxima of an integer D are integers
+below 2^53, so they too combine exactly. A single in-memory block is used in place, as before.
+
+**Gram matrix** (:meth:`DictionaryOperator.gram`). For an integer D, ``S = D_ws^T D_ws`` is a
+matrix of integers; each block computes its ``D_b[:, new]^T D_b[:, new + old]`` (the columns
+joining the working set against all of it) in float32 when every partial sum is below 2^24
+(``max_p ||d_p||_1 max_q max_i |D_iq| < 2^24`` over those columns), else in float64 (exact below
+2^53), and the blocks' matrices add exactly. With column sums s (exact), the centred Gram is
+``G_pq = (n S_pq - s_p s_q) / n`` (an exact integer numerator, one rounding: G is correctly
+rounded) when ``n max|S| + max|s_p s_q| < 2^53``, else ``S_pq - s_p s_q / n`` (three roundings,
+relative to ``S_pq``); standardized: ``G_pq / (sigma_p sigma_q)`` (two more). It depends only on
+S and s, so it has the same bits for any block split. Non-integer dictionaries centre each
+block's columns in float64 and add the blocks' products (correct to rounding, not bit-equal
+across splits, like their correlations). ``B = Dc_ws^T Yc`` is ``correlations(Yc, ws)``.
+
+**Residual** (:meth:`DictionaryOperator.residual`). ``D_S V`` (V = W_S, or ``W_S / sigma_S``
+standardized) by the same digit trick the other way round: V (|S| x C) is written as J float32
+digit matrices, ``V = v 2^(1-k) sum_j 2^(-kj) Q_j`` (v_c = max_p |V_pc| per class), with k such
+that ``L 2^(k-1) <= 2^24`` for ``L = sum_{p in S} max_i |D_ip|`` (>= every row's
+``||D_i,S||_1``, split-independent), and J = ceil(52/k). Each block returns its rows of the exact
+float32 products ``D_b[:, S] Q_j`` (n_b x J*C), recombined on the client in float64 in a fixed
+order (smallest digit first): every row has the same bits for any split. Then
+``R = Yc - D_S V + 1 (mu_S^T W_S)``, centred again. Bound, per entry and class::
+
+    |(D_S V)^_ic - (D_S V)_ic| <= e_c = L v_c (2^(-kJ) + (J + 4) 2^-53 [+ 2^-52 standardized])
+
+(truncation after J digits, the recombination's roundings, the division by sigma), and per class
+``||R_c - R*_c||_2 <= sqrt(n) e_c + 8 * 2^-53 (||R_c|| + ||Yc_c|| + ||(D_S V)_c||)``, R* the exact
+residual (centring is a projection and does not grow the first term; the second covers the
+subtraction and centring roundings). Integer dictionaries whose L exceeds 2^19 (k < 6), and
+non-integer ones, take a float64 product per block with ``e_c = L v_c (|S| + 2) 2^-53``.
+
+What the certificate needs exact, and what not (:mod:`neurorecon.solve.certificate`): the dual
+point is ``Lambda = s R`` for the R computed here, whatever R is; its feasibility is checked with
+``Z = D^T R`` and ``correlation_error`` below, and its value ``<Lambda, Yc> - ||Lambda||^2 / 2``
+is computed from R itself. Only the primal value ``0.5 ||R*||^2 + beta Omega(W)`` needs the exact
+residual: it is taken at ``(||R_c|| + bound_c)^2 >= ||R*_c||^2``, so the reported gap bounds W's
+suboptimality despite R's error (which is ~1e-15 relative: the primal moves in its last digits).
 
 **Intercept.** With an unpenalised intercept the problem is the same problem on the centred
 dictionary ``Dc = D - 1 dbar^T``. Dc is never formed: for any R whose columns sum to zero,
-``Dc^T R = D^T R``; only the gathered working-set columns are centred (small copies).
+``Dc^T R = D^T R``; the Gram matrix is centred from the column sums and the residual by its mean
+term (above).
 
 **Standardized columns** (``standardize=True``). The operator then stands for ``D diag(1/sigma)``,
 ``sigma_p`` the standard deviation of column p (1 for a constant column), as glmnet's
@@ -46,6 +84,7 @@ from neurorecon.solve.row_blocks import RowBlocks
 
 _EXACT_LIMIT = 2.0**24  # float32 represents every integer up to 2^24
 _DIGIT_BITS_TOTAL = 36  # precision of the digit expansion of R (relative to max |R|): ~1.5e-11
+_PRODUCT_BITS_TOTAL = 52  # precision of the digit expansion of W in ``D W`` (the residual: float64's)
 _MIN_DIGIT_BITS = 6  # below this the digit expansion needs too many sgemm columns
 _BLOCK_BYTES = 32 << 20  # temporary float64 blocks stay below this
 
@@ -68,8 +107,11 @@ class DictionaryOperator:
         self.n, self.P = n, P
         self.fit_intercept = bool(fit_intercept)
         self.standardize = bool(standardize)
-        sums, sq_sums, raw_abs_sums, integer, nonneg, max_abs = _combine_stats(self.blocks.map(_column_stats))
+        sums, sq_sums, raw_abs_sums, integer, nonneg, col_max = _combine_stats(self.blocks.map(_column_stats))
         self.integer = integer
+        self._raw_sums = sums  # exact for an integer D (integers below 2^53)
+        self._raw_abs_sums = raw_abs_sums
+        self._col_max = col_max  # max_i |D_ip|: bounds ||row of D[:, S]||_1 by sum_{p in S} col_max_p
         self.column_scale = column_scale(sums, sq_sums, n) if self.standardize else np.ones(P)
         sums, sq_sums, abs_sums = sums / self.column_scale, sq_sums / self.column_scale**2, raw_abs_sums / self.column_scale
         self.col_sums = sums
@@ -148,18 +190,88 @@ class DictionaryOperator:
         """A readout for the operator's columns as a readout for D (``W_p / sigma_p``)."""
         return W / self.column_scale[:, None] if self.standardize else W
 
-    def centred_columns(self, idx: np.ndarray) -> np.ndarray:
-        """The centred columns ``Dc[:, idx]`` as a float64 (n x len(idx)) Fortran-ordered copy."""
-        cols = np.asfortranarray(self.columns(idx), dtype=np.float64)
-        if self.fit_intercept:
-            cols -= self.col_means[idx]
-        return cols
+    def gram(self, new: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The centred Gram blocks ``(Dc[:, new]^T Dc[:, old], Dc[:, new]^T Dc[:, new])`` (float64).
 
-    def matvec(self, W_rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """``Dc[:, idx] @ W_rows`` in float64 (n x C)."""
+        One reduction over the blocks: each block takes its rows of the columns ``new + old``
+        and returns ``D_b[:, new]^T D_b[:, new + old]`` (a small matrix); no column leaves its
+        block. For an integer D these are integer sums, exact (float32 when every partial sum is
+        below 2^24, else float64, exact below 2^53) whatever the block split; they are centred and
+        scaled here (module docstring), so G has the same bits for any split. Other dictionaries
+        centre each block's columns in float64 first (correct to rounding).
+        """
+        new, old = np.asarray(new, dtype=np.intp), np.asarray(old, dtype=np.intp)
+        f = len(new)
+        if f == 0:
+            return np.zeros((0, len(old))), np.zeros((0, 0))
+        cols = np.concatenate([new, old])
+        blocks = self.blocks.cols(cols)
+        if self.integer:
+            # every partial sum of d_p^T d_q is at most ||d_p||_1 max|d_q|
+            small = self.blocks.dtype == np.float32 and \
+                float(self._raw_abs_sums[cols].max()) * float(self._col_max[cols].max()) < _EXACT_LIMIT
+            S = _block_sum(blocks.map(_integer_gram, [(f, small)] * blocks.n_blocks))
+            if self.fit_intercept:
+                s = self._raw_sums
+                S = _centre_integer_gram(S, s[new], s[cols], self.n)
+        else:
+            mu = self._raw_sums[cols] / self.n if self.fit_intercept else np.zeros(len(cols))
+            S = _block_sum(blocks.map(_centred_gram, [(f, mu)] * blocks.n_blocks))
+        if self.standardize:
+            S = S / np.outer(self.column_scale[new], self.column_scale[cols])
+        return S[:, f:], S[:, :f]
+
+    def product(self, W_rows: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(D[:, idx] @ V, bound)`` with ``V = W_rows`` in D's units (``W_rows / sigma_idx`` when
+        standardized): the uncentred product (n x C float64), computed where the blocks live, and
+        a bound on each entry's error, ``bound[c]`` (C,), so that
+        ``|out_ic - (D[:, idx] V)_ic| <= bound[c]`` for every row i (module docstring).
+
+        For an integer D, V is written as J float32 digit matrices and each block returns its rows
+        of the exact products ``D_b[:, idx] Q_j``, recombined here in a fixed order: every row has
+        the same bits for any block split.
+        """
+        idx = np.asarray(idx, dtype=np.intp)
+        V = W_rows / self.column_scale[idx][:, None] if self.standardize else np.asarray(W_rows, dtype=np.float64)
+        C = V.shape[1]
         if len(idx) == 0:
-            return np.zeros((self.n, W_rows.shape[1]))
-        return self.centred_columns(idx) @ W_rows
+            return np.zeros((self.n, C)), np.zeros(C)
+        blocks = self.blocks.cols(idx)
+        row_l1 = float(self._col_max[idx].sum())  # >= ||D[i, idx]||_1 for every row i
+        vmax = np.abs(V).max(axis=0)
+        bits = 0
+        if self.integer and row_l1 < _EXACT_LIMIT:
+            bits = int(np.floor(np.log2(_EXACT_LIMIT / max(row_l1, 1.0)))) + 1
+        if bits >= _MIN_DIGIT_BITS:
+            digits = -(-_PRODUCT_BITS_TOTAL // bits)
+            Q, digit_scale = _digits(V, bits, _PRODUCT_BITS_TOTAL)
+            parts = blocks.map(_row_digit_product, [(Q,)] * blocks.n_blocks)
+            out = _recombine_rows(parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0),
+                                  digit_scale, bits)
+            factor = 2.0 ** (-bits * digits) + (digits + 4) * 2.0**-53
+        else:
+            parts = blocks.map(_float64_rows, [(V,)] * blocks.n_blocks)
+            out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+            factor = (len(idx) + 2) * 2.0**-53
+        if self.standardize:
+            factor += 2.0**-52  # V = W / sigma, rounded
+        return out, row_l1 * vmax * factor
+
+    def residual(self, Yc: np.ndarray, W_rows: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(R, bound)``: the residual ``R = Yc - Dc[:, idx] W_rows`` (n x C float64, centred again
+        when fitting an intercept) and a bound on its error per class, ``||R_c - R*_c||_2 <=
+        bound[c]`` (C,), R* the exact residual (module docstring). Only R travels: each block
+        returns its own rows of ``D[:, idx] V``."""
+        DV, entry = self.product(W_rows, idx)
+        R = Yc - DV
+        if self.fit_intercept:
+            R += self.col_means[idx] @ W_rows  # the mean term (the centring below removes it anyway)
+            R -= R.mean(axis=0)
+        norms = np.sqrt(np.einsum("ic,ic->c", R, R))
+        # the products' error (centring is a projection: it does not grow it), plus the roundings
+        # of the subtractions and the centring (a few ulps of each entry)
+        return R, np.sqrt(self.n) * entry + 8 * 2.0**-53 * (norms + np.sqrt(np.einsum("ic,ic->c", Yc, Yc))
+                                                            + np.sqrt(np.einsum("ic,ic->c", DV, DV)))
 
 
 def as_operator(D, fit_intercept: bool = True, standardize: bool = False) -> DictionaryOperator:
@@ -225,9 +337,9 @@ def _column_blocks(D: np.ndarray):
             yield slice(i, i + step), slice(None), D[i:i + step]
 
 
-def _column_stats(D: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool, float]:
+def _column_stats(D: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool, np.ndarray]:
     """Column sums, squared norms and absolute sums (float64); whether D is integer, non-negative;
-    max |D|.
+    each column's max |D_ip| (float64).
 
     Two blocked passes along the contiguous axis; raises on NaN/inf. For integer float32
     dictionaries whose block sums stay below 2^24 the sums are exact in float32 (the fast path
@@ -235,10 +347,13 @@ def _column_stats(D: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bo
     """
     n, P = D.shape
     lo, hi, integer = np.inf, -np.inf, True
-    for _, _, x in _column_blocks(D):
-        lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))  # NaN propagates through min/max
+    col_max = np.zeros(P)
+    for _, cols, x in _column_blocks(D):
+        x_lo, x_hi = x.min(axis=0), x.max(axis=0)
+        lo, hi = min(lo, float(x_lo.min())), max(hi, float(x_hi.max()))  # NaN propagates through min/max
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise NeuroreconError("D contains NaN or infinite values")
+        col_max[cols] = np.maximum(col_max[cols], np.maximum(np.abs(x_lo), np.abs(x_hi)))
         integer = integer and bool(np.array_equal(x, np.rint(x)))
     max_abs = max(abs(lo), abs(hi))
     nonneg = lo >= 0
@@ -260,16 +375,17 @@ def _column_stats(D: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bo
                 sq_sums[cols] += np.einsum("ij,ij->j", x64, x64)
             if not nonneg:
                 abs_sums[cols] += np.abs(x64).sum(axis=0)
-    return sums, sq_sums, abs_sums, integer, nonneg, max_abs
+    return sums, sq_sums, abs_sums, integer, nonneg, col_max
 
 
-def _combine_stats(parts: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool, float]:
+def _combine_stats(parts: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool, np.ndarray]:
     """The column statistics of stacked row blocks from theirs (exact for integer dictionaries:
     every sum is an integer below 2^53)."""
     if len(parts) == 1:
         return parts[0]
     sums, sq_sums, abs_sums = (functools.reduce(np.add, [p[i] for p in parts]) for i in range(3))
-    return (sums, sq_sums, abs_sums, all(p[3] for p in parts), all(p[4] for p in parts), max(p[5] for p in parts))
+    return (sums, sq_sums, abs_sums, all(p[3] for p in parts), all(p[4] for p in parts),
+            functools.reduce(np.maximum, [p[5] for p in parts]))
 
 
 def _block_sum(parts: list[np.ndarray]) -> np.ndarray:
@@ -280,13 +396,13 @@ def _block_sum(parts: list[np.ndarray]) -> np.ndarray:
     return total
 
 
-def _digits(R: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+def _digits(R: np.ndarray, bits: int, total: int = _DIGIT_BITS_TOTAL) -> tuple[np.ndarray, np.ndarray]:
     """R (n x C) as ``digits`` float32 integer matrices ``Q = [Q_0 ... Q_{J-1}]`` (n x J*C) and
-    the per-class scale: ``R = scale 2^(1-k) sum_j 2^(-kj) Q_j`` up to 2^-36 (see module doc)."""
+    the per-class scale: ``R = scale 2^(1-k) sum_j 2^(-kj) Q_j`` up to 2^-total (see module doc)."""
     n, C = R.shape
-    scale = np.abs(R).max(axis=0)  # one scale per class: each class keeps its own 2^-36
+    scale = np.abs(R).max(axis=0)  # one scale per class: each class keeps its own 2^-total
     scale[scale == 0] = 1.0
-    digits = -(-_DIGIT_BITS_TOTAL // bits)
+    digits = -(-total // bits)
     Q = np.empty((n, digits * C), dtype=np.float32)
     q = R * (2.0 ** (bits - 1) / scale)  # |q| <= 2^(bits-1)
     for j in range(digits):
@@ -310,6 +426,55 @@ def _recombine(prod: np.ndarray, scale: np.ndarray, bits: int) -> np.ndarray:
         out += prod[j * C:(j + 1) * C].astype(np.float64) * 2.0 ** (-bits * j)
     out *= (scale * 2.0 ** (1 - bits))[:, None]
     return out.T
+
+
+def _integer_gram(x: np.ndarray, f: int, small: bool) -> np.ndarray:
+    """``x[:, :f]^T x`` (f x m float64) for an integer block: float32 when ``small`` (every
+    partial sum below 2^24), else float64 (below 2^53): exact either way."""
+    if small:
+        a = x[:, :f]
+        return (a.T @ x).astype(np.float64)
+    x64 = x.astype(np.float64)
+    return x64[:, :f].T @ x64
+
+
+def _centred_gram(x: np.ndarray, f: int, mu: np.ndarray) -> np.ndarray:
+    """``(x - mu)[:, :f]^T (x - mu)`` in float64 for a non-integer block (correct to rounding)."""
+    xc = x.astype(np.float64) - mu
+    return xc[:, :f].T @ xc
+
+
+def _centre_integer_gram(S: np.ndarray, s_new: np.ndarray, s_all: np.ndarray, n: int) -> np.ndarray:
+    """``S - s_new s_all^T / n`` from the exact integer Gram S and column sums s: as
+    ``(n S - s_new s_all^T) / n`` (exact numerator, one rounding) when every term is an integer
+    below 2^53, else with one rounding per term. Either way the same bits for any block split."""
+    outer = np.outer(s_new, s_all)
+    if n * float(np.abs(S).max(initial=0.0)) + float(np.abs(outer).max(initial=0.0)) < 2.0**53:
+        return (n * S - outer) / n
+    return S - outer / n
+
+
+def _row_digit_product(x: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """``x Q`` (n_b x J*C float32) for an integer block x (its support columns): every partial sum
+    is an integer below 2^24 (module docstring), so every entry is exact."""
+    if x.dtype != np.float32:
+        x = x.astype(np.float32)  # integers below 2^24: exact
+    return x @ Q
+
+
+def _recombine_rows(prod: np.ndarray, scale: np.ndarray, bits: int) -> np.ndarray:
+    """``D V`` (n x C float64) from the exact digit products ``D Q`` (smallest digits first)."""
+    C = scale.shape[0]
+    out = np.zeros((prod.shape[0], C))
+    for j in reversed(range(prod.shape[1] // C)):
+        out += prod[:, j * C:(j + 1) * C].astype(np.float64) * 2.0 ** (-bits * j)
+    out *= scale * 2.0 ** (1 - bits)
+    return out
+
+
+def _float64_rows(x: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``x V`` (n_b x C float64) for a block that takes no digit expansion."""
+    return x.astype(np.float64, copy=False) @ V
 
 
 def _float64_product(x: np.ndarray, R: np.ndarray) -> np.ndarray:

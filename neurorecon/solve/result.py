@@ -49,10 +49,8 @@ def certificate_result(op, Y, W, beta, penalty, tol, start, **fields) -> SolveRe
     ybar = Y.mean(axis=0) if op.fit_intercept else np.zeros(Y.shape[1])
     Yc = Y - ybar
     support = np.flatnonzero(np.any(W != 0, axis=1))
-    R = Yc - op.matvec(W[support], support)
-    if op.fit_intercept:
-        R -= R.mean(axis=0)
-    cert = certify(R, Yc, op.correlations(R), W, beta, penalty, op.correlation_error(R))
+    R, r_error = op.residual(Yc, W[support], support)
+    cert = certify(R, Yc, op.correlations(R), W, beta, penalty, op.correlation_error(R), r_error)
     values = dict(
         W=W,
         intercept=ybar - op.col_means[support] @ W[support],

@@ -21,7 +21,8 @@ Native algorithm (``solver="native"``): a working-set method with gap-based colu
 in celer / skglm / BLITZ, because the solution is sparse (a few hundred of tens of thousands of
 columns) and full-dictionary passes are the expensive part:
 
-1. From the current W: residual R (float64, from the working-set columns only), one exact pass
+1. From the current W: residual R (float64, each row block's rows of ``D_S W_S`` by exact digit
+   products, with an error bound the primal value accounts for), one exact pass
    ``Z = D^T R`` over the whole dictionary, the dual point ``Lambda = s R`` and the gap. Stop when
    gap <= tol.
 2. Gap-safe screening (``screen=True``; off by default): the dual optimum lies within
@@ -36,14 +37,21 @@ columns) and full-dictionary passes are the expensive part:
    ranked by ``(beta - s ||Z_p||) / ||Dc_p||`` (the distance from Lambda to the constraint);
    size ``max(250, 2 |support|)``, doubled when an iteration did not halve the gap.
 4. Solve the sub-problem on the working set to a gap of 0.01x the outer gap by block coordinate
-   descent in Gram form with Anderson acceleration (:mod:`neurorecon.solve.working_set`); the centred
-   float64 columns and their Gram matrix are cached and extended across iterations (and across
-   the betas of :func:`solve_path`). Go to 1. Sub-problems are cheap next to a pass over D, so
-   they are solved accurately and a solve typically takes 4-6 passes.
+   descent in Gram form with Anderson acceleration (:mod:`neurorecon.solve.working_set`); the
+   working set's Gram matrix and ``B = Dc_ws^T Yc`` are cached and extended across iterations
+   (and across the betas of :func:`solve_path`). Go to 1. Sub-problems are cheap next to a pass
+   over D, so they are solved accurately and a solve typically takes 4-6 passes.
+
+What lives on the client: the working set's Gram matrix G (m x m float64, m <= ``WS_MAX`` beyond
+twice the support) and B (m x C), the residual R and its digits (n x C, n x J*C), Z (P x C) and
+W. The dictionary's columns stay where its row blocks are (memory, disk, Dask workers): G is
+extended by one reduction over the blocks returning ``D_b[:, new]^T D_b[:, ws]`` (exact integer
+sums), so results have the same bits for any block split (:mod:`neurorecon.solve.operator`).
 
 Certified to rounding: the correlations are exact up to a known bound (see
 :mod:`neurorecon.solve.operator`), and the dual constraints are inflated by that bound, so the
-dual point is feasible for the exact products.
+dual point is feasible for the exact products; the residual is within a known bound of the exact
+one, and the primal value is taken at that bound (an upper bound on the exact primal).
 
 ``solver="cvxpy"`` solves the same problem with CVXPY (Clarabel by default, SCS as an option):
 the reference the native solver is tested against; its certificate is computed by the same code
@@ -67,7 +75,7 @@ SOLVERS = ("native", "cvxpy")
 WS_MIN = 250  # smallest working set (passes over D cost more than sub-problems: start big)
 INNER_RHO = 0.01  # sub-problem gap target, relative to the outer gap (sub-problems are cheap, passes are not)
 MAX_EPOCHS = 20_000  # per sub-problem
-WS_MAX = 8192  # largest working set beyond twice the support (memory: its Gram matrix is m x m float64)
+WS_MAX = 8192  # largest working set beyond twice the support (client memory: its Gram matrix is m x m float64)
 
 
 def beta_max(D, Y, penalty: str = "group", *, fit_intercept: bool = True, standardize: bool = False) -> float:
@@ -203,8 +211,8 @@ def solve_path(
 ) -> list[SolveResult]:
     """Solve for each beta (non-increasing), each warm-started from the previous solution.
 
-    One dictionary pass validates D; the cached working-set columns and Gram matrix carry over
-    from one beta to the next.
+    One dictionary pass validates D; the working set's cached Gram matrix carries over from one
+    beta to the next.
     """
     check_penalty(penalty)
     betas = [_check_beta(b) for b in betas]
@@ -224,18 +232,28 @@ def solve_path(
 
 
 class _ColumnCache:
-    """Centred float64 columns X (n x m) of the working set and their Gram ``X^T X``, kept across
-    working-set changes: only columns new to the set are gathered and multiplied.
+    """The working set's centred Gram matrix ``G = Dc_ws^T Dc_ws`` (m x m) and ``B = Dc_ws^T Yc``
+    (m x C), kept across working-set changes: only the products of columns new to the set are
+    computed, by reductions over D's row blocks (:meth:`DictionaryOperator.gram`,
+    :meth:`DictionaryOperator.correlations`). The columns themselves stay where the blocks are.
 
-    Order: the columns that stay keep their order, new ones are appended (sorted), so the Gram
-    matrix is extended by blocks instead of being re-indexed.
+    Order: the columns that stay keep their order, new ones are appended (sorted), so G and B are
+    extended by blocks instead of being re-indexed.
     """
 
     def __init__(self, op: DictionaryOperator):
         self.op = op
         self.idx = np.zeros(0, dtype=np.intp)
-        self.X = np.zeros((op.n, 0))
         self.G = np.zeros((0, 0))
+        self.Yc = None
+        self.B = np.zeros((0, 0))
+
+    def targets(self, Yc: np.ndarray) -> None:
+        """Use the centred targets ``Yc`` for B (recomputed for the cached columns if they changed)."""
+        if self.Yc is not None and self.Yc.shape == Yc.shape and np.array_equal(self.Yc, Yc):
+            return
+        self.Yc = Yc.copy()
+        self.B = self.op.correlations(Yc, self.idx) if len(self.idx) else np.zeros((0, Yc.shape[1]))
 
     def update(self, cols: np.ndarray) -> None:
         """Make the cache hold exactly the columns ``cols`` (in the cache's own order)."""
@@ -243,21 +261,16 @@ class _ColumnCache:
         fresh = np.setdiff1d(cols, self.idx)
         if len(fresh) == 0 and len(kept) == len(self.idx):
             return
-        X, G = self.X, self.G
+        G, B = self.G, self.B
         if len(kept) < len(self.idx):
-            X, G = X[:, kept], G.take(kept, axis=0).take(kept, axis=1)
+            G, B = G.take(kept, axis=0).take(kept, axis=1), B[kept]
+        old = self.idx[kept]
         if len(fresh):
-            Xf = self.op.centred_columns(fresh)
-            cross = Xf.T @ X
-            G = np.block([[G, cross.T], [cross, Xf.T @ Xf]])
-            X = np.concatenate([X, Xf], axis=1)
-        self.idx = np.concatenate([self.idx[kept], fresh]).astype(np.intp)
-        self.X, self.G = X, G
-
-    def positions(self, cols: np.ndarray) -> np.ndarray:
-        """Where the columns ``cols`` (all in the cache) sit in it."""
-        order = np.argsort(self.idx, kind="stable")
-        return order[np.searchsorted(self.idx, cols, sorter=order)]
+            cross, square = self.op.gram(fresh, old)
+            G = np.block([[G, cross.T], [cross, square]])
+            B = np.concatenate([B, self.op.correlations(self.Yc, fresh)])
+        self.idx = np.concatenate([old, fresh]).astype(np.intp)
+        self.G, self.B = G, B
 
 
 class _WorkingSet:
@@ -276,6 +289,7 @@ class _WorkingSet:
         ybar = Y.mean(axis=0) if op.fit_intercept else np.zeros(C)
         Yc = Y - ybar
         yy = np.einsum("ic,ic->c", Yc, Yc)
+        cache.targets(Yc)
         W = np.zeros((P, C)) if W0 is None else W0.copy()
         W[op.col_norms == 0] = 0.0  # constant columns do nothing (intercept) or are zero columns
         kept = np.ones(P, dtype=bool)  # not screened out
@@ -286,16 +300,11 @@ class _WorkingSet:
         outer = 0
         while True:
             support = np.flatnonzero(np.any(W != 0, axis=1))
-            if not np.all(np.isin(support, cache.idx)):
-                cache.update(np.union1d(cache.idx, support))
-            pos = cache.positions(support)
-            R = Yc - cache.X[:, pos] @ W[support]
-            if op.fit_intercept:
-                R -= R.mean(axis=0)
+            R, r_error = op.residual(Yc, W[support], support)
             full = bool(kept.all())
             Z = _correlations(op, R, kept)
             error = op.correlation_error(R)
-            cert = certify(R, Yc, Z, W, beta, penalty, error)
+            cert = certify(R, Yc, Z, W, beta, penalty, error, r_error)
             history.append((time.perf_counter() - start, cert.gap, len(cache.idx)))
             if verbose:
                 print(f"[solver] it {outer:3d}  gap {cert.gap:.3e}  primal {cert.primal:.10g}  "
@@ -310,7 +319,7 @@ class _WorkingSet:
                 if not full:  # report a certificate valid for the whole dictionary
                     kept[:] = True
                     Z = _correlations(op, R, kept)
-                    cert = certify(R, Yc, Z, W, beta, penalty, error)
+                    cert = certify(R, Yc, Z, W, beta, penalty, error, r_error)
                 break
             outer += 1
             scores = _scaled_scores(Z, cert.scale, penalty)
@@ -331,8 +340,7 @@ class _WorkingSet:
             candidates = int(np.sum(priority < np.inf))
             last_gap = cert.gap
             cache.update(np.argsort(priority, kind="stable")[:min(ws_size, candidates)])
-            ws = cache.idx
-            B = cache.X.T @ Yc
+            ws, B = cache.idx, cache.B
             tol_in = max(INNER_RHO * cert.gap_abs, 0.2 * tol * cert.primal)
             W_ws, used, _ = bcd(cache.G, B, W[ws], yy, beta, penalty, tol_in, MAX_EPOCHS)
             epochs += used

@@ -2,8 +2,10 @@
 
 The sub-problem on m working-set columns is ``min 0.5 ||Yc - X W||^2 + beta Omega(W)`` with X the
 m centred columns. Everything is expressed with ``G = X^T X`` (m x m) and ``B = X^T Yc`` (m x C), so
-an epoch costs O(m^2 C) independent of n. The state is W and ``H = B - G W = X^T R``; updating
-row j is a proximal step on that row (one neuron, all C classes)::
+an epoch costs O(m^2 C) independent of n (X itself is never formed: G and B come from reductions
+over the dictionary's row blocks, :mod:`neurorecon.solve.operator`). The state is W and
+``H = B - G W = X^T R``; updating row j is a proximal step on that row (one neuron, all C
+classes)::
 
     z = W_j + H_j / G_jj;   W_j <- prox(z, beta / G_jj);   H -= G_j (W_j_new - W_j_old)^T
 
