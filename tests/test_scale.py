@@ -173,7 +173,8 @@ def test_resume_after_sigkill_reuses_finished_blocks(tmp_path):
 
 def test_sigint_stops_cleanly_and_names_the_resume_command(tmp_path):
     run = tmp_path / "run"
-    proc = _child(["--out", str(run), "--memory-limit", "1MB", "--cluster", "local:2"])
+    # 2,000 witnesses: about a hundred blocks, so the signal lands mid-run even on a loaded machine
+    proc = _child(["--out", str(run), "--memory-limit", "1MB", "--cluster", "local:2", "--witnesses", "2000"])
     _wait_for_blocks(BlockStore(run / "blocks"), proc, 2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
