@@ -173,8 +173,10 @@ def test_resume_after_sigkill_reuses_finished_blocks(tmp_path):
 
 def test_sigint_stops_cleanly_and_names_the_resume_command(tmp_path):
     run = tmp_path / "run"
-    # 2,000 witnesses: about a hundred blocks, so the signal lands mid-run even on a loaded machine
-    proc = _child(["--out", str(run), "--memory-limit", "1MB", "--cluster", "local:2", "--witnesses", "2000"])
+    # a user's Ctrl-C reaches a process whose SIGINT is at its default; ours may have inherited it
+    # ignored (a job started in the background by a non-interactive shell), and so would the child
+    proc = _child(["--out", str(run), "--memory-limit", "1MB", "--cluster", "local:2"],
+                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_blocks(BlockStore(run / "blocks"), proc, 2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
