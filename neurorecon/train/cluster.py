@@ -141,6 +141,9 @@ def connect(cluster, memory_limit: int) -> Cluster:
     if cluster.startswith("local:"):
         n = int(cluster[len("local:"):])
         logging.getLogger("distributed").setLevel(logging.ERROR)  # Dask's INFO lines are not ours to print
+        # nor is the traceback Dask's event loop logs when Ctrl-C cuts a client call short
+        # (distributed.utils.sync's cancel callback fails there): the run says it was interrupted
+        logging.getLogger("tornado.application").setLevel(logging.CRITICAL)
         with _starting_workers():
             local = distributed.LocalCluster(n_workers=n, processes=True, threads_per_worker=1,
                                              dashboard_address=":0", memory_limit=memory_limit + WORKER_BASELINE,
