@@ -183,7 +183,9 @@ class Engine:
         ``keep``: the results stay where they were made: Dask futures on a cluster (with a block
         store each is fetched once, to be stored, and dropped here); in process with ``spill``,
         :class:`StoredBlock` handles; otherwise the results themselves."""
-        spill = (self.store or self.spill) if keep and self.client is None else None
+        # in process, kept blocks wait on disk only with a spill store (where the block store, if
+        # any, already holds them); otherwise they stay in memory, not written and read back
+        spill = (self.store or self.spill) if keep and self.client is None and self.spill is not None else None
         results: list = [None] * len(tasks)
         todo = []
         for i, (key, args) in enumerate(tasks):
@@ -191,7 +193,7 @@ class Engine:
             if cached is None:
                 todo.append(i)
             else:
-                results[i] = StoredBlock(self.store, key) if keep else cached
+                results[i] = StoredBlock(self.store, key) if spill is not None else cached
                 self.reused += 1
         done = len(tasks) - len(todo)
 
