@@ -338,12 +338,21 @@ def test_a_fit_on_a_cluster_keeps_the_dictionary_on_the_workers(client, data, mo
     received = []
     gather = client._gather
 
+
     async def spy(*args, **kwargs):  # every result the client receives from the cluster
         out = await gather(*args, **kwargs)
         received.append(_feature_blocks_in(out))
         return out
 
+    asked = []
+    columns = RowBlocks.columns
+
+    def gathered_columns(self, idx):  # a dictionary's columns brought to the client
+        asked.append(self.where)
+        return columns(self, idx)
+
     monkeypatch.setattr(client, "_gather", spy)
+    monkeypatch.setattr(RowBlocks, "columns", gathered_columns)
     distributed = _fit(X, y, cluster=client, memory_limit="1MB")
     monkeypatch.undo()
     assert distributed.report_["engine"]["dictionary"] == "workers" == distributed.report_["dictionary_where"]
@@ -352,6 +361,8 @@ def test_a_fit_on_a_cluster_keeps_the_dictionary_on_the_workers(client, data, mo
     assert distributed.report_["dictionary_bytes"] == reference.report_["dictionary_bytes"]
     # the client received the passes' results (statistics, products, columns), never a dictionary block
     assert len(received) > 20 and sum(received) == 0
+    # nor a block's rows of selected columns (validation scores, round reports take products)
+    assert "workers" not in asked and asked.count("memory") < 5
     assert _feature_blocks_in([{"count": np.zeros(2)}]) == 1
 
     engine = Engine(client, memory_limit="1MB")

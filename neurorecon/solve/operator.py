@@ -233,29 +233,10 @@ class DictionaryOperator:
         """
         idx = np.asarray(idx, dtype=np.intp)
         V = W_rows / self.column_scale[idx][:, None] if self.standardize else np.asarray(W_rows, dtype=np.float64)
-        C = V.shape[1]
-        if len(idx) == 0:
-            return np.zeros((self.n, C)), np.zeros(C)
-        blocks = self.blocks.cols(idx)
-        row_l1 = float(self._col_max[idx].sum())  # >= ||D[i, idx]||_1 for every row i
-        vmax = np.abs(V).max(axis=0)
-        bits = 0
-        if self.integer and row_l1 < _EXACT_LIMIT:
-            bits = int(np.floor(np.log2(_EXACT_LIMIT / max(row_l1, 1.0)))) + 1
-        if bits >= _MIN_DIGIT_BITS:
-            digits = -(-_PRODUCT_BITS_TOTAL // bits)
-            Q, digit_scale = _digits(V, bits, _PRODUCT_BITS_TOTAL)
-            parts = blocks.map(_row_digit_product, [(Q,)] * blocks.n_blocks)
-            out = _recombine_rows(parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0),
-                                  digit_scale, bits)
-            factor = 2.0 ** (-bits * digits) + (digits + 4) * 2.0**-53
-        else:
-            parts = blocks.map(_float64_rows, [(V,)] * blocks.n_blocks)
-            out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
-            factor = (len(idx) + 2) * 2.0**-53
-        if self.standardize:
-            factor += 2.0**-52  # V = W / sigma, rounded
-        return out, row_l1 * vmax * factor
+        out, bound = block_product(self.blocks.cols(idx), V, self._col_max[idx], self.integer)
+        if self.standardize:  # V = W / sigma, rounded
+            bound = bound + float(self._col_max[idx].sum()) * np.abs(V).max(axis=0, initial=0.0) * 2.0**-52
+        return out, bound
 
     def residual(self, Yc: np.ndarray, W_rows: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(R, bound)``: the residual ``R = Yc - Dc[:, idx] W_rows`` (n x C float64, centred again
@@ -272,6 +253,45 @@ class DictionaryOperator:
         # of the subtractions and the centring (a few ulps of each entry)
         return R, np.sqrt(self.n) * entry + 8 * 2.0**-53 * (norms + np.sqrt(np.einsum("ic,ic->c", Yc, Yc))
                                                             + np.sqrt(np.einsum("ic,ic->c", DV, DV)))
+
+
+def block_product(blocks: RowBlocks, V: np.ndarray, col_max: np.ndarray, integer: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(D V, bound)`` for the row blocks D (n x k) and V (k x C float64), computed where the
+    blocks live: each returns its rows of the exact digit products ``D_b Q_j`` (integer D) or of
+    a float64 product; ``col_max`` (k,) bounds each column's entries (any upper bound will do),
+    ``integer`` says D holds integers. ``|out_ic - (D V)_ic| <= bound[c]`` for every row i, and
+    every row has the same bits for any block split (module docstring, Residual)."""
+    C = V.shape[1]
+    if V.shape[0] == 0:
+        return np.zeros((blocks.shape[0], C)), np.zeros(C)
+    row_l1 = float(np.sum(col_max))  # >= ||D[i, :]||_1 for every row i
+    vmax = np.abs(V).max(axis=0)
+    bits = 0
+    if integer and row_l1 < _EXACT_LIMIT:
+        bits = int(np.floor(np.log2(_EXACT_LIMIT / max(row_l1, 1.0)))) + 1
+    if bits >= _MIN_DIGIT_BITS:
+        digits = -(-_PRODUCT_BITS_TOTAL // bits)
+        Q, digit_scale = _digits(V, bits, _PRODUCT_BITS_TOTAL)
+        parts = blocks.map(_row_digit_product, [(Q,)] * blocks.n_blocks)
+        out = _recombine_rows(parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0), digit_scale, bits)
+        factor = 2.0 ** (-bits * digits) + (digits + 4) * 2.0**-53
+    else:
+        parts = blocks.map(_float64_rows, [(V,)] * blocks.n_blocks)
+        out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        factor = (V.shape[0] + 2) * 2.0**-53
+    return out, row_l1 * vmax * factor
+
+
+def column_extent(blocks: RowBlocks) -> tuple[np.ndarray, bool]:
+    """Each column's max |D_ip| and whether D holds integers: one pass where the blocks live."""
+    parts = blocks.map(_column_extent)
+    return functools.reduce(np.maximum, [p[0] for p in parts]), all(p[1] for p in parts)
+
+
+def _column_extent(x: np.ndarray) -> tuple[np.ndarray, bool]:
+    if x.shape[0] == 0:
+        return np.zeros(x.shape[1]), True
+    return np.abs(x).max(axis=0).astype(np.float64), bool(np.array_equal(x, np.rint(x)))
 
 
 def as_operator(D, fit_intercept: bool = True, standardize: bool = False) -> DictionaryOperator:

@@ -41,6 +41,7 @@ from neurorecon.resources import check_resources
 from neurorecon.simulate.emulator import emulate
 from neurorecon.simulate.predict import predict_network
 from neurorecon.solve import DictionaryOperator, solvers
+from neurorecon.solve.operator import block_product, column_extent
 from neurorecon.solve.row_blocks import RowBlocks
 from neurorecon.train.blocks import BlockStore, Engine, peak_resident_memory
 from neurorecon.train.cluster import check_cluster, parse_memory_limit
@@ -936,9 +937,13 @@ def _encode_labels(y, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _scores(D: RowBlocks, result) -> np.ndarray:
-    """The readout's float scores ``D W + b`` on the rows of D, from its support's columns only."""
+    """The readout's float scores ``D W + b`` on the rows of D, from its support's columns only:
+    each block returns its rows of the exact product (no column leaves its block), and the
+    scores have the same bits wherever and however the rows are split."""
     support = np.flatnonzero(np.any(result.W != 0, axis=1))
-    return D.columns(support).astype(np.float64) @ result.W[support] + result.intercept
+    view = D.cols(support)
+    product, _ = block_product(view, result.W[support], *column_extent(view))
+    return product + result.intercept
 
 
 def _dictionary_bytes(X: np.ndarray, kinds: list[str], plan: _Plan, limit: int) -> tuple[int, int, int, int]:
