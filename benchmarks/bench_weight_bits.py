@@ -13,6 +13,9 @@ chip accuracy on the bit-exact emulator:
   trained at b bits against recurrent SG trained quantization-aware at b bits (``--method sg
   --qat``), then post-training quantized there.
 
+Parts (``PARTS``; ``run_all.py weight_bits --only qat``): ``sweep`` the first two comparisons,
+``qat`` the third.
+
 ``--quick`` (``run_all.py weight_bits --quick``): 2 / 4 / 8 bits only, 2,000 / 500 sequences,
 4 SG epochs; indicative numbers in ``results/quick/``.
 """
@@ -32,6 +35,11 @@ from neurorecon.train.surrogate.trainer import train_surrogate
 from _common import md_table, task_name  # benchmarks/ is on sys.path (run_all.py)
 
 TITLE = "Accuracy vs weight bits: quantization-aware reconstruction vs plain rounding (PTQ) and SG + QAT"
+PART_TITLES = {
+    "sweep": "cvx and its readout at 2-8 bits vs SG + PTQ",
+    "qat": "the default vs SG + QAT at 2 / 4 / 8 bits on seq-MNIST-10k",
+}
+PARTS = tuple(PART_TITLES)
 PROFILE = "loihi2"
 QUICK = True
 QAT_BITS = (2, 4, 8)
@@ -91,8 +99,18 @@ def _default_vs_qat(quick: bool) -> list[dict]:
     return rows
 
 
-def run(quick: bool = False) -> dict:
+def run(part: str, quick: bool = False) -> dict:
+    """One part of the benchmark (``PARTS``)."""
+    if part not in PARTS:
+        raise SystemExit(f"unknown part {part!r} of the weight-bits benchmark; parts: {', '.join(PARTS)}")
     started = time.perf_counter()
+    settings = {"profile": PROFILE, "seed": 0, "quick": quick}
+    if part == "qat":
+        qat = _default_vs_qat(quick)
+        return {"title": f"{TITLE}: {PART_TITLES[part]}", "part": part, "default_vs_qat": qat,
+                "ratios": {"default_at_least_sg_qat": f"{sum(r['default_chip'] >= r['sg_qat_chip'] for r in qat)}"
+                                                      f"/{len(qat)}"},
+                "settings": dict(settings, bits=list(QAT_BITS), qat_sg=QAT_SG), "total_s": time.perf_counter() - started}
     network, readout = [], []
     bit_widths = QAT_BITS if quick else SWEEP_BITS
     for task, options, readout_kind, cvx, sg in TASKS:
@@ -102,53 +120,50 @@ def run(quick: bool = False) -> dict:
         n, r = _task(task, options, readout_kind, cvx, sg, bit_widths)
         network += n
         readout += r
-    qat = _default_vs_qat(quick)
     wins = sum(r["cvx_chip"] >= r["sg_ptq_chip"] for r in network)
     return {
-        "title": TITLE,
+        "title": f"{TITLE}: {PART_TITLES[part]}",
+        "part": part,
         "table": network,
         "readout_only": readout,
-        "default_vs_qat": qat,
         "ratios": {"cvx_at_least_sg_ptq": f"{wins}/{len(network)}",
                    "refined_at_least_rounding": f"{sum(r['quantization_aware'] >= r['plain_rounding'] for r in readout)}"
-                                                f"/{len(readout)}",
-                   "default_at_least_sg_qat": f"{sum(r['default_chip'] >= r['sg_qat_chip'] for r in qat)}/{len(qat)}"},
-        "settings": {"profile": PROFILE, "bits": list(bit_widths), "tasks": [t[:4] for t in TASKS], "seed": 0,
-                     "qat_sg": QAT_SG, "quick": quick},
+                                                f"/{len(readout)}"},
+        "settings": dict(settings, bits=list(bit_widths), tasks=[t[:4] for t in TASKS]),
         "total_s": time.perf_counter() - started,
     }
 
 
 def markdown(result: dict) -> str:
-    network = md_table(result["table"], [
-        ("task", "task"), ("weight_bits", "weight bits"), ("cvx_chip", "cvx (quantization-aware) chip acc"),
-        ("cvx_hidden", "cvx hidden"), ("sg_float", "sg float acc"), ("sg_ptq_chip", "sg + PTQ chip acc"),
-    ])
-    readout = md_table(result["readout_only"], [
-        ("task", "task"), ("weight_bits", "readout bits"), ("quantization_aware", "quantization-aware"),
-        ("plain_rounding", "plain rounding"), ("lava_truncation", "8-bit readout truncated by Lava"),
-    ])
     r = result["ratios"]
-    qat = ""
+    quick = " (quick run: indicative only)" if result.get("settings", {}).get("quick") else ""
+    sections = []
+    if "table" in result:  # the sweep (and results from before the benchmark had parts)
+        network = md_table(result["table"], [
+            ("task", "task"), ("weight_bits", "weight bits"), ("cvx_chip", "cvx (quantization-aware) chip acc"),
+            ("cvx_hidden", "cvx hidden"), ("sg_float", "sg float acc"), ("sg_ptq_chip", "sg + PTQ chip acc"),
+        ])
+        readout = md_table(result["readout_only"], [
+            ("task", "task"), ("weight_bits", "readout bits"), ("quantization_aware", "quantization-aware"),
+            ("plain_rounding", "plain rounding"), ("lava_truncation", "8-bit readout truncated by Lava"),
+        ])
+        sections.append(f"Whole network at b-bit weights (every layer):\n\n{network}\n\ncvx ≥ sg+PTQ in "
+                        f"{r['cvx_at_least_sg_ptq']} rows.\n\nReadout only (hidden layer of the 8-bit cvx network "
+                        f"unchanged):\n\n{readout}\n\nQuantization-aware ≥ plain rounding in "
+                        f"{r['refined_at_least_rounding']} rows.")
     if result.get("default_vs_qat"):
         qat = md_table(result["default_vs_qat"], [
             ("task", "task"), ("weight_bits", "weight bits"), ("default_method", "default method"),
             ("default_chip", "default chip acc"), ("default_hidden", "hidden"), ("default_s", "default train s"),
             ("sg_qat_float", "SG + QAT float acc"), ("sg_qat_chip", "SG + QAT chip acc"), ("sg_qat_s", "SG + QAT train s"),
         ])
-        qat = (f"\n\nThe default method trained at b bits vs recurrent SG trained quantization-aware at b bits "
-               f"(then PTQ): default ≥ SG + QAT in {r['default_at_least_sg_qat']} rows.\n\n{qat}")
-    quick = " (quick run: indicative only)" if result.get("settings", {}).get("quick") else ""
-    return (
-        f"Whole network at b-bit weights (every layer):\n\n{network}\n\ncvx ≥ sg+PTQ in {r['cvx_at_least_sg_ptq']} "
-        f"rows.\n\nReadout only (hidden layer of the 8-bit cvx network unchanged):\n\n{readout}\n\n"
-        f"Quantization-aware ≥ plain rounding in {r['refined_at_least_rounding']} rows.{qat}\n\nTotal "
-        f"{result['total_s'] / 60:.1f} min{quick}."
-    )
+        sections.append(f"The default method trained at b bits vs recurrent SG trained quantization-aware at b bits "
+                        f"(then PTQ): default ≥ SG + QAT in {r['default_at_least_sg_qat']} rows.\n\n{qat}")
+    return "\n\n".join(sections + [f"Total {result['total_s'] / 60:.1f} min{quick}."])
 
 
 def headline(result: dict) -> str:
-    low = [r for r in result["table"] if r["weight_bits"] <= 4]
+    low = [r for r in result.get("table", []) if r["weight_bits"] <= 4]
     parts = [f"{r['task']} {r['weight_bits']} bits: cvx {r['cvx_chip']:.1%} vs SG+PTQ {r['sg_ptq_chip']:.1%}" for r in low]
     parts += [f"seq-mnist {r['weight_bits']} bits: default {r['default_chip']:.1%} vs SG+QAT {r['sg_qat_chip']:.1%}"
               for r in result.get("default_vs_qat", [])]
