@@ -1,0 +1,66 @@
+"""The quantization-aware readout: its scale search at low weight bits, and the chip's limits."""
+
+import numpy as np
+import pytest
+
+import neurorecon.train.convex.integer_readout as integer_readout
+from neurorecon.profiles import load_profile
+from neurorecon.quantize.scale import weight_grid
+from neurorecon.readout import Readout
+from neurorecon.train.convex.integer_readout import VOLTAGE_CEILING, chip_scores, fit_integer_readout
+
+T, S, C, N = 10, 40, 3, 600
+
+
+def _problem(outlier: float):
+    """A count readout whose least-squares weights are moderate, but for one rarely spiking
+    neuron whose weights are ``outlier`` times the others' largest (what a weighed penalty gives)."""
+    rng = np.random.default_rng(4)
+    raster = (rng.random((N, T + 1, S)) < rng.uniform(0.05, 0.4, S)).astype(np.uint8)
+    raster[:, :, 0] = 0
+    raster[:3, 2, 0] = 1  # neuron 0 spikes in three sequences
+    F = raster.sum(axis=1).astype(np.float64)
+    truth = rng.standard_normal((S, C))
+    labels = np.argmax((F - F.mean(axis=0)) @ truth, axis=1)
+    Y = np.eye(C)[labels]
+    Fc = F - F.mean(axis=0)
+    W = np.linalg.solve(Fc.T @ Fc + 1e-3 * np.eye(S), Fc.T @ (Y - Y.mean(axis=0)))
+    W[0] = outlier * np.abs(W[1:]).max() * np.sign(rng.standard_normal(C))
+    intercept = Y.mean(axis=0) - F.mean(axis=0) @ W
+    return W, intercept, raster, Y, labels
+
+
+def _fit(problem, bits: int):
+    W, intercept, raster, Y, _ = problem
+    return fit_integer_readout(W, intercept, raster, Y, 1e-3, "group", Readout("count"), load_profile("loihi2"),
+                               T, 0, weight_bits=bits, refine=False)
+
+
+@pytest.mark.parametrize("bits", [3, 4])
+def test_clipping_the_largest_weights_resolves_the_others_at_low_bits(monkeypatch, bits):
+    problem = _problem(outlier=8.0)
+    labels = problem[-1]
+    layer, report, Z = _fit(problem, bits)
+    monkeypatch.setattr(integer_readout, "MAX_CLIP_DOUBLINGS", 0)
+    _, unclipped, Z_unclipped = _fit(problem, bits)
+    assert report.scale > unclipped.scale  # the search clipped
+    assert report.objective_rounded < unclipped.objective_rounded
+    assert (Z.argmax(axis=1) == labels).mean() > (Z_unclipped.argmax(axis=1) == labels).mean() + 0.1
+    assert np.abs(layer.weights[:, 0]).max() >= weight_grid(np.array([-1.0, 1.0]), bits).magnitude  # clipped
+
+
+def test_the_chosen_readout_keeps_the_chip_limits_and_its_scores_are_the_emulators():
+    problem = _problem(outlier=8.0)
+    raster = problem[2]
+    layer, report, Z = _fit(problem, 4)
+    again, v_peak, a_peak = chip_scores(layer, raster, Readout("count"), T, 0)
+    np.testing.assert_array_equal(Z, again)
+    assert v_peak == report.voltage_peak <= VOLTAGE_CEILING
+    assert a_peak == report.accumulator_peak < 2 ** (load_profile("loihi2").precision.accumulator_bits - 1)
+
+
+def test_at_eight_bits_without_outliers_the_grid_filling_scale_is_kept():
+    problem = _problem(outlier=1.0)
+    layer, report, _ = _fit(problem, 8)
+    W = problem[0]
+    assert report.scale * np.abs(W).max() <= 256  # no weight clipped
