@@ -64,3 +64,15 @@ def test_at_eight_bits_without_outliers_the_grid_filling_scale_is_kept():
     layer, report, _ = _fit(problem, 8)
     W = problem[0]
     assert report.scale * np.abs(W).max() <= 256  # no weight clipped
+
+
+def test_refinement_from_larger_scales_never_ends_above_the_best_rounded_readout(monkeypatch):
+    problem = _problem(outlier=8.0)
+    W, intercept, raster, Y, labels = problem
+    refined = fit_integer_readout(W, intercept, raster, Y, 1e-3, "group", Readout("count"), load_profile("loihi2"),
+                                  T, 0, weight_bits=4)[1]
+    assert refined.objective_refined < refined.objective_rounded and refined.moves > 0
+    monkeypatch.setattr(integer_readout, "MAX_CLIP_DOUBLINGS", 0)  # refinement from the grid-filling scale only
+    alone = fit_integer_readout(W, intercept, raster, Y, 1e-3, "group", Readout("count"), load_profile("loihi2"),
+                                T, 0, weight_bits=4)[1]
+    assert refined.objective_refined <= alone.objective_refined
