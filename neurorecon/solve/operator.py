@@ -233,10 +233,9 @@ class DictionaryOperator:
         """
         idx = np.asarray(idx, dtype=np.intp)
         V = W_rows / self.column_scale[idx][:, None] if self.standardize else np.asarray(W_rows, dtype=np.float64)
-        out, bound = block_product(self.blocks.cols(idx), V, self._col_max[idx], self.integer)
-        if self.standardize:  # V = W / sigma, rounded
-            bound = bound + float(self._col_max[idx].sum()) * np.abs(V).max(axis=0, initial=0.0) * 2.0**-52
-        return out, bound
+        # V = W / sigma is rounded once when standardized
+        return block_product(self.blocks.cols(idx), V, self._col_max[idx], self.integer,
+                             input_rounding=2.0**-52 if self.standardize else 0.0)
 
     def residual(self, Yc: np.ndarray, W_rows: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(R, bound)``: the residual ``R = Yc - Dc[:, idx] W_rows`` (n x C float64, centred again
@@ -255,12 +254,14 @@ class DictionaryOperator:
                                                             + np.sqrt(np.einsum("ic,ic->c", DV, DV)))
 
 
-def block_product(blocks: RowBlocks, V: np.ndarray, col_max: np.ndarray, integer: bool) -> tuple[np.ndarray, np.ndarray]:
+def block_product(blocks: RowBlocks, V: np.ndarray, col_max: np.ndarray, integer: bool,
+                  input_rounding: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """``(D V, bound)`` for the row blocks D (n x k) and V (k x C float64), computed where the
     blocks live: each returns its rows of the exact digit products ``D_b Q_j`` (integer D) or of
     a float64 product; ``col_max`` (k,) bounds each column's entries (any upper bound will do),
-    ``integer`` says D holds integers. ``|out_ic - (D V)_ic| <= bound[c]`` for every row i, and
-    every row has the same bits for any block split (module docstring, Residual)."""
+    ``integer`` says D holds integers. ``|out_ic - (D V')_ic| <= bound[c]`` for every row i, V'
+    the exact values V was rounded from (each entry within ``input_rounding`` of its magnitude;
+    0: V is exact), and every row has the same bits for any block split (module docstring, Residual)."""
     C = V.shape[1]
     if V.shape[0] == 0:
         return np.zeros((blocks.shape[0], C)), np.zeros(C)
@@ -279,7 +280,7 @@ def block_product(blocks: RowBlocks, V: np.ndarray, col_max: np.ndarray, integer
         parts = blocks.map(_float64_rows, [(V,)] * blocks.n_blocks)
         out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
         factor = (V.shape[0] + 2) * 2.0**-53
-    return out, row_l1 * vmax * factor
+    return out, row_l1 * vmax * (factor + input_rounding)
 
 
 def column_extent(blocks: RowBlocks) -> tuple[np.ndarray, bool]:

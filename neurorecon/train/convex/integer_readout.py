@@ -39,7 +39,7 @@ from neurorecon.network import VTH_MAX, LIFLayer, Network
 from neurorecon.profiles import Profile
 from neurorecon.quantize.fixed_point import quantize_bias
 from neurorecon.quantize.netx_grid import netx_bias, netx_weight_grid
-from neurorecon.quantize.scale import weight_grid
+from neurorecon.quantize.scale import WeightGrid, weight_grid
 from neurorecon.simulate.arithmetic import STATE_SHIFT
 from neurorecon.simulate.emulator import emulate
 from neurorecon.solve.operator import column_scale
@@ -116,6 +116,47 @@ def _row_features(raster: np.ndarray, readout: Readout, t_frames: int, depth: in
     return raster[:, index].reshape(-1, raster.shape[-1]).astype(np.float64)
 
 
+@dataclass(eq=False)
+class _Candidate:
+    """One integer readout tried: its layer, exact chip scores and peaks, and convex objective."""
+
+    objective: float
+    exponent: int
+    q: float
+    kappa: float
+    mantissa: np.ndarray
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    grid: WeightGrid  # the exponent's grid (netx's or the profile's)
+    layer: LIFLayer
+    scores: np.ndarray
+    voltage_peak: float
+    accumulator_peak: float
+
+
+@dataclass(eq=False)
+class _ChipObjective:
+    """The convex objective of an integer readout, scored on the exact chip scores of ``raster``."""
+
+    raster: np.ndarray
+    Y: np.ndarray
+    beta: float
+    penalty: str
+    sigma: np.ndarray
+    readout: Readout
+    t_frames: int
+    depth: int
+    weight_bits: int
+
+    def candidate(self, mantissa: np.ndarray, bias_mant, bias_exp, exponent: int, q: float, kappa: float,
+                  grid: WeightGrid) -> _Candidate:
+        layer = make_layer(mantissa, bias_mant, bias_exp, exponent, self.weight_bits, self.readout)
+        Z, v_peak, a_peak = chip_scores(layer, self.raster, self.readout, self.t_frames, self.depth)
+        objective = _objective(Z, self.Y, mantissa, kappa, q, self.beta, self.penalty, self.sigma)
+        return _Candidate(objective, exponent, q, kappa, mantissa, bias_mant, bias_exp, grid, layer, Z, v_peak,
+                          a_peak)
+
+
 def _refine(F, Y, mantissa, bias_units, q, beta, penalty, sigma, step, lo, hi) -> tuple[np.ndarray, int]:
     """Integer coordinate descent on 0.5||F M/q + bias - Y||^2 + beta * pen(M)/q, one step per move."""
     M = mantissa.astype(np.float64).copy()
@@ -164,6 +205,7 @@ def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray
     grid = weight_grid(np.array([-1.0, 1.0]), weight_bits)  # readouts are mixed sign
     F = _row_features(raster, readout, t_frames, depth)
     sigma = column_scale(F.sum(axis=0), (F * F).sum(axis=0), len(F)) if standardize else np.ones(F.shape[1])
+    chip = _ChipObjective(raster, Y, beta, penalty, sigma, readout, t_frames, depth, weight_bits)
     bias_share = output_steps(t_frames, depth) if readout.kind == "count" else 1
     Z_float = F @ W + intercept
     per_step = raster.astype(np.float64) @ W  # (n, steps, C): the readout's input at every step
@@ -176,7 +218,10 @@ def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray
     accumulator_limit = 2 ** (precision.accumulator_bits - 1) - 1
     objective_float = _objective(Z_float, Y, W, 1.0, 1.0, beta, penalty, sigma)
 
-    rounded = []  # (objective, exponent, q, kappa, mantissa, bias_mant, bias_exp, grid), q ascending per exponent
+    def within_limits(candidate: _Candidate) -> bool:
+        return candidate.voltage_peak <= VOLTAGE_CEILING and candidate.accumulator_peak <= accumulator_limit
+
+    rounded: list[_Candidate] = []  # q ascending per exponent
     for exponent in range(0, precision.weight_exp_min - 1, -1):
         exponent_grid = netx_weight_grid(grid, exponent) if netx_compatible else grid
         fill = exponent_grid.magnitude / max(np.abs(W).max(initial=0.0), 1e-300)
@@ -188,45 +233,38 @@ def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray
         bound = min(limits, default=np.inf)
         for q in sorted({min(fill * 2.0**k, bound) for k in range(MAX_CLIP_DOUBLINGS + 1)}):
             kappa = 2**STATE_SHIFT * 2.0**exponent * q  # chip voltage units per solution unit
-            mantissa = exponent_grid.snap(q * W)
             bias_total = kappa * intercept / bias_share
             bias_mant, bias_exp = netx_bias(bias_total) if netx_compatible else quantize_bias(bias_total, 1.0, precision)
-            layer = make_layer(mantissa, bias_mant, bias_exp, exponent, weight_bits, readout)
-            Z, v_peak, a_peak = chip_scores(layer, raster, readout, t_frames, depth)
-            if q > fill and (v_peak > VOLTAGE_CEILING or a_peak > accumulator_limit):
+            candidate = chip.candidate(exponent_grid.snap(q * W), bias_mant, bias_exp, exponent, q, kappa,
+                                       exponent_grid)
+            if q > fill and not within_limits(candidate):
                 continue  # the limits above hold for unclipped weights only: clipped ones are checked
-            objective = _objective(Z, Y, mantissa, kappa, q, beta, penalty, sigma)
-            rounded.append((objective, exponent, q, kappa, mantissa, bias_mant, bias_exp, exponent_grid))
+            rounded.append(candidate)
         if fill <= bound:  # weights already fill the grid: a lower exponent only adds flooring
             break
-    best = min(rounded, key=lambda c: c[0])
-    objective_rounded = best[0]
+    best = min(rounded, key=lambda c: c.objective)
     chosen, moves = best, 0
     if refine:
         # The best rounded readout, then larger scales of its exponent while the refined objective
         # falls: rounding's ranking of the scales is not refinement's (4 bits, seq-MNIST: the best
         # rounded scale refined to 1,220, four times it to 822).
         previous = np.inf
-        for start in [c for c in rounded if c[1] == best[1] and c[2] >= best[2]]:
-            _, exponent, q, kappa, mantissa, bias_mant, bias_exp, exponent_grid = start
-            bias_units = (bias_mant.astype(np.float64) * 2.0**bias_exp) * bias_share / kappa
-            refined, steps = _refine(F, Y, mantissa, bias_units, q, beta, penalty, sigma, exponent_grid.step,
-                                     exponent_grid.lo, exponent_grid.hi)
-            candidate = make_layer(refined, bias_mant, bias_exp, exponent, weight_bits, readout)
-            Z, v_peak, a_peak = chip_scores(candidate, raster, readout, t_frames, depth)
-            objective = _objective(Z, Y, refined, kappa, q, beta, penalty, sigma)
-            if objective < chosen[0] and v_peak <= VOLTAGE_CEILING and a_peak <= accumulator_limit:
-                chosen, moves = (objective, exponent, q, kappa, refined, bias_mant, bias_exp, exponent_grid), steps
-            if objective >= previous:
+        for start in [c for c in rounded if c.exponent == best.exponent and c.q >= best.q]:
+            bias_units = (start.bias_mant.astype(np.float64) * 2.0**start.bias_exp) * bias_share / start.kappa
+            refined, steps = _refine(F, Y, start.mantissa, bias_units, start.q, beta, penalty, sigma, start.grid.step,
+                                     start.grid.lo, start.grid.hi)
+            candidate = chip.candidate(refined, start.bias_mant, start.bias_exp, start.exponent, start.q, start.kappa,
+                                       start.grid)
+            if candidate.objective < chosen.objective and within_limits(candidate):
+                chosen, moves = candidate, steps
+            if candidate.objective >= previous:
                 break
-            previous = objective
-    _, exponent, q, kappa, mantissa, bias_mant, bias_exp, _ = chosen
-    layer = make_layer(mantissa, bias_mant, bias_exp, exponent, weight_bits, readout)
-    Z, v_peak, a_peak = chip_scores(layer, raster, readout, t_frames, depth)
+            previous = candidate.objective
     report = IntegerReadoutReport(
-        weight_bits=weight_bits, weight_exp=exponent, scale=q, objective_float=objective_float,
-        objective_rounded=objective_rounded, objective_refined=_objective(Z, Y, mantissa, kappa, q, beta, penalty, sigma),
-        moves=moves, voltage_peak=v_peak, voltage_margin=1 - v_peak / VOLTAGE_CEILING,
-        accumulator_peak=a_peak, accumulator_bits=int(np.ceil(np.log2(a_peak + 1))) + 1,
+        weight_bits=weight_bits, weight_exp=chosen.exponent, scale=chosen.q, objective_float=objective_float,
+        objective_rounded=best.objective, objective_refined=chosen.objective, moves=moves,
+        voltage_peak=chosen.voltage_peak, voltage_margin=1 - chosen.voltage_peak / VOLTAGE_CEILING,
+        accumulator_peak=chosen.accumulator_peak,
+        accumulator_bits=int(np.ceil(np.log2(chosen.accumulator_peak + 1))) + 1,
     )
-    return layer, report, Z
+    return chosen.layer, report, chosen.scores
