@@ -76,3 +76,79 @@ def test_refinement_from_larger_scales_never_ends_above_the_best_rounded_readout
     alone = fit_integer_readout(W, intercept, raster, Y, 1e-3, "group", Readout("count"), load_profile("loihi2"),
                                 T, 0, weight_bits=4)[1]
     assert refined.objective_refined <= alone.objective_refined
+
+
+def _refine_one_move_at_a_time(F, Y, M, bias, q, beta, penalty, sigma, step, lo, hi):
+    """Reference: the coordinate descent scalar by scalar (neuron, class, step), objective from F."""
+    M = M.astype(np.float64).copy()
+    R = F @ M / q + bias - Y
+    col_sq = (F**2).sum(axis=0)
+    for _ in range(integer_readout.MAX_SWEEPS):
+        improved = 0
+        for p in np.flatnonzero(col_sq > 0):
+            g = F[:, p] @ R
+            for c in range(M.shape[1]):
+                before = np.linalg.norm(M[p]) if penalty == "group" else abs(M[p, c])
+                best, best_delta = 0.0, 0.0
+                for delta in (-step, step):
+                    new = M[p, c] + delta
+                    if lo <= new <= hi:
+                        d = delta / q
+                        after = np.sqrt(max(before**2 - M[p, c] ** 2 + new**2, 0.0)) if penalty == "group" else abs(new)
+                        change = d * g[c] + 0.5 * d * d * col_sq[p] + beta * sigma[p] * (after - before) / q
+                        if change < best - 1e-12:
+                            best, best_delta = change, delta
+                if best_delta:
+                    M[p, c] += best_delta
+                    R[:, c] += F[:, p] * (best_delta / q)
+                    g[c] = F[:, p] @ R[:, c]
+                    improved += 1
+        if not improved:
+            break
+    return M.astype(np.int64)
+
+
+def _small_refinement_problem(penalty):
+    rng = np.random.default_rng(7)
+    n, P, classes = 200, 12, 3
+    F = rng.poisson(2.0, (n, P)).astype(np.float64)
+    Y = np.eye(classes)[rng.integers(0, classes, n)]
+    start = rng.integers(-3, 4, (P, classes))
+    # F, Y, start, bias, q, beta, penalty, sigma, step, lo, hi
+    return F, Y, start, rng.standard_normal(classes) * 0.1, 20.0, 0.5, penalty, rng.uniform(0.5, 2.0, P), 1.0, -7.0, 7.0
+
+
+def _refinement_objective(M, F, Y, bias, q, beta, penalty, sigma):
+    residual = F @ M / q + bias - Y
+    rows = np.linalg.norm(M, axis=1) if penalty == "group" else np.abs(M).sum(axis=1)
+    return 0.5 * (residual**2).sum() + beta * (sigma * rows).sum() / q
+
+
+@pytest.mark.parametrize("penalty", ["group", "l1"])
+def test_refinement_moves_as_the_scalar_coordinate_descent_does(penalty):
+    """Refinement weighs a neuron's classes at once; it must take the same moves as visiting
+    them one by one, and lower the objective."""
+    problem = _small_refinement_problem(penalty)
+    F, Y, start, bias, q, beta, _, sigma, *_ = problem
+    M, moves = integer_readout._refine(*problem)
+    np.testing.assert_array_equal(M, _refine_one_move_at_a_time(*problem))
+    assert moves > 0
+    assert _refinement_objective(M, F, Y, bias, q, beta, penalty, sigma) < \
+        _refinement_objective(start, F, Y, bias, q, beta, penalty, sigma)
+
+
+@pytest.mark.parametrize("penalty", ["group", "l1"])
+def test_refinement_without_a_sweep_limit_ends_where_no_grid_step_lowers_the_objective(monkeypatch, penalty):
+    monkeypatch.setattr(integer_readout, "MAX_SWEEPS", 1000)
+    problem = _small_refinement_problem(penalty)
+    F, Y, start, bias, q, beta, _, sigma, step, lo, hi = problem
+    M, _ = integer_readout._refine(*problem)
+    assert M.min() >= lo and M.max() <= hi
+    final = _refinement_objective(M, F, Y, bias, q, beta, penalty, sigma)
+    for p in range(M.shape[0]):
+        for c in range(M.shape[1]):
+            for delta in (-step, step):
+                moved = M.astype(np.float64)
+                moved[p, c] += delta
+                if lo <= moved[p, c] <= hi:
+                    assert _refinement_objective(moved, F, Y, bias, q, beta, penalty, sigma) >= final - 1e-9
