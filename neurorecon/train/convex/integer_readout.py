@@ -10,20 +10,18 @@ the emulator on ``H``. Steps:
    value with the 16-bit accumulator ``|2**e * (M h_t)| < 2**15`` and the output voltage clear
    of the spiking threshold (peaks measured on ``H``, with a margin); within that, the scale
    that puts the largest weight at the grid's edge, and it doubled up to ``MAX_CLIP_DOUBLINGS``
-   times: larger scales clip the largest weights so the others are
-   resolved (at 4 bits, a few large weights otherwise round every other one to zero: seq-MNIST's
-   default fell from 95.5 % at 8 bits to 68.5 %); clipped readouts have their peaks checked
-   on the exact scores.
-   The (exponent, scale) whose rounded readout has the lowest convex objective under the
-   *exact* chip scores wins.
-2. Round, then refine the integers by coordinate descent (one grid step per move, a few
-   sweeps) on the same convex
-   objective, ``0.5 ||Z/kappa - Y||^2 + beta * sum_p sigma_p ||M_p / q||`` (sigma_p the standard
-   deviation of neuron p's feature when the solve was standardized, else 1), with the scores
-   ``Z`` the chip produces (linear in M up to the flooring of negative exponents and the
-   1/4096 voltage carry of ``last``). Refinement starts from
-   the best rounded readout and from each larger scale of its exponent while the refined
-   objective falls; the lowest objective on the exact chip scores is kept.
+   times: larger scales clip the largest weights so the others are resolved (at 4 bits, a few
+   large weights otherwise round every other one to zero: seq-MNIST's default fell from 95.5 %
+   at 8 bits to 68.5 %); clipped readouts have their peaks checked on the exact scores. The
+   (exponent, scale) whose rounded readout has the lowest convex objective under the *exact*
+   chip scores wins.
+2. Round, then refine the integers by coordinate descent (one grid step per move, a few sweeps)
+   on the same convex objective, ``0.5 ||Z/kappa - Y||^2 + beta * sum_p sigma_p ||M_p / q||``
+   (sigma_p the standard deviation of neuron p's feature when the solve was standardized, else
+   1), with the scores ``Z`` the chip produces (linear in M up to the flooring of negative
+   exponents and the 1/4096 voltage carry of ``last``). Refinement starts from the best rounded
+   readout and from each larger scale of its exponent while the refined objective falls; the
+   lowest objective on the exact chip scores is kept.
 3. Re-check: exact chip scores, predictions, margins.
 
 ``netx_compatible`` keeps the mantissas whole per spike and the bias on netx's 64-grid
@@ -160,36 +158,34 @@ class _ChipObjective:
                           a_peak)
 
 
-def _move_gains(M: np.ndarray, grad: np.ndarray, row_norm: np.ndarray, col_sq: np.ndarray, weight: np.ndarray,
-                q: float, penalty: str, step: float, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    """For each entry of mantissas ``M`` (rows: neurons), the objective change of its better
-    single-step move and that step (0 where no move lowers the objective).
+def _neuron_moves(row: np.ndarray, g: np.ndarray, col_sq: float, weight: float, q: float, penalty: str,
+                  step: float, lo: float, hi: float) -> np.ndarray:
+    """Per class, the single grid step of one neuron's mantissas ``row`` (C,) that lowers the
+    objective most from the current state (0: none lowers it).
 
-    With ``grad = F^T R`` (R the residual) a move of M[p, c] by delta changes the loss by
-    ``d grad[p, c] + d^2 ||F_p||^2 / 2`` (d = delta / q) and the penalty by ``weight_p / q`` times
-    the change of the row's norm (group) or of ``|M[p, c]|`` (l1)."""
-    best = np.zeros(M.shape)
-    best_step = np.zeros(M.shape)
-    before = row_norm[:, None] if penalty == "group" else np.abs(M)
+    With ``g = F_p^T R`` (R the residual) a move of row[c] by delta changes the loss by
+    ``d g[c] + d^2 ||F_p||^2 / 2`` (d = delta / q) and the penalty by ``weight / q`` times the
+    change of the row's norm (group) or of ``|row[c]|`` (l1)."""
+    best = np.zeros(row.shape)
+    best_step = np.zeros(row.shape)
+    row_norm = np.linalg.norm(row)
+    before = row_norm if penalty == "group" else np.abs(row)
     for delta in (-step, step):
-        new = M + delta
+        new = row + delta
         d = delta / q
-        loss = d * grad + 0.5 * d * d * col_sq[:, None]
-        if penalty == "group":
-            after = np.sqrt(np.maximum(row_norm[:, None] ** 2 - M**2 + new**2, 0.0))
-        else:
-            after = np.abs(new)
-        change = loss + weight[:, None] * (after - before) / q
+        loss = d * g + 0.5 * d * d * col_sq
+        after = np.sqrt(np.maximum(row_norm**2 - row**2 + new**2, 0.0)) if penalty == "group" else np.abs(new)
+        change = loss + weight * (after - before) / q
         take = (new >= lo) & (new <= hi) & (change < best - 1e-12)
         best = np.where(take, change, best)
         best_step = np.where(take, delta, best_step)
-    return best, best_step
+    return best_step
 
 
 def _refine(F, Y, mantissa, bias_units, q, beta, penalty, sigma, step, lo, hi) -> tuple[np.ndarray, int]:
     """Integer coordinate descent on 0.5||F M/q + bias - Y||^2 + beta * pen(M)/q, one grid step
     per move: neurons in turn, each one's classes in turn, at most ``MAX_SWEEPS`` sweeps. A
-    neuron's classes are weighed all at once (:func:`_move_gains`); only those that move are
+    neuron's classes are weighed all at once (:func:`_neuron_moves`); only those that move are
     visited, in order, each from the state the previous move left."""
     M = mantissa.astype(np.float64).copy()
     R = F @ M / q + bias_units - Y
@@ -203,14 +199,13 @@ def _refine(F, Y, mantissa, bias_units, q, beta, penalty, sigma, step, lo, hi) -
             g = F[:, p] @ R  # (C,)
             c = 0
             while c < M.shape[1]:
-                _, move = _move_gains(M[p:p + 1], g[None], np.array([np.linalg.norm(M[p])]), col_sq[p:p + 1],
-                                      weight[p:p + 1], q, penalty, step, lo, hi)
-                later = np.flatnonzero(move[0, c:])
+                move = _neuron_moves(M[p], g, col_sq[p], weight[p], q, penalty, step, lo, hi)
+                later = np.flatnonzero(move[c:])
                 if later.size == 0:
                     break
                 c += int(later[0])
-                M[p, c] += move[0, c]
-                R[:, c] += F[:, p] * (move[0, c] / q)
+                M[p, c] += move[c]
+                R[:, c] += F[:, p] * (move[c] / q)
                 g[c] = F[:, p] @ R[:, c]
                 improved += 1
                 c += 1
@@ -273,7 +268,7 @@ def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray
     if refine:
         # The best rounded readout, then larger scales of its exponent while the refined objective
         # falls: rounding's ranking of the scales is not refinement's (4 bits, seq-MNIST: the best
-        # rounded scale refined to 1,220, four times it to 822).
+        # rounded scale refined to 1,250, four times it to 862).
         previous = np.inf
         for start in [c for c in rounded if c.exponent == best.exponent and c.q >= best.q]:
             bias_units = (start.bias_mant.astype(np.float64) * 2.0**start.bias_exp) * bias_share / start.kappa
