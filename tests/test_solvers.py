@@ -9,6 +9,7 @@ import pytest
 
 from neurorecon.errors import NeuroreconError
 from neurorecon.solve import DictionaryOperator, beta_max, dual_violation, evaluate, solve, solve_path
+from neurorecon.solve.working_set import NEWTON_AFTER, accelerated_gradient, bcd, support_newton
 
 
 def spike_problem(n=80, P=150, C=3, seed=0, offset=0.0, counts=False, density=(0.2, 0.5)):
@@ -285,6 +286,60 @@ def test_scs_reference_runs():
     nat = solve(D, Y, beta)
     assert scs.solver == "cvxpy-scs"
     assert abs(scs.primal - nat.primal) <= 1e-4 * nat.primal
+
+
+# ---------------------------------------------------------------- the sub-problem's Newton phase
+
+
+def gram_problem(seed=21, beta_fraction=0.005):
+    """A working-set sub-problem in Gram form where nearly every row is selected: spike counts
+    beside near-copies of themselves (5 % of entries flipped, as column generation's perturbed
+    copies are) and a small beta, the regime where coordinate descent needs thousands of epochs."""
+    D, Y = spike_problem(n=300, P=60, C=4, seed=seed, counts=True)
+    flipped = np.random.default_rng(seed).random(D.shape) < 0.05
+    D = np.hstack([D, np.where(flipped, 1 - np.minimum(D, 1), D)])
+    Dc, Yc = D - D.mean(axis=0), Y - Y.mean(axis=0)
+    G, B = Dc.T.astype(np.float64) @ Dc, Dc.T.astype(np.float64) @ Yc
+    beta = beta_fraction * np.linalg.norm(B, axis=1).max()
+    return G, B, (Yc**2).sum(axis=0), beta
+
+
+def gram_objective(G, B, W, beta):
+    return 0.5 * np.vdot(W, G @ W) - np.vdot(B, W) + beta * np.linalg.norm(W, axis=1).sum()
+
+
+def test_newton_steps_never_raise_the_objective_and_reach_the_kkt_point():
+    G, B, yy, beta = gram_problem()
+    W = np.zeros_like(B)
+    values = [gram_objective(G, B, W, beta)]
+    for _ in range(40):  # one step (an epoch, then a Newton step) at a time
+        W, steps, cert = support_newton(G, B, W, yy, beta, 1e-9 * np.sum(yy), 1)
+        assert steps == 1
+        values.append(gram_objective(G, B, W, beta))
+        if cert.gap_abs <= 1e-9 * np.sum(yy):
+            break
+    assert np.all(np.diff(values) <= 1e-9 * abs(values[0]))
+    assert cert.gap_abs <= 1e-9 * np.sum(yy) and len(values) < 40
+    H = B - G @ W
+    on = np.any(W != 0, axis=1)
+    assert on.sum() > 0.8 * len(W)  # the regime the phase is for
+    norms = np.linalg.norm(W[on], axis=1, keepdims=True)
+    assert np.allclose(H[on], beta * W[on] / norms, atol=1e-5 * beta)
+    assert np.all(np.linalg.norm(H[~on], axis=1) <= beta * (1 + 1e-6))
+
+
+def test_newton_phase_matches_the_accelerated_gradient_optimum():
+    """The sub-problem solve (coordinate descent, then Newton for the group penalty) and FISTA
+    alone reach one optimum, Newton within a few dozen steps."""
+    G, B, yy, beta = gram_problem(seed=22)
+    tol = 1e-9 * np.sum(yy)
+    W_newton, used, cert = bcd(G, B, np.zeros_like(B), yy, beta, "group", tol, 20_000)
+    W_fista, _, cert_fista = accelerated_gradient(G, B, np.zeros_like(B), yy, beta, "group", tol, 200_000)
+    _, _, cert_cd = bcd(G, B, np.zeros_like(B), yy, beta, "group", tol, NEWTON_AFTER)
+    assert cert_cd.gap_abs > 1e3 * tol  # coordinate descent alone is far from done: the phase is needed
+    assert cert.gap_abs <= tol and cert_fista.gap_abs <= tol
+    assert abs(gram_objective(G, B, W_newton, beta) - gram_objective(G, B, W_fista, beta)) <= 2 * tol
+    assert used < NEWTON_AFTER + 60
 
 
 # ---------------------------------------------------------------- column generation

@@ -1,4 +1,4 @@
-"""The working-set sub-problem, in Gram form: coordinate descent, then accelerated gradient.
+"""The working-set sub-problem, in Gram form: coordinate descent, then Newton or accelerated gradient.
 
 The sub-problem on m working-set columns is ``min 0.5 ||Yc - X W||^2 + beta Omega(W)`` with X the
 m centred columns. Everything is expressed with ``G = X^T X`` (m x m) and ``B = X^T Yc`` (m x C), so
@@ -18,21 +18,40 @@ O(m C) and ends the solve.
 
 Coordinate descent is fast on well-conditioned working sets, but on large, strongly correlated
 ones (spike counts with a small beta) it needs tens of thousands of epochs. When it has not
-converged after ``BCD_EPOCHS`` epochs, the solve continues from its point with an accelerated
-proximal gradient (FISTA with adaptive restart) on the diagonally preconditioned problem
-(unit-norm columns, per-row thresholds): one BLAS matrix product per iteration.
+converged after ``NEWTON_AFTER`` (group) or ``BCD_EPOCHS`` (l1) epochs, the solve continues from
+its point with a second method:
+
+* group penalty: **Newton on the support**. Column generation ends with nearly every working-set
+  row selected (1,861 of 1,944 in a late seq-MNIST round), and there the objective is smooth:
+  with ``u_j = W_j / ||W_j||`` its gradient on the support S is ``g = G_SS W_S - B_S + beta U``
+  and its Hessian acts as ``H D = G_SS D + beta (D_j - u_j (u_j . D_j)) / ||W_j||`` row by row.
+  Each step alternates one exact coordinate-descent epoch (rows join or leave the support) with
+  a Newton direction on S, solved by conjugate gradients preconditioned with the Cholesky factor
+  of ``K = G_SS + beta diag(1 / ||W_j||)`` (one m x m factorisation shared by the C classes:
+  it holds G's correlations, which are what makes gradient methods slow), and a backtracking
+  line search on the exact objective (a row's norm is not smooth at zero). Measured on that
+  round's sub-problem: 15 s against 59 s for coordinate descent and accelerated gradient.
+* l1 penalty (or a Newton step that cannot descend): an accelerated proximal gradient (FISTA
+  with adaptive restart) on the diagonally preconditioned problem (unit-norm columns, per-row
+  thresholds): one BLAS matrix product per iteration.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+import scipy.linalg
 
 from neurorecon.solve.certificate import certify_parts, dual_scale, penalty_value
 
 ANDERSON_K = 5
-BCD_EPOCHS = 200  # then switch to the accelerated gradient
+BCD_EPOCHS = 200  # then switch to the accelerated gradient (l1 penalty)...
+NEWTON_AFTER = 50  # ...or, group penalty, to Newton after this many epochs
 GAP_EVERY = 25  # accelerated-gradient iterations between gap checks
+CG_STEPS = 50  # conjugate-gradient iterations per Newton direction (an inexact Newton step)...
+CG_TOL = 0.1  # ...or fewer, once the Newton system's residual is this fraction of the gradient
+ARMIJO = 1e-4  # sufficient decrease of the line search, relative to the directional derivative
+SMALLEST_STEP = 1e-6  # a shorter step means the direction does not descend: hand over to the gradient method
 
 
 def subproblem_gap(W, H, B, yy, beta, penalty):
@@ -123,7 +142,7 @@ def bcd(G, B, W, yy, beta, penalty, tol_abs, max_epochs):
         return W, 0, cert
     history = [W.copy()]
     epochs = 0
-    while epochs < min(max_epochs, BCD_EPOCHS):
+    while epochs < min(max_epochs, NEWTON_AFTER if group else BCD_EPOCHS):
         _epoch(W, Ht, G, inv_diag, beta, group, nonzero)
         epochs += 1
         history.append(W.copy())
@@ -146,10 +165,91 @@ def bcd(G, B, W, yy, beta, penalty, tol_abs, max_epochs):
             break
     else:
         cert = subproblem_gap(W, _dual_rows(G, B, W).T, B, yy, beta, penalty)
+    if cert.gap_abs > tol_abs and epochs < max_epochs and group:
+        W, steps, cert = support_newton(G, B, W, yy, beta, tol_abs, max_epochs - epochs)
+        epochs += steps
     if cert.gap_abs > tol_abs and epochs < max_epochs:
         W, steps, cert = accelerated_gradient(G, B, W, yy, beta, penalty, tol_abs, max_epochs - epochs)
         epochs += steps
     return W, epochs, cert
+
+
+def support_newton(G, B, W, yy, beta, tol_abs, max_steps):
+    """Group penalty: coordinate-descent epochs alternated with Newton steps on the support, from
+    ``W`` (updated in place). Returns (W, steps, certificate); stops early when a Newton step finds
+    no descent (the caller then continues with the accelerated gradient)."""
+    diag = np.diag(G).copy()
+    usable = diag > 0
+    inv_diag = np.where(usable, 1.0 / np.where(usable, diag, 1.0), 0.0)
+    nonzero = np.any(W != 0, axis=1)
+    cert = None
+    for step in range(1, max_steps + 1):
+        Ht = _dual_rows(G, B, W)
+        _epoch(W, Ht, G, inv_diag, beta, True, nonzero)
+        support = np.flatnonzero(nonzero)
+        if support.size:
+            descended = _newton_step(G, W, Ht, support, beta)
+            nonzero = np.any(W != 0, axis=1)
+        cert = subproblem_gap(W, _dual_rows(G, B, W).T, B, yy, beta, "group")
+        if cert.gap_abs <= tol_abs or not support.size or not descended:
+            return W, step, cert
+    return W, max_steps, cert
+
+
+def _newton_step(G, W, Ht, support, beta) -> bool:
+    """One damped Newton step on the rows ``support`` of ``W`` (in place; ``Ht = (B - G W)^T``).
+    Returns whether the line search found a descent."""
+    rows = W[support]
+    norms = np.linalg.norm(rows, axis=1)
+    directions = rows / norms[:, None]
+    G_ss = G[np.ix_(support, support)]
+    gradient = beta * directions - Ht.T[support]
+    factor = scipy.linalg.cho_factor(G_ss + np.diag(beta / norms), lower=True, check_finite=False)
+
+    def hessian(D):
+        return G_ss @ D + beta * (D - directions * np.sum(directions * D, axis=1, keepdims=True)) / norms[:, None]
+
+    D = _conjugate_gradient(hessian, lambda R: scipy.linalg.cho_solve(factor, R, check_finite=False), -gradient)
+    slope = float(np.vdot(gradient, D))
+    if not slope < 0:
+        return False
+    # the objective along W_S + t D: exact quadratic part from G_SS D, exact norms of the rows
+    linear, curvature = float(np.vdot(-Ht.T[support], D)), float(np.vdot(D, G_ss @ D))
+    penalty = norms.sum()
+    t = 1.0
+    while t >= SMALLEST_STEP:
+        change = t * linear + 0.5 * t * t * curvature + beta * (np.linalg.norm(rows + t * D, axis=1).sum() - penalty)
+        if change <= ARMIJO * t * slope:
+            W[support] = rows + t * D
+            return True
+        t *= 0.5
+    return False
+
+
+def _conjugate_gradient(hessian, precondition, rhs):
+    """Preconditioned conjugate gradients on ``hessian(X) = rhs`` (matrices, Frobenius inner
+    product), at most ``CG_STEPS`` iterations or a residual of ``CG_TOL`` times the start's."""
+    X = np.zeros_like(rhs)
+    residual = rhs.copy()
+    Z = precondition(residual)
+    P = Z.copy()
+    rz = float(np.vdot(residual, Z))
+    target = CG_TOL * np.linalg.norm(residual)
+    for _ in range(CG_STEPS):
+        HP = hessian(P)
+        curvature = float(np.vdot(P, HP))
+        if not curvature > 0:
+            break
+        alpha = rz / curvature
+        X += alpha * P
+        residual -= alpha * HP
+        if np.linalg.norm(residual) <= target:
+            break
+        Z = precondition(residual)
+        rz_next = float(np.vdot(residual, Z))
+        P = Z + (rz_next / rz) * P
+        rz = rz_next
+    return X
 
 
 def _prox(V: np.ndarray, threshold: np.ndarray, group: bool) -> np.ndarray:
