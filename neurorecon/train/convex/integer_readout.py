@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from neurorecon.network import VTH_MAX, LIFLayer, Network
@@ -158,61 +159,64 @@ class _ChipObjective:
                           a_peak)
 
 
-def _neuron_moves(row: np.ndarray, g: np.ndarray, col_sq: float, weight: float, q: float, penalty: str,
-                  step: float, lo: float, hi: float) -> np.ndarray:
-    """Per class, the single grid step of one neuron's mantissas ``row`` (C,) that lowers the
-    objective most from the current state (0: none lowers it).
-
-    With ``g = F_p^T R`` (R the residual) a move of row[c] by delta changes the loss by
-    ``d g[c] + d^2 ||F_p||^2 / 2`` (d = delta / q) and the penalty by ``weight / q`` times the
-    change of the row's norm (group) or of ``|row[c]|`` (l1)."""
-    best = np.zeros(row.shape)
-    best_step = np.zeros(row.shape)
-    row_norm = np.linalg.norm(row)
-    before = row_norm if penalty == "group" else np.abs(row)
-    for delta in (-step, step):
-        new = row + delta
-        d = delta / q
-        loss = d * g + 0.5 * d * d * col_sq
-        after = np.sqrt(np.maximum(row_norm**2 - row**2 + new**2, 0.0)) if penalty == "group" else np.abs(new)
-        change = loss + weight * (after - before) / q
-        take = (new >= lo) & (new <= hi) & (change < best - 1e-12)
-        best = np.where(take, change, best)
-        best_step = np.where(take, delta, best_step)
-    return best_step
-
-
 def _refine(F, Y, mantissa, bias_units, q, beta, penalty, sigma, step, lo, hi) -> tuple[np.ndarray, int]:
     """Integer coordinate descent on 0.5||F M/q + bias - Y||^2 + beta * pen(M)/q, one grid step
-    per move: neurons in turn, each one's classes in turn, at most ``MAX_SWEEPS`` sweeps. A
-    neuron's classes are weighed all at once (:func:`_neuron_moves`); only those that move are
-    visited, in order, each from the state the previous move left."""
-    M = mantissa.astype(np.float64).copy()
-    R = F @ M / q + bias_units - Y
+    per move: neurons in turn, each one's classes in turn, at most ``MAX_SWEEPS`` sweeps."""
+    M = mantissa.astype(np.float64)
+    R = np.asfortranarray(F @ M / q + bias_units - Y)  # the residual; its class columns contiguous
     col_sq = (F**2).sum(axis=0)
-    weight = beta * sigma
-    F = np.asfortranarray(F)  # its columns contiguous: one is read per neuron and per move
-    moves = 0
-    for _ in range(MAX_SWEEPS):
-        improved = 0
-        for p in np.flatnonzero(col_sq > 0):
-            g = F[:, p] @ R  # (C,)
-            c = 0
-            while c < M.shape[1]:
-                move = _neuron_moves(M[p], g, col_sq[p], weight[p], q, penalty, step, lo, hi)
-                later = np.flatnonzero(move[c:])
-                if later.size == 0:
-                    break
-                c += int(later[0])
-                M[p, c] += move[c]
-                R[:, c] += F[:, p] * (move[c] / q)
-                g[c] = F[:, p] @ R[:, c]
-                improved += 1
-                c += 1
-        moves += improved
-        if not improved:
-            break
+    moves = _refine_sweeps(np.asfortranarray(F, dtype=np.float64), R, M, col_sq, beta * sigma, float(q),
+                           penalty == "group", float(step), float(lo), float(hi), MAX_SWEEPS)
     return M.astype(np.int64), moves
+
+
+@numba.njit(cache=True, nogil=True)
+def _refine_sweeps(F, R, M, col_sq, weight, q, group, step, lo, hi, max_sweeps):
+    """The sweeps of :func:`_refine` (compiled; M and R updated in place; returns the moves).
+
+    Class c of neuron p moves by the grid step delta (either sign) that lowers the objective most,
+    if any: with ``g = F_p^T R_c`` the loss changes by ``d g + d^2 ||F_p||^2 / 2`` (d = delta / q)
+    and the penalty by ``weight_p / q`` times the change of the row's norm (group) or of
+    ``|M_pc|`` (l1). Each class is weighed from the state the previous move left."""
+    n, P = F.shape
+    C = M.shape[1]
+    moves = 0
+    for _ in range(max_sweeps):
+        improved = 0
+        for p in range(P):
+            if col_sq[p] <= 0:
+                continue
+            norm_sq = 0.0
+            for c in range(C):
+                norm_sq += M[p, c] * M[p, c]
+            for c in range(C):
+                g = 0.0
+                for i in range(n):
+                    g += F[i, p] * R[i, c]
+                old = M[p, c]
+                before = np.sqrt(norm_sq) if group else abs(old)
+                best, best_step = 0.0, 0.0
+                for delta in (-step, step):
+                    new = old + delta
+                    if new < lo or new > hi:
+                        continue
+                    d = delta / q
+                    after = np.sqrt(max(norm_sq - old * old + new * new, 0.0)) if group else abs(new)
+                    change = d * g + 0.5 * d * d * col_sq[p] + weight[p] * (after - before) / q
+                    if change < best - 1e-12:
+                        best, best_step = change, delta
+                if best_step == 0.0:
+                    continue
+                M[p, c] = old + best_step
+                norm_sq = max(norm_sq - old * old + M[p, c] * M[p, c], 0.0)
+                d = best_step / q
+                for i in range(n):
+                    R[i, c] += F[i, p] * d
+                improved += 1
+        moves += improved
+        if improved == 0:
+            break
+    return moves
 
 
 def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray, Y: np.ndarray, beta: float,
