@@ -126,8 +126,8 @@ def _refinement_objective(M, F, Y, bias, q, beta, penalty, sigma):
 
 @pytest.mark.parametrize("penalty", ["group", "l1"])
 def test_refinement_moves_as_the_scalar_coordinate_descent_does(penalty):
-    """Refinement weighs a neuron's classes at once; it must take the same moves as visiting
-    them one by one, and lower the objective."""
+    """The compiled refinement takes the moves of the scalar reference above (numpy, scalar by
+    scalar), and lowers the objective."""
     problem = _small_refinement_problem(penalty)
     F, Y, start, bias, q, beta, _, sigma, *_ = problem
     M, moves = integer_readout._refine(*problem)

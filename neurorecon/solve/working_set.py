@@ -180,14 +180,15 @@ def support_newton(G, B, W, yy, beta, tol_abs, max_steps):
     no descent (the caller then continues with the accelerated gradient)."""
     inv_diag = _inverse_diagonal(G)
     nonzero = np.any(W != 0, axis=1)
+    Ht = _dual_rows(G, B, W)
     cert = None
     for step in range(1, max_steps + 1):
-        Ht = _dual_rows(G, B, W)
         _epoch(W, Ht, G, inv_diag, beta, True, nonzero)
         support = np.flatnonzero(nonzero)
         descended = support.size > 0 and _newton_step(G, W, Ht, support, beta)
         nonzero = np.any(W != 0, axis=1)
-        cert = subproblem_gap(W, _dual_rows(G, B, W).T, B, yy, beta, "group")
+        Ht = _dual_rows(G, B, W)  # exact again: the certificate's, and the next epoch's start
+        cert = subproblem_gap(W, Ht.T, B, yy, beta, "group")
         if cert.gap_abs <= tol_abs or not descended:
             return W, step, cert
     return W, max_steps, cert
@@ -207,7 +208,8 @@ def _newton_step(G, W, Ht, support, beta) -> bool:
     norms = np.linalg.norm(rows, axis=1)
     directions = rows / norms[:, None]
     G_ss = G[np.ix_(support, support)]
-    gradient = beta * directions - Ht.T[support]
+    smooth_gradient = -Ht.T[support]  # (G W - B) on the support
+    gradient = smooth_gradient + beta * directions
     factor = scipy.linalg.cho_factor(G_ss + np.diag(beta / norms), lower=True, check_finite=False)
 
     def hessian(D):
@@ -218,7 +220,7 @@ def _newton_step(G, W, Ht, support, beta) -> bool:
     if not slope < 0:
         return False
     # the objective along W_S + t D: exact quadratic part from G_SS D, exact norms of the rows
-    linear, curvature = float(np.vdot(-Ht.T[support], D)), float(np.vdot(D, G_ss @ D))
+    linear, curvature = float(np.vdot(smooth_gradient, D)), float(np.vdot(D, G_ss @ D))
     penalty = norms.sum()
     t = 1.0
     while t >= SMALLEST_STEP:
