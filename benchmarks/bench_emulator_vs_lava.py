@@ -36,7 +36,7 @@ def inputs(n: int, seed: int = 1) -> np.ndarray:
     return (np.random.default_rng(seed).random((n, 28, 28)) < 0.2).astype(np.uint8)
 
 
-def _lava_stream(net: nr.Network, x: np.ndarray, steps: int) -> dict:
+def lava_stream(net: nr.Network, x: np.ndarray, steps: int) -> dict:
     """Lava's fastest protocol: all samples in one run, LIFReset every `steps` steps."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -101,7 +101,7 @@ def run() -> dict:
     rows.append({"backend": "Lava, neurorecon batched backend (compile per batch)", "samples": N_LAVA_EXACT,
                  "seconds": seconds, "samples_per_s": N_LAVA_EXACT / seconds, "exact": "yes" if exact else "NO"})
 
-    stream = run_isolated(_lava_stream, (net, x[:N_LAVA_STREAM], steps), 1200, "Lava stream benchmark")
+    stream = run_isolated(lava_stream, (net, x[:N_LAVA_STREAM], steps), 1200, "Lava stream benchmark")
     rows.append({"backend": "Lava, one long run + LIFReset, output monitor (run only)", "samples": N_LAVA_STREAM,
                  "seconds": stream["run_s"], "samples_per_s": N_LAVA_STREAM / stream["run_s"],
                  "exact": "no (Dense buffers carry over)"})

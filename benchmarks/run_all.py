@@ -2,6 +2,8 @@
 
     run_all.py [NAME ...] [--only PART[,PART...]] [--quick]
 
+A benchmark module whose ``unavailable()`` gives a reason (the GPU benchmark, on a machine
+without one) is skipped with that reason, and its stored result is kept.
 A benchmark module with ``PARTS`` (the training benchmark) runs and stores each part on its own
 (``results/<name>-<part>.json``, its own section of RESULTS.md); ``--only`` picks parts.
 ``--quick`` (modules with ``QUICK = True``) runs a reduced version to check that it works: its
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import HERE, RESULTS_DIR, save  # noqa: E402
 
-ORDER = ["emulator_vs_lava", "solver_vs_cvxpy", "surrogate", "training", "weight_bits", "mnist_target", "lava_recording",
+ORDER = ["emulator_vs_lava", "gpu", "solver_vs_cvxpy", "surrogate", "training", "weight_bits", "mnist_target", "lava_recording",
          "scale", "repair"]
 
 
@@ -92,6 +94,10 @@ def main(argv: list[str]) -> None:
         module = importlib.import_module(f"bench_{name}")
         if args.quick and not getattr(module, "QUICK", False):
             print(f"== {name}: no quick version, skipped", flush=True)
+            continue
+        missing = getattr(module, "unavailable", lambda: None)()
+        if missing:
+            print(f"== {name}: skipped, {missing} (its stored result is kept)", flush=True)
             continue
         known = [part for _, part in entries(name)]
         if only and known == [None]:

@@ -1,6 +1,7 @@
 """The torch backend: the emulator's loop and arithmetic on torch tensors, bit-exact to numpy.
 
-Runs on CPU torch here; on a machine with CUDA the device test runs the same comparison there.
+Every comparison runs on CPU torch; where torch sees a CUDA device (a lent GPU machine) each also
+runs there.
 """
 
 import numpy as np
@@ -13,6 +14,7 @@ import neurorecon as nr
 
 RECORD = ("spikes", "v", "u", "counts", "final_spikes")
 FIELDS = ("spikes", "v", "u", "final_v", "spike_counts", "final_spikes")
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def assert_same_bits(a, b):
@@ -24,7 +26,8 @@ def assert_same_bits(a, b):
                 np.testing.assert_array_equal(p, q, err_msg=name)
 
 
-def test_random_fixed_networks_are_bit_exact():
+@pytest.mark.parametrize("device", DEVICES)
+def test_random_fixed_networks_are_bit_exact(device):
     """Random networks (recurrent layers, graded inputs, every decay corner); some wrap u and
     saturate v, and the count of those is checked so the corners are really exercised."""
     wrapped = saturated = recurrent = graded = 0
@@ -36,7 +39,7 @@ def test_random_fixed_networks_are_bit_exact():
             ref = nr.simulate(net, x, n_steps=x.shape[1] + 3, record=RECORD)
         except nr.NeuroreconError:  # Lava's int32 datapath refused: nothing to compare
             continue
-        out = nr.simulate(net, x, backend="torch", device="cpu", n_steps=x.shape[1] + 3, record=RECORD)
+        out = nr.simulate(net, x, backend="torch", device=device, n_steps=x.shape[1] + 3, record=RECORD)
         assert out.backend == "torch"
         assert_same_bits(ref, out)
         saturated += any(v.min() == -(2**23 - 1) for v in ref.v)
@@ -46,37 +49,40 @@ def test_random_fixed_networks_are_bit_exact():
     assert wrapped and saturated and recurrent and graded
 
 
-def test_u_wraps_and_v_saturates_the_same_way():
+@pytest.mark.parametrize("device", DEVICES)
+def test_u_wraps_and_v_saturates_the_same_way(device):
     # u: four inputs of (255 << 7) << 6 = 2,088,960 each, no current decay: past 2**23 it wraps.
     wrap = nr.Network([nr.LIFLayer(np.array([[255]]), du=0, dv=0, vth=2**17 - 1, weight_exp=7)])
     x = np.ones((1, 6, 1), np.int64)
     ref = nr.simulate(wrap, x, record=("u", "v"))
     assert ref.u[0][0, :, 0].min() < 0  # wrapped to negative
-    assert_same_bits(ref, nr.simulate(wrap, x, backend="torch", record=("u", "v")))
+    assert_same_bits(ref, nr.simulate(wrap, x, backend="torch", device=device, record=("u", "v")))
     # v: a strongly inhibitory input with no voltage leak saturates at -(2**23 - 1).
     sat = nr.Network([nr.LIFLayer(np.array([[-256]]), du=4095, dv=0, vth=10, weight_exp=7)])
     x = np.ones((2, 12, 1), np.int64)
     ref = nr.simulate(sat, x, record=("u", "v"))
     assert ref.v[0].min() == -(2**23 - 1)
-    assert_same_bits(ref, nr.simulate(sat, x, backend="torch", record=("u", "v")))
+    assert_same_bits(ref, nr.simulate(sat, x, backend="torch", device=device, record=("u", "v")))
 
 
-def test_negative_weight_exp_floors_the_same_way():
+@pytest.mark.parametrize("device", DEVICES)
+def test_negative_weight_exp_floors_the_same_way(device):
     net = nr.Network([nr.LIFLayer(np.array([[-3, 2], [5, -7]]), du=4095, dv=4095, vth=10**5, weight_exp=-2,
                                   sign_mode="mixed", num_weight_bits=6)])
     x = np.random.default_rng(1).integers(0, 2, (4, 9, 2))
     ref = nr.simulate(net, x, record=("u",))
     assert ref.u[0].min() < 0
-    assert_same_bits(ref, nr.simulate(net, x, backend="torch", record=("u",)))
+    assert_same_bits(ref, nr.simulate(net, x, backend="torch", device=device, record=("u",)))
 
 
-def test_float_networks_agree_to_1e9():
+@pytest.mark.parametrize("device", DEVICES)
+def test_float_networks_agree_to_1e9(device):
     for seed in range(30):
         rng = np.random.default_rng(seed)
         net = random_float_network(rng)
         x = random_input(rng, net, 5, 12)
         ref = nr.simulate(net, x, record=("v", "u", "spikes"))
-        out = nr.simulate(net, x, backend="torch", record=("v", "u", "spikes"))
+        out = nr.simulate(net, x, backend="torch", device=device, record=("v", "u", "spikes"))
         for p, q in zip(ref.v + ref.u + ref.final_v, out.v + out.u + out.final_v):
             np.testing.assert_allclose(q, p, rtol=0, atol=1e-9)
 

@@ -8,6 +8,8 @@ named with numpy's, whatever the library.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from neurorecon.errors import NeuroreconError
@@ -43,6 +45,13 @@ class NumpyOps:
         np.maximum(x, low, out=x)
         return x
 
+    def fused(self, step):
+        """``step`` as it is: numpy runs each operation in place on cache-resident chunks."""
+        return step
+
+
+_TORCH_NATIVE = frozenset(map(np.dtype, (bool, np.uint8, np.int8, np.int16, np.int32, np.int64, np.float32, np.float64)))
+
 
 class TorchOps:
     """torch tensors on ``device``; fixed-point state in int64 tensors (exact integers)."""
@@ -69,10 +78,17 @@ class TorchOps:
     def asarray(self, a, dtype):
         if isinstance(a, self.torch.Tensor):
             return a.to(self._dtype(dtype))
-        return self.torch.as_tensor(np.ascontiguousarray(a), dtype=self._dtype(dtype), device=self.device)
+        a = np.ascontiguousarray(a)
+        if self.device.type == "cpu" or a.dtype not in _TORCH_NATIVE:
+            return self.torch.as_tensor(a, dtype=self._dtype(dtype), device=self.device)
+        # To a GPU in the array's own dtype, converted there: uint8 spikes cross the bus as 1 byte, not 4.
+        return self.torch.as_tensor(a, device=self.device).to(self._dtype(dtype))
 
     def to_numpy(self, a) -> np.ndarray:
-        return a.cpu().numpy()
+        if a.device.type == "cpu":
+            return a.numpy()
+        # Through page-locked memory: a GPU copies into it several times faster than into pageable memory.
+        return self.torch.empty(a.shape, dtype=a.dtype, pin_memory=True).copy_(a).numpy()
 
     def trunc_scale_(self, x, keep):
         # int64 * float64 -> float64, exact: |x * numerator| < 2**36 and keep is a multiple of 2**-12.
@@ -83,6 +99,21 @@ class TorchOps:
 
     def clip_below_(self, x, low):
         return x.clamp_(min=low)
+
+    def fused(self, step):
+        """``step`` compiled by ``torch.compile`` on CUDA: the LIF update's dozen in-place
+        operations become one kernel that reads and writes each state array once (the same
+        operations, so the same integers). On the CPU, as it is (compiling there needs a C++
+        toolchain and costs more than it saves on these chunks)."""
+        if self.device.type != "cuda":
+            return step
+        return _compiled(step)
+
+
+@functools.cache
+def _compiled(step):
+    torch = import_torch()
+    return torch.compile(step, dynamic=True)
 
 
 def import_torch():

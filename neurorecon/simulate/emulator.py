@@ -65,8 +65,10 @@ def _reach(taps: Taps | None) -> int:
 
 
 def _fixed_update(constants: ar.LIFConstants, ops):
+    step = ops.fused(ar.fixed_lif_update)
+
     def update(u, v, a):
-        return u, v, ar.fixed_lif_update(u, v, a, constants, ops)
+        return u, v, step(u, v, a, constants, ops)
 
     return update
 
