@@ -55,6 +55,7 @@ MAX_SWEEPS = 8
 # (what low bit widths need). All are tried: the objective is not unimodal in the scale (at
 # 2 bits on seq-MNIST it rose from 1x to 2x and fell below both at 8x).
 MAX_CLIP_DOUBLINGS = 5
+PEAK_CHUNK = 64  # samples per product when bounding the float readout's peaks
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,24 @@ def _row_features(raster: np.ndarray, readout: Readout, t_frames: int, depth: in
         return raster.sum(axis=1, dtype=np.float64)
     index = read_indices(readout, t_frames, depth) - 1  # the output reads the raster one step later
     return raster[:, index].reshape(-1, raster.shape[-1]).astype(np.float64)
+
+
+def _float_peaks(raster: np.ndarray, W: np.ndarray, intercept: np.ndarray, readout: Readout,
+                 bias_share: int) -> tuple[float, float]:
+    """Largest |v| and |input| of the real-valued readout over the training rasters.
+
+    The readout's input at every step is ``raster @ W`` (n, steps, C); its voltage is that input
+    (plus the intercept) or, for counts, its running sum. Computed a few samples at a time: a
+    float64 copy of the whole raster is gigabytes on seq-MNIST (each sample's product is the
+    same either way, so are the peaks)."""
+    voltage_peak = input_peak = 0.0
+    bias_ramp = intercept * (np.arange(1, raster.shape[1] + 1) / bias_share)[:, None]
+    for start in range(0, raster.shape[0], PEAK_CHUNK):
+        per_step = raster[start:start + PEAK_CHUNK].astype(np.float64) @ W
+        trajectory = np.cumsum(per_step, axis=1) + bias_ramp if readout.kind == "count" else per_step + intercept
+        voltage_peak = max(voltage_peak, float(np.abs(trajectory).max(initial=0.0)))
+        input_peak = max(input_peak, float(np.abs(per_step).max(initial=0.0)))
+    return voltage_peak, input_peak
 
 
 @dataclass(eq=False)
@@ -233,13 +252,7 @@ def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray
     chip = _ChipObjective(raster, Y, beta, penalty, sigma, readout, t_frames, depth, weight_bits)
     bias_share = output_steps(t_frames, depth) if readout.kind == "count" else 1
     Z_float = F @ W + intercept
-    per_step = raster.astype(np.float64) @ W  # (n, steps, C): the readout's input at every step
-    if readout.kind == "count":
-        trajectory = np.cumsum(per_step, axis=1) + intercept * (np.arange(1, per_step.shape[1] + 1) / bias_share)[:, None]
-    else:
-        trajectory = per_step + intercept
-    voltage_peak = float(np.abs(trajectory).max(initial=0.0))
-    input_peak = float(np.abs(per_step).max(initial=0.0))
+    voltage_peak, input_peak = _float_peaks(raster, W, intercept, readout, bias_share)
     accumulator_limit = 2 ** (precision.accumulator_bits - 1) - 1
     objective_float = _objective(Z_float, Y, W, 1.0, 1.0, beta, penalty, sigma)
 
