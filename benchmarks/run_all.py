@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import HERE, RESULTS_DIR, save  # noqa: E402
 
-ORDER = ["emulator_vs_lava", "gpu", "solver_vs_cvxpy", "surrogate", "training", "weight_bits", "mnist_target", "lava_recording",
-         "scale", "repair"]
+ORDER = ["emulator_vs_lava", "gpu", "solver_vs_cvxpy", "surrogate", "training", "weight_bits", "mnist_target",
+         "lava_recording", "scale", "repair"]
 
 
 def entries(name: str) -> list[tuple[str, str | None]]:

@@ -50,7 +50,9 @@ class NumpyOps:
         return step
 
 
-_TORCH_NATIVE = frozenset(map(np.dtype, (bool, np.uint8, np.int8, np.int16, np.int32, np.int64, np.float32, np.float64)))
+# numpy dtypes torch holds as they are (others are converted on the host first)
+_TORCH_NATIVE = frozenset(map(np.dtype, (bool, np.uint8, np.int8, np.int16, np.int32, np.int64, np.float32,
+                                         np.float64)))
 
 
 class TorchOps:
