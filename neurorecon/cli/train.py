@@ -84,8 +84,9 @@ def add_parser(sub) -> None:
                    help="witness time constants (tau_u:tau_v in steps, 'inf' = no leak); default: a mix of 16 pairs")
     p.add_argument("--max-delay", default="auto", metavar="STEPS",
                    help="cvx: the witnesses' longest synaptic delay in steps, each synapse drawing its own "
-                        "(0: none); default auto: 0.6 x the sequence length where the profile holds delays "
-                        "(such networks export to Lava; NIR holds one delay per input or per neuron only)")
+                        "(0: none); default auto: 0.6 x the sequence length where the profile holds delays, "
+                        "none for per-step labels (such networks export to Lava; NIR holds one delay per input "
+                        "or per neuron only)")
     p.add_argument("--netx-compatible", action="store_true",
                    help="cvx: a network lava-dl's netx holds exactly (one time-constant pair, default 1:4)")
     p.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS",
