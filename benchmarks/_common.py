@@ -54,6 +54,12 @@ def task_name(task: str, options: dict) -> str:
     return task + (f" T={options['T']}" if "T" in options else "")
 
 
+def same_layers(a, b) -> bool:
+    """Two Networks with the same layers, every parameter equal (``LIFLayer.equals``; the
+    metadata, which records how a run was made, is not compared)."""
+    return a.n_layers == b.n_layers and all(la.equals(lb) for la, lb in zip(a.layers, b.layers))
+
+
 def md_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     head = "| " + " | ".join(title for _, title in columns) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"

@@ -39,7 +39,7 @@ from neurorecon.train.blocks import Engine
 from neurorecon.train.convex.dictionary import Dictionary
 from neurorecon.train.convex.witnesses import WitnessSampler
 
-from _common import md_table  # benchmarks/ is on sys.path (run_all.py)
+from _common import md_table, same_layers  # benchmarks/ is on sys.path (run_all.py)
 
 TITLE = "Scale: dictionary blocks on Dask workers, the torch backend, training on local:2"
 FULL = {"samples": 9000, "witnesses": 4096, "memory_limit": "256MB", "torch_samples": 2000,
@@ -113,9 +113,7 @@ def _end_to_end(args: list[str]) -> list[dict]:
             extra = args + ([] if cluster is None else ["--cluster", cluster])
             row = _train(Path(tmp) / (cluster or "inproc").replace(":", ""), extra)
             rows.append(dict(row, where=cluster or "in-process"))
-        a, b = nr.Network.load(Path(tmp) / "inproc"), nr.Network.load(Path(tmp) / "local2")
-        same = a.sizes == b.sizes and all(np.array_equal(la.weights, lb.weights) and
-                                          np.array_equal(la.bias_mant, lb.bias_mant) for la, lb in zip(a.layers, b.layers))
+        same = same_layers(nr.Network.load(Path(tmp) / "inproc"), nr.Network.load(Path(tmp) / "local2"))
         for row in rows:
             row["same_network"] = same
     return rows

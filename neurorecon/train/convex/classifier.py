@@ -373,8 +373,9 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         self._progress = as_progress(self.progress)
         X = check_sequences(X, "X")
         classes, y = _encode_labels(y, X)
-        kinds = self._check_params(y.ndim == 2)
-        max_delay = self._max_delay(load_profile(self.profile), X.shape[1], y.ndim == 2)  # refused before any work
+        per_step = y.ndim == 2
+        kinds = self._check_params(per_step)
+        max_delay = self._max_delay(load_profile(self.profile), X.shape[1], per_step)  # refused before any work
         plan = self._plan()
         check_cluster(self.cluster)
         limit = parse_memory_limit(self.memory_limit)
