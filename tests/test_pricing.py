@@ -92,6 +92,25 @@ def test_pricing_beats_random_candidates_on_a_timing_task(order):
     assert p[1]["max_violation"] > r[1]["max_violation"]
 
 
+def test_a_round_without_violator_halves_beta_and_column_generation_goes_on():
+    """FIRST-LAST-XOR's first dictionaries carry little signal: pricing starts at most at the
+    path's largest beta, and a round that finds no violator halves beta (up to 3 times)."""
+    halved = 0
+    for T in (30, 50):
+        data = load_data("first-last-xor", T=T, n_train=400, n_test=50, seed=1)
+        report = ReconstructionClassifier(seed=0, max_delay=0, n_witnesses=60, column_generation_rounds=5,
+                                          candidates_per_round=16, pricing_steps=4, n_betas=4
+                                          ).fit(data.X_train, data.y_train).report_
+        rounds, path = report["column_generation"], report["selection"]["path"]
+        assert rounds[0]["beta"] <= max(p["beta"] for p in path if p["readout"] == report["readout"]) * (1 + 1e-12)
+        for before, after in zip(rounds[1:], rounds[2:]):
+            assert after["beta"] == pytest.approx(before["beta"] / 2 if before["added"] == 0 else before["beta"])
+            halved += before["added"] == 0
+        assert report["column_generation_stopped_by"] == "rounds"
+        assert report["duality_gap"] <= 1e-6 and report["verification"]["solver_vs_chip_differences"] == 0
+    assert halved >= 1
+
+
 def test_a_time_budget_stops_cleanly_with_a_certified_network(order):
     model = ReconstructionClassifier(seed=0, time_budget=1e-3, **FAST).fit(order.X_train, order.y_train)
     report = model.report_

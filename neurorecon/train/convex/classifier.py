@@ -60,6 +60,7 @@ OPTIONAL_COUNTS = ("n_witnesses", "candidates_per_round", "recurrent_module_size
 RANDOM_WITNESSES, RANDOM_ROUNDS, RANDOM_CANDIDATES = 2000, 2, 1000
 PRICING_WITNESSES, PRICING_ROUNDS, PRICING_CANDIDATES, PRICING_STEPS = 500, 10, 128, 40
 PRICING_BETA_FACTOR = 4.0  # column generation runs at this times the first dictionary's validated beta
+CONTINUATION_HALVINGS = 3  # ...halved after a round without a violator, up to this many times
 RETUNE_STEPS = 4  # then betas halved up to this many times, kept while validation improves
 PATH_PATIENCE = 2  # betas without a validation gain before the path stops
 PATH_TOL = 1e-4  # the path only ranks betas by validation accuracy; the final solve is certified
@@ -96,6 +97,7 @@ class RoundReport:
     validation_accuracy: float
     seconds: float
     search_seconds: float = 0.0  # finding the candidates (pricing: training them) and their exact columns
+    beta: float | None = None  # the readout's beta this round (halved after a round without a violator)
 
 
 @dataclass(eq=False)
@@ -359,6 +361,16 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             return 0
         return min(limit, int(round(AUTO_DELAY_FRACTION * t_frames)))
 
+    def _sampler(self, profile: Profile, calibration: np.ndarray, t_frames: int, depth: int, statistic: str,
+                 rng: np.random.Generator, message_bits: int, max_delay: int, engine: Engine) -> WitnessSampler:
+        """A witness sampler for one hidden layer as this classifier draws them, calibrating on ``engine``."""
+        sampler = WitnessSampler(profile, calibration, t_frames, depth, statistic, rng, palette=self._palette(),
+                                 num_message_bits=message_bits, weight_bits=self.weight_bits,
+                                 connectivity=self._connectivity(calibration.shape[2]),
+                                 netx_compatible=self.netx_compatible, max_delay=max_delay)
+        sampler.use(engine)
+        return sampler
+
     def _palette(self) -> list[tuple[float, float]] | None:
         if self.time_constants is not None:
             return [(float(tu), float(tv)) for tu, tv in self.time_constants]
@@ -428,11 +440,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         inputs = X
         for h in range(self.depth - 1):
             self._say(f"calibrating hidden layer {h + 1} ({self.first_layer_size} neurons)")
-            lower = WitnessSampler(profile, inputs[calib], t_frames, h, "rate", rng, palette=self._palette(),
-                                   num_message_bits=bits if h == 0 else 0, weight_bits=self.weight_bits,
-                                   connectivity=self._connectivity(inputs.shape[2]), netx_compatible=self.netx_compatible,
-                                   max_delay=max_delay)
-            lower.use(engine)
+            lower = self._sampler(profile, inputs[calib], t_frames, h, "rate", rng, bits if h == 0 else 0, max_delay,
+                                  engine)
             layer = lower.sample(self.first_layer_size)
             hidden.append(layer)
             raster = emulate(Network([layer], arithmetic=arithmetic), inputs, inputs.shape[1] + 1, ("spikes",), [0])
@@ -450,11 +459,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                                         self.sg_epochs, self.sg_lr, self.seed, self._progress, init=self.sg_init)
             self.surrogate_ = source
         else:
-            sampler = WitnessSampler(profile, inputs[calib], t_frames, depth, statistic, rng, palette=self._palette(),
-                                     num_message_bits=bits if depth == 0 else 0, weight_bits=self.weight_bits,
-                                     connectivity=self._connectivity(inputs.shape[2]),
-                                     netx_compatible=self.netx_compatible, max_delay=max_delay)
-            sampler.use(engine)
+            sampler = self._sampler(profile, inputs[calib], t_frames, depth, statistic, rng, bits if depth == 0 else 0,
+                                    max_delay, engine)
             source = RandomWitnesses(sampler, self.recurrent_module_size)
         plan = self._plan()
         self._say(f"sampling {plan.n_witnesses} witnesses ({self.witness_source}) on the {profile.name} grid")
@@ -488,7 +494,12 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         # Pricing searches at a larger beta than the first dictionary's best (the residual must carry
         # signal, and solves stay sparse); the final beta is re-validated on the grown dictionary.
         retune = plan.search == "pricing" and isinstance(self.beta, str) and plan.rounds > 0
+        # At most the path's largest beta: where the first dictionary carries no signal the path
+        # prefers its sparsest point, and 4x that leaves no column able to violate (FIRST-LAST-XOR).
         beta_fit = choice.beta * (PRICING_BETA_FACTOR if retune else 1.0)
+        if retune:
+            beta_fit = min(beta_fit, max(p["beta"] for p in self._path
+                                         if (p["readout"], p["standardize"]) == (choice.readout, choice.standardize)))
         self._say(f"readout {readout.kind}, beta {beta_fit:.4g}: solving on the {len(split.fit)} training rows")
         result = self._solve(self._operator(dictionary.columns[readout.kind].blocks.rows(split.fit)), Y[split.fit],
                              beta_fit, W0=None if retune else choice.warm_start)
@@ -504,7 +515,9 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         else:
             search = source
         rounds = [self._round_report(0, dictionary, readout, None, None, 0, 0, result, Y, y, split, 0.0)]
-        best = (rounds[0].validation_accuracy, 0, result.W)  # the round the validation split prefers
+        rounds[0].beta = beta_fit
+        best = (rounds[0].validation_accuracy, 0, result.W, beta_fit)  # the round the validation split prefers
+        lowered = 0  # halvings of beta after rounds without a violator
         stopped = "rounds"
         last_round = 0.0
         round_numbers = range(1, plan.rounds + 1)
@@ -518,17 +531,24 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             result, report = self._column_generation_round(k, search, dictionary, readout, result, Y, beta_fit, y,
                                                            split)
             last_round = time.perf_counter() - round_tick
+            report.beta = beta_fit
             rounds.append(report)
             if report.validation_accuracy > best[0] + 1e-12:
-                best = (report.validation_accuracy, k, result.W)
-            if report.added == 0:
-                stopped = "no violator"
-                break
+                best = (report.validation_accuracy, k, result.W, beta_fit)
+            if report.added == 0:  # optimal at this beta among what the search finds: lower it, or stop
+                if not retune or lowered >= CONTINUATION_HALVINGS:
+                    stopped = "no violator"
+                    break
+                lowered += 1
+                beta_fit /= 2
+                columns = dictionary.columns[readout.kind]
+                result = self._solve(self._operator(columns.blocks.rows(split.fit)), Y[split.fit], beta_fit, W0=result.W)
+                self._say(f"no violator: beta halved to {beta_fit:.4g} ({len(result.support)} neurons selected)")
         # The dictionary as it stood after the best round (its first columns; later ones dropped).
         kept = rounds[best[1]].dictionary_size
         columns = dictionary.columns[readout.kind]
         columns = Columns(columns.blocks.cols(np.arange(kept)), columns.witness[:kept])
-        W0 = best[2]
+        W0, beta_fit = best[2], best[3]
         if retune and len(rounds) > 1 and stopped != "time budget":
             beta_fit, W0 = self._retune(columns.blocks, Y, y, split, beta_fit, W0, best[0], readout)
         beta = beta_fit * len(rows) / len(split.fit)
