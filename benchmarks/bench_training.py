@@ -10,6 +10,7 @@ Methods (``METHODS``):
   default      ``train_dataset(data)`` with no method and no method options: whatever
                ``neurorecon train DATA`` does without flags (``metrics.method`` says which);
   cvx-random   ``--method cvx`` with random witnesses only (the random-witness path);
+  no-delays    the default with ``--max-delay 0`` (xor only: its label needs the last frame);
   sg-cvx       ``--method sg-cvx --sg-recurrent``: the recurrent SG hidden layer (quantized)
                and perturbed copies as witnesses, never below its SG network on validation;
   sg-ff        Norse SG (BPTT, feed-forward, 256 neurons) + post-training quantization;
@@ -95,7 +96,8 @@ def methods(part: str, quick: bool) -> dict[str, dict]:
     if part == "addition":  # per-step labels: the SG peers were measured in the surrogate benchmark
         return {k: out[k] for k in ("default", "cvx-random")}
     if part == "xor":
-        return {k: out[k] for k in ("default", "cvx-random", "sg-ff", "sg-rec")}
+        return {"default": out["default"], "no-delays": {"max_delay": 0},
+                **{k: out[k] for k in ("cvx-random", "sg-ff", "sg-rec")}}
     return out
 
 
