@@ -96,8 +96,8 @@ class RoundReport:
     train_accuracy: float
     validation_accuracy: float
     seconds: float
+    beta: float  # the readout's beta this round (halved after a round without a violator)
     search_seconds: float = 0.0  # finding the candidates (pricing: training them) and their exact columns
-    beta: float | None = None  # the readout's beta this round (halved after a round without a violator)
 
 
 @dataclass(eq=False)
@@ -501,8 +501,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             beta_fit = min(beta_fit, max(p["beta"] for p in self._path
                                          if (p["readout"], p["standardize"]) == (choice.readout, choice.standardize)))
         self._say(f"readout {readout.kind}, beta {beta_fit:.4g}: solving on the {len(split.fit)} training rows")
-        result = self._solve(self._operator(dictionary.columns[readout.kind].blocks.rows(split.fit)), Y[split.fit],
-                             beta_fit, W0=None if retune else choice.warm_start)
+        result = self._solve_fit(dictionary, readout, Y, split, beta_fit, W0=None if retune else choice.warm_start)
         timings["solve_s"] = time.perf_counter() - tick
 
         # Column generation on the training split (the validation split judges every round).
@@ -514,9 +513,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                                             module_size=self.recurrent_module_size or 1), self.seed)
         else:
             search = source
-        rounds = [self._round_report(0, dictionary, readout, None, None, 0, 0, result, Y, y, split, 0.0)]
-        rounds[0].beta = beta_fit
-        best = (rounds[0].validation_accuracy, 0, result.W, beta_fit)  # the round the validation split prefers
+        rounds = [self._round_report(0, dictionary, readout, None, None, 0, 0, result, Y, y, split, 0.0, beta_fit)]
+        best = (rounds[0].validation_accuracy, 0, result.W)  # the round the validation split prefers
         lowered = 0  # halvings of beta after rounds without a violator
         stopped = "rounds"
         last_round = 0.0
@@ -531,24 +529,22 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             result, report = self._column_generation_round(k, search, dictionary, readout, result, Y, beta_fit, y,
                                                            split)
             last_round = time.perf_counter() - round_tick
-            report.beta = beta_fit
             rounds.append(report)
             if report.validation_accuracy > best[0] + 1e-12:
-                best = (report.validation_accuracy, k, result.W, beta_fit)
+                best = (report.validation_accuracy, k, result.W)
             if report.added == 0:  # optimal at this beta among what the search finds: lower it, or stop
                 if not retune or lowered >= CONTINUATION_HALVINGS:
                     stopped = "no violator"
                     break
                 lowered += 1
                 beta_fit /= 2
-                columns = dictionary.columns[readout.kind]
-                result = self._solve(self._operator(columns.blocks.rows(split.fit)), Y[split.fit], beta_fit, W0=result.W)
+                result = self._solve_fit(dictionary, readout, Y, split, beta_fit, W0=result.W)
                 self._say(f"no violator: beta halved to {beta_fit:.4g} ({len(result.support)} neurons selected)")
         # The dictionary as it stood after the best round (its first columns; later ones dropped).
         kept = rounds[best[1]].dictionary_size
         columns = dictionary.columns[readout.kind]
         columns = Columns(columns.blocks.cols(np.arange(kept)), columns.witness[:kept])
-        W0, beta_fit = best[2], best[3]
+        W0, beta_fit = best[2], rounds[best[1]].beta
         if retune and len(rounds) > 1 and stopped != "time budget":
             beta_fit, W0 = self._retune(columns.blocks, Y, y, split, beta_fit, W0, best[0], readout)
         beta = beta_fit * len(rows) / len(split.fit)
@@ -813,7 +809,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         return best[1], best[2]
 
     def _round_report(self, k, dictionary, readout, violation, normalised, added, neurons, result, Y, y, split,
-                      seconds) -> RoundReport:
+                      seconds, beta) -> RoundReport:
         D = dictionary.columns[readout.kind].blocks
         labels = y.reshape(-1)
 
@@ -821,7 +817,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             return float((_scores(D.rows(rows), result).argmax(axis=1) == labels[rows]).mean())
 
         return RoundReport(k, int(D.shape[1]), violation, normalised, int(added), int(neurons), float(result.primal),
-                           float(result.gap), accuracy(split.fit), accuracy(split.validation), float(seconds))
+                           float(result.gap), accuracy(split.fit), accuracy(split.validation), float(seconds),
+                           float(beta))
 
     def _column_generation_round(self, k, search, dictionary, readout, result, Y, beta, y, split):
         """Search witnesses whose columns violate ||d^T Lambda||_2 <= beta on the training split;
@@ -848,16 +845,15 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         if chosen.size == 0:
             self._say(f"column generation round {k}: no violating witness among {candidates.n_neurons} (max {worst:.4f})")
             report = self._round_report(k, dictionary, readout, worst, worst_normalised, 0, 0, result, Y, y, split,
-                                        time.perf_counter() - tick)
+                                        time.perf_counter() - tick, beta)
             report.search_seconds = searched
             return result, report
         added = dictionary.add(select_rows(candidates, chosen), features.columns(chosen),
                                None if modules is None else modules[chosen])
-        columns = dictionary.columns[readout.kind]
         W0 = np.vstack([result.W, np.zeros((len(added[readout.kind]), result.W.shape[1]))])
-        result = self._solve(self._operator(columns.blocks.rows(split.fit)), Y[split.fit], beta, W0=W0)
+        result = self._solve_fit(dictionary, readout, Y, split, beta, W0=W0)
         report = self._round_report(k, dictionary, readout, worst, worst_normalised, len(added[readout.kind]),
-                                    chosen.size, result, Y, y, split, time.perf_counter() - tick)
+                                    chosen.size, result, Y, y, split, time.perf_counter() - tick, beta)
         report.search_seconds = searched
         self._say(f"column generation round {k}: max violation {worst:.4f} (normalised {worst_normalised:.4f}), "
                   f"added {report.added} columns, {len(result.support)} neurons selected, objective "
@@ -886,6 +882,11 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
     def _operator(self, D: RowBlocks) -> DictionaryOperator:
         """The dictionary ``D`` as this classifier's solves pose it (standardized columns or not)."""
         return DictionaryOperator(D, standardize=self.standardize_)
+
+    def _solve_fit(self, dictionary: Dictionary, readout: Readout, Y, split: _Split, beta: float, W0=None):
+        """The certified readout problem on the training split's rows of the dictionary's ``readout`` columns."""
+        return self._solve(self._operator(dictionary.columns[readout.kind].blocks.rows(split.fit)), Y[split.fit], beta,
+                           W0=W0)
 
     def _solve(self, D: DictionaryOperator, Y, beta: float, W0=None, tol: float | None = None):
         """The certified readout problem as this classifier poses it (penalty, standardized columns)."""
