@@ -1,6 +1,7 @@
 """Witnesses with synaptic delays: drawn, priced, emulated and run on Lava exactly; bad values refused."""
 
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -9,9 +10,10 @@ import torch
 import neurorecon as nr
 from neurorecon.data import load_data
 from neurorecon.network import Dense, LIFLayer, Network
+from neurorecon.readout import Readout
 from neurorecon.simulate.emulator import emulate
 from neurorecon.train.convex.classifier import ReconstructionClassifier
-from neurorecon.train.convex.pricing import Pricer, _Taps
+from neurorecon.train.convex.pricing import Pricer, PricingSettings, _Taps
 
 from clitools import assert_clean_failure, cli
 
@@ -90,21 +92,36 @@ def test_the_stacked_first_layer_input_is_the_sum_of_its_delay_taps():
         np.testing.assert_array_equal(u, expected << (weight_exp + 6))
 
 
-def test_the_pricing_twin_delivers_each_synapse_at_its_delay():
+@pytest.mark.parametrize("spread_events", [True, False])
+def test_the_pricing_twin_delivers_each_synapse_at_its_delay(spread_events):
     rng = np.random.default_rng(0)
     n, d, T = 4, 3, 9
-    weight = torch.as_tensor(rng.standard_normal((n, d)), dtype=torch.float64)
+    weight = torch.tensor(rng.standard_normal((n, d)), dtype=torch.float64, requires_grad=True)
     delays = rng.integers(0, 5, (n, d))
-    x = torch.as_tensor((rng.random((2, T, d)) < 0.5).astype(np.float64))
-    used = np.unique(delays)
-    taps = _Taps([int(k) for k in used], torch.as_tensor(delays[None] == used[:, None, None], dtype=torch.float64))
-    current = Pricer._current(x, weight, taps)
+    # graded inputs: an event carries its value
+    x = torch.as_tensor((rng.random((2, T, d)) < 0.5) * rng.integers(1, 4, (2, T, d)), dtype=torch.float64)
+    current = Pricer._current(x, weight, _Taps(torch.as_tensor(delays), spread_events))
     expected = torch.zeros(2, T, n, dtype=torch.float64)
     for p in range(n):
         for j in range(d):
             k = int(delays[p, j])
             expected[:, k:, p] += weight[p, j] * x[:, :T - k, j]
     torch.testing.assert_close(current, expected)
+    # the weights' gradient is the oracle's too (it is what pricing trains on)
+    probe = torch.as_tensor(rng.standard_normal((2, T, n)))
+    (grad,) = torch.autograd.grad((current * probe).sum(), weight)
+    (expected_grad,) = torch.autograd.grad((expected * probe).sum(), weight)
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_the_pricing_twin_spreads_events_only_for_sparse_inputs():
+    """Sparse rasters (timing tasks) take the event path, dense ones the delayed product."""
+    layer = LIFLayer(Dense(np.ones((3, 2)), delays=np.full((3, 2), 9)), du=0, dv=0, vth=10)
+    for density, spread in ((0.05, True), (0.5, False)):
+        inputs = (np.arange(1000).reshape(10, 50, 2) % int(1 / density) == 0).astype(float)
+        sampler = SimpleNamespace(arithmetic="fixed")
+        pricer = Pricer(sampler, inputs, 50, 0, Readout("count"), PricingSettings(), seed=0)
+        assert pricer._twin(layer, np.ones((3, 2), dtype=bool), None).taps.spread_events is spread
 
 
 def test_priced_candidates_keep_their_delays(interval):

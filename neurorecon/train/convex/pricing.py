@@ -47,6 +47,10 @@ START_JITTER = 0.3  # relative weight noise of a jittered start (threshold units
 # SuperSpike and triangle found columns with lower exact violations (max 33-35 against 38).
 SURROGATE = DEFAULT_SURROGATE
 EPS = 1e-6
+# With delays, spreading each input event to the N candidates at their delays costs about as much
+# as this many multiply-adds of the dense product over the input's K delayed copies (one thread,
+# measured on timing tasks and seq-MNIST): events are spread when density * cost < K.
+EVENT_SPREAD_COST = 170
 
 
 @dataclass(eq=False)
@@ -63,10 +67,11 @@ class PricingSettings:
 
 @dataclass(eq=False)
 class _Taps:
-    """A layer's synaptic delays: the distinct delays and which synapses have each (K, N, d)."""
+    """A layer's synaptic delays (N, d), and whether its current is built by spreading the input's
+    events (sparse inputs) or by one product over the input's delayed copies."""
 
-    delays: list[int]
-    masks: torch.Tensor
+    delays: torch.Tensor
+    spread_events: bool
 
 
 @dataclass(eq=False)
@@ -97,6 +102,7 @@ class Pricer:
         self.settings = settings
         self.seed = seed
         self.n_steps = inputs.shape[1] + 1
+        self.density = float(np.count_nonzero(inputs)) / max(np.size(inputs), 1)
         self.modules = RandomWitnesses(sampler, settings.module_size) if settings.module_size > 1 else None
 
     # ------------------------------------------------------------------ units
@@ -118,9 +124,8 @@ class Pricer:
         twin = SurrogateLayer(float_layer, True, SURROGATE[0], SURROGATE[1], torch.float32)
         taps = None
         if layer.dense.delays is not None:
-            delays = np.unique(layer.dense.delays)
-            taps = _Taps([int(k) for k in delays],
-                         torch.as_tensor(layer.dense.delays[None] == delays[:, None, None], dtype=torch.float32))
+            taps = _Taps(torch.tensor(layer.dense.delays, dtype=torch.long),
+                         self.density * EVENT_SPREAD_COST < layer.dense.max_delay + 1)
         return _Twin(twin, torch.as_tensor(mask, dtype=torch.float32),
                      None if block is None else torch.as_tensor(block, dtype=torch.float32), taps)
 
@@ -188,15 +193,36 @@ class Pricer:
     @staticmethod
     def _current(x: torch.Tensor, weight: torch.Tensor, taps: "_Taps | None") -> torch.Tensor:
         """Synaptic input per input frame (B, T_in, N); a synapse of delay k delivers frame j with
-        frame j + k (as the emulator's taps do; what would arrive after the last frame is dropped).
-        With delays, one product over the input's delayed copies (B, T_in, K * d) and the weights
-        spread over the K delays."""
+        frame j + k (as the emulator's taps do; what would arrive after the last frame is dropped)."""
         if taps is None:
             return torch.matmul(x, weight.T)
+        if taps.spread_events:
+            return Pricer._spread_events(x, weight, taps.delays)
+        return Pricer._delayed_product(x, weight, taps.delays)
+
+    @staticmethod
+    def _spread_events(x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor) -> torch.Tensor:
+        """Each input event (b, j, i) adds ``x * w[n, i]`` at frame ``j + delays[n, i]`` of every
+        candidate n: E x N additions for E events, against the delayed product's T x K x d per sample."""
+        batch, t_in, _ = x.shape
+        n = weight.shape[0]
+        span = t_in + int(delays.max())  # frames an event can reach; those past t_in are dropped
+        sample, frame, channel = x.nonzero(as_tuple=True)
+        slots = (delays.T * n + torch.arange(n))[channel] + ((sample * span + frame) * n)[:, None]
+        values = x[sample, frame, channel][:, None] * weight.T[channel]
+        current = weight.new_zeros(batch * span * n).index_add(0, slots.reshape(-1), values.reshape(-1))
+        return current.reshape(batch, span, n)[:, :t_in]
+
+    @staticmethod
+    def _delayed_product(x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor) -> torch.Tensor:
+        """One product over the input's delayed copies (B, T_in, K * d) and the weights spread
+        over the K delays (dense inputs)."""
         batch, t_in, d = x.shape
+        used = torch.unique(delays)
         shifted = torch.stack([torch.nn.functional.pad(x[:, :max(t_in - k, 0)], (0, 0, min(k, t_in), 0))
-                               for k in taps.delays], dim=2)
-        spread = (weight.unsqueeze(0) * taps.masks).permute(0, 2, 1).reshape(len(taps.delays) * d, -1)
+                               for k in used.tolist()], dim=2)
+        masks = delays[None] == used[:, None, None]
+        spread = (weight.unsqueeze(0) * masks).permute(0, 2, 1).reshape(len(used) * d, -1)
         return torch.matmul(shifted.reshape(batch, t_in, -1), spread)
 
     def _dual_rows(self, dual: torch.Tensor, positions: np.ndarray) -> torch.Tensor:
