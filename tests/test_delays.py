@@ -10,7 +10,7 @@ import neurorecon as nr
 from neurorecon.interchange import from_nir, to_nir
 from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.quantize import dequantize_network
-from neurorecon.simulate.emulator import emulate
+from neurorecon.simulate.emulator import emulate, input_drive
 
 DT = 1e-4
 SCALE0, SCALE1 = 2, 2  # weights that make both layers spike on _spikes()
@@ -82,6 +82,27 @@ def test_the_emulator_holds_delays_bit_exactly_as_lava_does(weight_exp):
     undelayed = Network([layer.replace(delays=None, recurrent=layer.recurrent and layer.recurrent.replace(delays=None))
                          for layer in net.layers], arithmetic="fixed")
     assert not np.array_equal(nr.simulate(undelayed, x, n_steps=20).spikes[0], mine.spikes[0])
+
+
+@pytest.mark.parametrize("weight_exp", [-1, 2])
+def test_a_shared_input_drive_gives_the_emulators_bits_and_is_refused_for_other_synapses(weight_exp):
+    """Bias bisection computes the first layer's input once and re-runs only the neurons: the
+    runs are the emulator's own, bit for bit (delays, flooring shifts, chunks on two threads)."""
+    rng = np.random.default_rng(7)
+    net = _delayed_network(rng, weight_exp)
+    x = _spikes(rng, n=40)
+    drive = input_drive(net, x, 20)
+    for bias in (0, 37, -50):
+        changed = Network([net.layers[0].replace(bias_mant=bias, vth=25), net.layers[1]], arithmetic="fixed")
+        shared = emulate(changed, x, 20, ("spikes", "v", "u"), drive=drive, chunk_size=16, threads=2)
+        own = emulate(changed, x, 20, ("spikes", "v", "u"))
+        for i in range(net.n_layers):
+            for var in ("spikes", "v", "u"):
+                np.testing.assert_array_equal(getattr(shared, var)[i], getattr(own, var)[i])
+    other = Network([net.layers[0].replace(weights=net.layers[0].weights + 2), net.layers[1]], arithmetic="fixed")
+    for args in ((other, x, 20), (net, x.copy(), 20), (net, x, 21)):
+        with pytest.raises(ValueError, match="input drive was computed for other"):
+            emulate(*args, drive=drive)
 
 
 def test_float_delays_agree_with_lava_and_torch_with_the_emulator():

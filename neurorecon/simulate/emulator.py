@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from neurorecon.network import Network
+from neurorecon.network import Dense, Network
 from neurorecon.simulate import arithmetic as ar
 from neurorecon.simulate.arrays import NumpyOps
 from neurorecon.simulate.result import SimulationResult, check_record_memory
@@ -184,9 +184,40 @@ def _input_current(plan: _LayerPlan, x: np.ndarray, n_steps: int, ops):
     return total
 
 
-def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice, rec: _Recorder) -> None:
+@dataclass(eq=False, frozen=True)
+class InputDrive:
+    """What the first layer of a network receives from ``x`` at every step, computed once.
+
+    Bisecting biases re-runs one layer many times on the same inputs with the same synapses; only
+    its neurons' constants change, so the synaptic products (most of a run's work with delays)
+    can be shared by every run. Made by :func:`input_drive`, passed to :func:`emulate`.
+    """
+
+    dense: Dense  # the first layer's synapses it was computed with
+    x: np.ndarray
+    n_steps: int
+    current: object  # (n, n_steps - 1, N) in ``ops``'s arrays, or None if nothing arrives
+
+
+def input_drive(net: Network, x: np.ndarray, n_steps: int, ops=None) -> InputDrive:
+    """The first layer's input current on ``x`` for runs of ``n_steps`` (see :class:`InputDrive`)."""
+    ops = ops or NumpyOps()
+    layer = net.layers[0]
+    plan = plan_network(Network([layer], arithmetic=net.arithmetic), max(float(x.max(initial=0)), 1.0), ops)[0]
+    with threadpool_limits(limits=1, user_api="blas"):
+        return InputDrive(layer.dense, x, n_steps, _input_current(plan, x, n_steps, ops))
+
+
+def _check_drive(drive: InputDrive, net: Network, x: np.ndarray, n_steps: int) -> None:
+    if drive.x is not x or drive.n_steps != n_steps or not drive.dense.equals(net.layers[0].dense):
+        raise ValueError("the input drive was computed for other inputs, steps or first-layer synapses")
+
+
+def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice, rec: _Recorder,
+               drive: InputDrive | None = None) -> None:
     batch = x.shape[0]
-    input_current = _input_current(plans[0], x, n_steps, rec.ops)
+    input_current = _input_current(plans[0], x, n_steps, rec.ops) if drive is None else (
+        None if drive.current is None else drive.current[rows])
     state = plans[0].feed_forward[0][1].state
     u = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), state) for p in plans]
     v = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), state) for p in plans]
@@ -230,12 +261,17 @@ def emulate(
     chunk_size: int | None = None,
     threads: int | None = None,
     ops=None,
+    drive: InputDrive | None = None,
 ) -> SimulationResult:
     """Simulate ``x`` (n, T, N_in), already validated, for ``n_steps`` steps (inputs past T are 0).
 
     ``ops`` (:mod:`neurorecon.simulate.arrays`): numpy (default) or torch on a device.
+    ``drive``: the first layer's input current, computed once by :func:`input_drive` with the
+    same ``x``, ``n_steps``, synapses and ``ops``.
     """
     ops = ops or NumpyOps()
+    if drive is not None:
+        _check_drive(drive, net, x, n_steps)
     n = x.shape[0]
     layers = range(net.n_layers) if layers is None else layers
     max_payload = float(x.max(initial=0))
@@ -248,8 +284,8 @@ def emulate(
     with threadpool_limits(limits=1, user_api="blas"):
         if threads <= 1:
             for rows in bounds:
-                _run_chunk(plans, x[rows], n_steps, rows, rec)
+                _run_chunk(plans, x[rows], n_steps, rows, rec, drive)
         else:
             with ThreadPoolExecutor(max_workers=threads) as pool:
-                list(pool.map(lambda rows: _run_chunk(plans, x[rows], n_steps, rows, rec), bounds))
+                list(pool.map(lambda rows: _run_chunk(plans, x[rows], n_steps, rows, rec, drive), bounds))
     return rec.result(n_steps)

@@ -43,7 +43,7 @@ from neurorecon.quantize.netx_grid import netx_bias, netx_weight_grid
 from neurorecon.quantize.scale import weight_grid
 from neurorecon.simulate.arithmetic import DECAY_UNITY
 from neurorecon.simulate.arrays import array_ops
-from neurorecon.simulate.emulator import emulate
+from neurorecon.simulate.emulator import InputDrive, emulate, input_drive
 from neurorecon.train.blocks import Engine, content_key
 
 SAFE_VOLTAGE = 2**21  # probe membrane scale kept below this (v saturates at 2**23)
@@ -157,9 +157,10 @@ class WitnessSampler:
                       num_message_bits=self.num_message_bits, delays=delays)
         return LIFLayer(dense, du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp)
 
-    def _simulate(self, layer: LIFLayer, record: tuple[str, ...]):
+    def _simulate(self, layer: LIFLayer, record: tuple[str, ...], drive: InputDrive | None = None):
         net = Network([layer], arithmetic=self.arithmetic)
-        return emulate(net, self.inputs, self.n_steps, record, [0], ops=array_ops(self.backend, self.device))
+        return emulate(net, self.inputs, self.n_steps, record, [0], ops=array_ops(self.backend, self.device),
+                       drive=drive)
 
     def _calibrate(self, group_decays: list[tuple[float, float]]) -> Calibration:
         """Choose the layer's weight exponent and each group's threshold from a probe run."""
@@ -186,10 +187,10 @@ class WitnessSampler:
             vth[g] = np.clip(round(scale / 64), 1, VTH_MAX) if fixed else max(scale, 1e-6)
         return Calibration(group_decays, vth, weight_exp)
 
-    def _statistic(self, layer: LIFLayer) -> np.ndarray:
+    def _statistic(self, layer: LIFLayer, drive: InputDrive) -> np.ndarray:
         if self.statistic == "last":
-            return self._simulate(layer, ("final_spikes",)).final_spikes[0].mean(axis=0)
-        return self._simulate(layer, ("counts",)).spike_counts[0].mean(axis=0) / self.n_steps
+            return self._simulate(layer, ("final_spikes",), drive).final_spikes[0].mean(axis=0)
+        return self._simulate(layer, ("counts",), drive).spike_counts[0].mean(axis=0) / self.n_steps
 
     def bias_on_grid(self, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(bias_mant, bias_exp) of biases in v units, on the grid witnesses are drawn on."""
@@ -237,10 +238,14 @@ class WitnessSampler:
         vth = cal.group_vth[groups]
         span = vth * (64 if self.arithmetic == "fixed" else 1)
         lo, hi = -2.0 * span, 1.0 * span
+        drive = None  # the synaptic input, the same for every bias tried
         for _ in range(BISECTION_STEPS):
             mid = (lo + hi) / 2
             layer = self._layer(weights, groups, vth, *self.bias_on_grid(mid), cal.weight_exp, delays)
-            low = self._statistic(layer) < targets
+            if drive is None:
+                drive = input_drive(Network([layer], arithmetic=self.arithmetic), self.inputs, self.n_steps,
+                                    array_ops(self.backend, self.device))
+            low = self._statistic(layer, drive) < targets
             lo = np.where(low, mid, lo)
             hi = np.where(low, hi, mid)
         bias_mant, bias_exp = self.bias_on_grid((lo + hi) / 2)
