@@ -124,6 +124,19 @@ def test_the_pricing_twin_spreads_events_only_for_sparse_inputs():
         assert pricer._twin(layer, np.ones((3, 2), dtype=bool), None).taps.spread_events is spread
 
 
+def test_bias_bisection_gives_the_same_witnesses_with_or_without_a_shared_input_drive(interval, monkeypatch):
+    import neurorecon.train.convex.witnesses as witnesses
+
+    def fit():
+        return ReconstructionClassifier(max_delay=6, n_witnesses=150, column_generation_rounds=1,
+                                        candidates_per_round=32, pricing_steps=3, n_betas=3,
+                                        ).fit(interval.X_train, interval.y_train).network_
+    shared = fit()
+    monkeypatch.setattr(witnesses, "SHARED_DRIVE_BYTES", 0)  # every bisection run computes its own
+    for a, b in zip(shared.layers, fit().layers):
+        assert a.dense.equals(b.dense) and np.array_equal(a.bias_mant, b.bias_mant) and np.array_equal(a.vth, b.vth)
+
+
 def test_priced_candidates_keep_their_delays(interval):
     model = ReconstructionClassifier(max_delay=5, n_witnesses=200, column_generation_rounds=2, candidates_per_round=32,
                                      pricing_steps=5, n_betas=4).fit(interval.X_train, interval.y_train)

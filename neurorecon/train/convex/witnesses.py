@@ -50,6 +50,9 @@ SAFE_VOLTAGE = 2**21  # probe membrane scale kept below this (v saturates at 2**
 BISECTION_STEPS = 12
 SLOWEST_LEAK = 4096.0  # tau_v in steps of dv = 1 (fixed) / 1/4096 (float)
 CALIBRATION_BLOCK = 1024  # witnesses per bias-calibration block (a unit of work on a cluster)
+# A block's bisection runs share its input current (computed once) up to this size; larger ones
+# (long sequences) recompute it in each run, chunk by chunk, as a plain run does.
+SHARED_DRIVE_BYTES = 2**28
 
 
 def default_palette(t_frames: int) -> list[tuple[float, float]]:
@@ -187,7 +190,7 @@ class WitnessSampler:
             vth[g] = np.clip(round(scale / 64), 1, VTH_MAX) if fixed else max(scale, 1e-6)
         return Calibration(group_decays, vth, weight_exp)
 
-    def _statistic(self, layer: LIFLayer, drive: InputDrive) -> np.ndarray:
+    def _statistic(self, layer: LIFLayer, drive: InputDrive | None) -> np.ndarray:
         if self.statistic == "last":
             return self._simulate(layer, ("final_spikes",), drive).final_spikes[0].mean(axis=0)
         return self._simulate(layer, ("counts",), drive).spike_counts[0].mean(axis=0) / self.n_steps
@@ -239,10 +242,11 @@ class WitnessSampler:
         span = vth * (64 if self.arithmetic == "fixed" else 1)
         lo, hi = -2.0 * span, 1.0 * span
         drive = None  # the synaptic input, the same for every bias tried
+        shared = self.inputs.shape[0] * (self.n_steps - 1) * len(groups) * 8 <= SHARED_DRIVE_BYTES
         for _ in range(BISECTION_STEPS):
             mid = (lo + hi) / 2
             layer = self._layer(weights, groups, vth, *self.bias_on_grid(mid), cal.weight_exp, delays)
-            if drive is None:
+            if drive is None and shared:
                 drive = input_drive(Network([layer], arithmetic=self.arithmetic), self.inputs, self.n_steps,
                                     array_ops(self.backend, self.device))
             low = self._statistic(layer, drive) < targets
