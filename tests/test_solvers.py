@@ -9,7 +9,7 @@ import pytest
 
 from neurorecon.errors import NeuroreconError
 from neurorecon.solve import DictionaryOperator, beta_max, dual_violation, evaluate, solve, solve_path
-from neurorecon.solve.working_set import NEWTON_AFTER, accelerated_gradient, bcd, support_newton
+from neurorecon.solve.working_set import NEWTON_AFTER, _newton_step, accelerated_gradient, bcd, support_newton
 
 
 def spike_problem(n=80, P=150, C=3, seed=0, offset=0.0, counts=False, density=(0.2, 0.5)):
@@ -326,6 +326,17 @@ def test_newton_steps_never_raise_the_objective_and_reach_the_kkt_point():
     norms = np.linalg.norm(W[on], axis=1, keepdims=True)
     assert np.allclose(H[on], beta * W[on] / norms, atol=1e-5 * beta)
     assert np.all(np.linalg.norm(H[~on], axis=1) <= beta * (1 + 1e-6))
+
+
+def test_a_newton_step_on_collinear_support_columns_is_skipped_not_raised():
+    """Two identical columns at large row norms: ``G_SS + beta / ||w||`` is singular to rounding,
+    so no Cholesky factor exists; the step reports no descent and leaves W for the gradient phase."""
+    G = np.array([[1.0, 1.0], [1.0, 1.0]])
+    B = np.array([[1.0], [1.0]])
+    W = np.array([[1e20], [1e20]])
+    Ht = (B - G @ W).T
+    assert not _newton_step(G, W, Ht, np.array([0, 1]), 1e-3)
+    assert np.array_equal(W, [[1e20], [1e20]])
 
 
 def test_newton_phase_matches_the_accelerated_gradient_optimum():

@@ -210,7 +210,10 @@ def _newton_step(G, W, Ht, support, beta) -> bool:
     G_ss = G[np.ix_(support, support)]
     smooth_gradient = -Ht.T[support]  # (G W - B) on the support
     gradient = smooth_gradient + beta * directions
-    factor = scipy.linalg.cho_factor(G_ss + np.diag(beta / norms), lower=True, check_finite=False)
+    try:
+        factor = scipy.linalg.cho_factor(G_ss + np.diag(beta / norms), lower=True, check_finite=False)
+    except np.linalg.LinAlgError:  # collinear support columns at large norms: singular to rounding
+        return False  # no step; the caller goes on with the accelerated gradient
 
     def hessian(D):
         return G_ss @ D + beta * (D - directions * np.sum(directions * D, axis=1, keepdims=True)) / norms[:, None]
