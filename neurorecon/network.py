@@ -302,6 +302,12 @@ class Network:
         return len(self.layers)
 
     @property
+    def tail_steps(self) -> int:
+        """Extra steps a classifier runs after the last frame before its answer is read (metadata
+        ``tail_steps``, 0 if absent): delayed synapses deliver the last frames during them."""
+        return int(self.metadata.get("tail_steps", 0))
+
+    @property
     def sizes(self) -> list[int]:
         """Neurons per layer."""
         return [layer.n_neurons for layer in self.layers]
@@ -557,6 +563,9 @@ def _check_metadata(metadata: dict) -> None:
         json.dumps(metadata)
     except (TypeError, ValueError) as exc:
         raise NeuroreconError(f"network metadata must be JSON-serialisable: {exc}") from None
+    tail = metadata.get("tail_steps", 0)
+    if isinstance(tail, bool) or not isinstance(tail, int) or tail < 0:
+        raise NeuroreconError(f"network metadata tail_steps must be a whole number of steps >= 0; got {tail!r}")
 
 
 def _delays(value: Any, weights: np.ndarray) -> np.ndarray | None:

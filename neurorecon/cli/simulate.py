@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default=None, help="torch backend: 'cpu' (default) or 'cuda'")
     p.add_argument(
         "--steps", default=None,
-        help="time steps to run: an integer, or 'readout' for T + n_layers (default: T)",
+        help="time steps to run: an integer, or 'readout' for T + tail + n_layers (default: T)",
     )
     p.add_argument("--record", default="",
                    help="comma-separated per-step variables to record: spikes,v,u (default none)")

@@ -39,7 +39,8 @@ BODY = Path(__file__).with_name("lava_script_body.py")  # the script's text, nev
 
 def lava_parameters(net: Network) -> dict[str, np.ndarray]:
     """Every array the script reads, keyed ``fixed_<i>_<name>`` / ``float_<i>_<name>``, and the readout kind."""
-    params = {"n_layers": np.array(net.n_layers), "n_inputs": np.array(net.n_inputs), "arithmetic": np.array(net.arithmetic)}
+    params = {"n_layers": np.array(net.n_layers), "n_inputs": np.array(net.n_inputs), "arithmetic": np.array(net.arithmetic),
+              "tail_steps": np.array(net.tail_steps)}
     if "readout" in net.metadata:  # a classifier: the script prints its predictions
         params["readout"] = np.array(str(net.metadata["readout"]))
     nets = {"float": net if net.arithmetic == "float" else dequantize_network(net)}
@@ -60,7 +61,8 @@ def _docstring(net: Network) -> str:
         rows.append(f"    layer {i}: {layer.n_inputs} -> {layer.n_neurons} LIF, {procs} Lava LIF process(es){rec}{extra}")
     tag = "fixed_pt" if net.arithmetic == "fixed" else "floating_pt"
     name = net.metadata.get("name") or net.metadata.get("source") or "network"
-    readout = (f"readout {net.metadata['readout']!r}, read after T + {net.n_layers} steps" if "readout" in net.metadata
+    after = f"T + {net.tail_steps} + {net.n_layers}" if net.tail_steps else f"T + {net.n_layers}"
+    readout = (f"readout {net.metadata['readout']!r}, read after {after} steps" if "readout" in net.metadata
                else "not this network: it has no readout")
     return f'''"""Run the neurorecon network '{name}' on plain Lava 0.10 processes.
 
@@ -80,8 +82,9 @@ for a classifier ({readout}), its predictions, which are printed with the accura
 Progress (batches, time left) goes to stderr.
 
 Semantics (Lava 0.10): input frame k is sent at step k+1 and every Dense delays by one step, so
-layer i first sees frame k at step k+i+2; --steps readout runs T + n_layers steps so the last
-layer sees the whole input. Samples are independent: a batch of B samples runs as B disjoint
+layer i first sees frame k at step k+i+2; --steps readout runs T + tail + n_layers steps so the
+last layer sees the whole input (tail: steps without input in which delayed synapses deliver the
+last frames; {net.tail_steps} for this network). Samples are independent: a batch of B samples runs as B disjoint
 copies of the network (block-diagonal weights). Set a timeout when you call this script: a
 failing Lava worker can make run() hang (Lava 0.10 behaviour).
 """'''

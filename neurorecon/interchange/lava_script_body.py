@@ -52,7 +52,8 @@ def parse_args(argv):
     p.add_argument("--tag", choices=TAGS, default=None, help="Lava model tag (default: the network's arithmetic)")
     p.add_argument("--hardware", action="store_true", help="run on a Loihi 2 board (Loihi2HwCfg; needs lava-loihi)")
     p.add_argument("--steps", default=None,
-                   help="time steps: an integer, or 'readout' for T + n_layers (default: readout for a classifier, else T)")
+                   help="time steps: an integer, or 'readout' for T + tail + n_layers (default: readout for a classifier, "
+                        "else T)")
     p.add_argument("--record", default="",
                    help="comma-separated per-step variables to record, spikes,v,u (default: none; each costs a Lava "
                         "Monitor per layer and makes the run many times slower)")
@@ -124,6 +125,7 @@ def main(argv=None):
     args = parse_args(argv)
     with np.load(PARAMS, allow_pickle=False) as f:
         arithmetic, n_inputs, n_layers = str(f["arithmetic"]), int(f["n_inputs"]), int(f["n_layers"])
+        tail = int(f["tail_steps"]) if "tail_steps" in f.files else 0
         readout = str(f["readout"]) if "readout" in f.files else None
     tag = args.tag or ("fixed_pt" if arithmetic == "fixed" else "floating_pt")
     record = tuple(r for r in args.record.split(",") if r)
@@ -132,7 +134,7 @@ def main(argv=None):
     if args.batch is not None and args.batch < 1:
         raise ScriptError("--batch must be at least 1")
     x, y = read_input(args.input, n_inputs)
-    readout_steps = x.shape[1] + n_layers
+    readout_steps = x.shape[1] + tail + n_layers
     steps = args.steps if args.steps is not None else ("readout" if readout else None)
     if steps == "readout":
         n_steps = readout_steps
@@ -144,10 +146,10 @@ def main(argv=None):
     if n_steps < 1:
         raise ScriptError("--steps must be at least 1")
     if readout is not None and n_steps != readout_steps:
-        readout = None  # a classifier's answer is read after T + n_layers steps only
+        readout = None  # a classifier's answer is read after T + tail + n_layers steps only
     if y is not None:
         if readout is None:
-            raise ScriptError("labels y need a classifier network run for --steps readout (T + n_layers steps)")
+            raise ScriptError("labels y need a classifier network run for --steps readout (T + tail + n_layers steps)")
         answers = (len(x), x.shape[1]) if readout == "step" else (len(x),)
         if y.shape != answers:
             raise ScriptError(f"y has shape {y.shape} but this network ({readout} readout) answers {answers}")

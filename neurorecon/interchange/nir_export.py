@@ -163,6 +163,11 @@ def to_nir(net: Network, dt: float = DEFAULT_DT) -> nir.NIRGraph:
         raise NeuroreconError("to_nir() needs a neurorecon.Network")
     if not (np.isfinite(dt) and dt > 0):
         raise NeuroreconError(f"dt must be a positive number of seconds; got {dt!r}")
+    if net.tail_steps:
+        raise NeuroreconError(
+            f"this network reads its answer {net.tail_steps} steps after the last frame (tail_steps); a NIR graph "
+            "has no readout time, so NIR cannot carry it (export it to Lava)"
+        )
     float_net = net if net.arithmetic == "float" else dequantize_network(net)
     input_shape = net.metadata.get("input_shape") or [net.n_inputs]
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array(input_shape)})}

@@ -24,8 +24,22 @@ LAVA_TIMEOUT = 600.0  # default seconds per Lava batch (a hung Lava worker never
 
 
 def readout_steps(net: Network, t_in: int) -> int:
-    """Steps for the last layer to see all ``t_in`` input frames: one per Dense stage."""
-    return t_in + net.n_layers
+    """Steps for the last layer to see all ``t_in`` input frames: one per Dense stage, plus the
+    network's tail (:attr:`~neurorecon.network.Network.tail_steps`, steps without input)."""
+    return t_in + net.tail_steps + net.n_layers
+
+
+def pad_frames(X: np.ndarray, steps: int) -> np.ndarray:
+    """``X`` (n, T, ...) followed by ``steps`` zero frames (a run's steps without input)."""
+    if not steps:
+        return X
+    return np.concatenate([X, np.zeros((X.shape[0], steps) + X.shape[2:], X.dtype)], axis=1)
+
+
+def with_tail(net: Network, X: np.ndarray) -> np.ndarray:
+    """``X`` with the network's tail as zero frames: what the readout layer's inputs are computed
+    from by callers that run the hidden layers on their own."""
+    return pad_frames(X, net.tail_steps)
 
 
 def _flatten_frames(net: Network, x):

@@ -32,7 +32,7 @@ from neurorecon.data.dataset import Dataset, check_seed
 from neurorecon.errors import NeuroreconError
 from neurorecon.network import Network
 from neurorecon.profiles import load_profile
-from neurorecon.simulate import LAVA_TIMEOUT
+from neurorecon.simulate import LAVA_TIMEOUT, with_tail
 from neurorecon.simulate.predict import predict_network
 from neurorecon.train.blocks import peak_resident_memory
 from neurorecon.train.convex.classifier import ReconstructionClassifier
@@ -69,6 +69,7 @@ def split_accuracy(net: Network, X: np.ndarray, y: np.ndarray, backend: str = "e
 def float_readout_accuracy(net: Network, solution: dict, X: np.ndarray, y: np.ndarray) -> float:
     """Accuracy of the real-valued convex readout on the chip network's exact hidden spikes."""
     readout = Readout(net.metadata["readout"])
+    X = with_tail(net, X)
     raster = hidden_raster(net.layers[:-1], X, net.arithmetic)
     features = _row_features(raster, readout, X.shape[1], net.n_layers - 2)
     pred = (features @ solution["W"] + solution["intercept"]).argmax(axis=1)

@@ -20,6 +20,7 @@ from neurorecon.profiles import load_profile
 from neurorecon.train.convex.integer_readout import fit_integer_readout
 from neurorecon.train.pipeline import split_accuracy
 from neurorecon.readout import Readout
+from neurorecon.simulate import with_tail
 from neurorecon.train.convex.reconstruct import hidden_raster
 
 SWEEP_BITS = (2, 3, 4, 6, 8)
@@ -31,8 +32,9 @@ def readout_bit_sweep(net: Network, solution: dict, dataset: Dataset, bits: tupl
     profile = load_profile(net.metadata["profile"])
     hidden = list(net.layers[:-1])
     depth = len(hidden) - 1
-    t_frames = dataset.X_train.shape[1]
-    raster = hidden_raster(hidden, dataset.X_train, "fixed")
+    X_train = with_tail(net, dataset.X_train)
+    t_frames = X_train.shape[1]
+    raster = hidden_raster(hidden, X_train, "fixed")
     Y = readout.targets(dataset.y_train, int(dataset.y_train.max()) + 1)
     X_test, y_test = dataset.split("test")
     W, intercept = solution["W"], solution["intercept"]
