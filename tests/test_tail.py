@@ -88,6 +88,7 @@ def test_auto_delays_keep_a_tail_where_the_label_needs_the_last_frame(xor):
     model = ReconstructionClassifier(**SMALL).fit(xor.X_train, xor.y_train)
     probe = model.report_["tail_probe"]
     assert probe["kept"] and probe["validation_accuracy"] > probe["without_tail"]
+    assert model.report_["timings"]["tail_probe_s"] > 0 and model.report_["tail_steps"] == 12
     net = model.network_
     assert net.tail_steps == 12 == net.layers[0].dense.max_delay and net.metadata["t_frames"] == 20
     # the chip run (tail included) is what the readout was fitted on

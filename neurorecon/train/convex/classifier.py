@@ -38,8 +38,8 @@ from neurorecon.quantize.netx_grid import netx_layers
 from neurorecon.network import MAX_DELAY, LIFLayer, Network
 from neurorecon.profiles import Profile, load_profile
 from neurorecon.resources import check_resources
-from neurorecon.simulate.emulator import emulate
 from neurorecon.simulate import pad_frames
+from neurorecon.simulate.emulator import emulate
 from neurorecon.simulate.predict import predict_network
 from neurorecon.solve import DictionaryOperator, solvers
 from neurorecon.solve.operator import block_product, column_extent
@@ -494,9 +494,12 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         tick = time.perf_counter()
         choice = self._select(dictionary, y, n_classes, fit_idx, val_idx, t_frames)
         t_in, run_X, tail = t_frames, X, 0  # the inputs as the hidden layer runs on them (with the tail)
-        if self._probes_tail(plan, kinds, max_delay):
+        if self._probes_tail(plan, kinds, max_delay) and choice.validation_correct is not None:
+            probe_tick = time.perf_counter()
             probe = self._tail_probe(X, y, n_classes, fit_idx, val_idx, calib, statistic, bits, max_delay, readouts,
                                      plan, choice, profile, engine)
+            timings["tail_probe_s"] = time.perf_counter() - probe_tick
+            tick += timings["tail_probe_s"]  # solve_s: the selection and the first solve only
             if probe is not None:
                 tail, run_X, dictionary, source, choice = probe
                 inputs, t_frames = run_X, t_in + tail
@@ -768,15 +771,17 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         run_X = pad_frames(X, tail)
         t_frames = run_X.shape[1]
         self._say(f"tail probe: the first dictionary again, run {tail} steps past the last frame")
-        sampler = self._sampler(profile, run_X[calib], t_frames, 0, statistic, np.random.default_rng([self.seed, TAIL_STREAM]),
-                                bits, max_delay, engine)
+        rng = np.random.default_rng([self.seed, TAIL_STREAM])
+        sampler = self._sampler(profile, run_X[calib], t_frames, 0, statistic, rng, bits, max_delay, engine)
         source = RandomWitnesses(sampler, self.recurrent_module_size)
         dictionary = Dictionary(run_X, t_frames, 0, readouts, profile.network_arithmetic, engine)
         witnesses, modules = source.initial(plan.n_witnesses)
         dictionary.add(witnesses, modules=modules, progress=self._progress)
         path = self._path
         tailed = self._select(dictionary, y, n_classes, fit_idx, val_idx, t_frames)
-        wins, gained, lost = paired_win(tailed.validation_correct, choice.validation_correct, TAIL_Z)
+        # (a budget no point of the path meets gives its sparsest point, not validated: no tail)
+        wins, gained, lost = (False, 0, 0) if tailed.validation_correct is None else paired_win(
+            tailed.validation_correct, choice.validation_correct, TAIL_Z)
         self._tail_report = {"tail_steps": tail, "validation_accuracy": tailed.validation_accuracy,
                              "without_tail": choice.validation_accuracy, "gained": gained, "lost": lost,
                              "z": TAIL_Z, "kept": wins}
