@@ -443,7 +443,6 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         n_classes = len(classes)
         fit_idx, val_idx = self._split(y, rng)
         calib = np.sort(rng.permutation(fit_idx)[:CALIBRATION_SAMPLES])
-        self._tail_report = None
 
         # Hidden stack: fixed lower layers (depth 2), then the witness layer.
         tick = time.perf_counter()
@@ -460,7 +459,6 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         depth = self.depth - 1
         statistic = "last" if kinds == ["last"] else "rate"
         readouts = [Readout(k) for k in kinds]
-        dictionary = Dictionary(inputs, t_frames, depth, readouts, arithmetic, engine)
         if self.witness_source == "sg":
             sg_readout = "step" if kinds == ["step"] else ("last" if kinds == ["last"] else "count")
             self._say(f"training the surrogate-gradient network ({self.sg_hidden} neurons, {self.sg_epochs} epochs)")
@@ -474,18 +472,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                                     max_delay, engine)
             source = RandomWitnesses(sampler, self.recurrent_module_size)
         plan = self._plan()
-        self._say(f"sampling {plan.n_witnesses} witnesses ({self.witness_source}) on the {profile.name} grid")
-        witnesses, modules = source.initial(plan.n_witnesses)
-        where = engine.cluster.description
-        self._say(f"building the dictionary on {n} sequences ({where['kind']}, {where['workers']} worker(s), "
-                  f"blocks of {dictionary.witness_block} witnesses x {dictionary.sample_block} samples)")
-        dictionary.add(witnesses, modules=modules, progress=self._progress)
-        if all(c.size == 0 for c in dictionary.columns.values()):
-            constant = f" (X holds only {X.min()}s)" if X.min() == X.max() else ""
-            raise NeuroreconError(
-                f"no hidden neuron responds differently to different sequences of X{constant}: all "
-                f"{plan.n_witnesses} witness neurons are silent or constant on this data, so there is nothing to learn"
-            )
+        dictionary = self._initial_dictionary(source, X, inputs, t_frames, depth, readouts, profile, engine,
+                                              plan.n_witnesses)
         if engine.reused:
             self._say(f"reused {engine.reused} finished blocks from {self.block_store}")
         timings["dictionary_s"] = time.perf_counter() - tick
@@ -494,10 +482,11 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         tick = time.perf_counter()
         choice = self._select(dictionary, y, n_classes, fit_idx, val_idx, t_frames)
         t_in, run_X, tail = t_frames, X, 0  # the inputs as the hidden layer runs on them (with the tail)
+        tail_report = None
         if self._probes_tail(plan, kinds, max_delay) and choice.validation_correct is not None:
             probe_tick = time.perf_counter()
-            probe = self._tail_probe(X, y, n_classes, fit_idx, val_idx, calib, statistic, bits, max_delay, readouts,
-                                     plan, choice, profile, engine)
+            tail_report, probe = self._tail_probe(X, y, n_classes, fit_idx, val_idx, calib, statistic, bits, max_delay,
+                                                  readouts, plan, choice, profile, engine)
             timings["tail_probe_s"] = time.perf_counter() - probe_tick
             tick += timings["tail_probe_s"]  # solve_s: the selection and the first solve only
             if probe is not None:
@@ -607,7 +596,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                            "n_witnesses": plan.n_witnesses, "search": plan.search, "rounds": len(rounds) - 1,
                            "beta": beta, "penalty": self.penalty, "depth": self.depth,
                            "weight_bits": self.weight_bits, "netx_compatible": self.netx_compatible,
-                           "max_delay": max_delay, "tail_steps": tail},
+                           "max_delay": max_delay},
         }
         self.classes_ = classes
         self.n_features_in_ = n_channels
@@ -635,7 +624,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             "n_selected": int(support.size),
             "max_delay": max_delay,
             "tail_steps": tail,
-            "tail_probe": self._tail_report,
+            "tail_probe": tail_report,
             "duality_gap": float(result.gap),
             "objective": float(result.primal),
             "converged": bool(result.converged),
@@ -758,7 +747,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
     def _tail_probe(self, X, y, n_classes, fit_idx, val_idx, calib, statistic: str, bits: int, max_delay: int,
                     readouts: list[Readout], plan: _Plan, choice: _Selection, profile: Profile, engine: Engine):
         """The first dictionary again, run ``max_delay`` steps past the last frame (a tail), kept when
-        it is better on validation (``TAIL_Z``): returns (tail, inputs, dictionary, source, choice) or None.
+        it is better on validation (``TAIL_Z``): returns the probe's report and, if the tail is kept,
+        (tail, inputs, dictionary, source, choice), else None.
 
         A synapse delayed by d delivers frame j at step j + d, so without a tail the last d frames
         reach only the synapses of shorter delays before the readout: FIRST-LAST-XOR at T = 50,
@@ -774,24 +764,41 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         rng = np.random.default_rng([self.seed, TAIL_STREAM])
         sampler = self._sampler(profile, run_X[calib], t_frames, 0, statistic, rng, bits, max_delay, engine)
         source = RandomWitnesses(sampler, self.recurrent_module_size)
-        dictionary = Dictionary(run_X, t_frames, 0, readouts, profile.network_arithmetic, engine)
-        witnesses, modules = source.initial(plan.n_witnesses)
-        dictionary.add(witnesses, modules=modules, progress=self._progress)
+        dictionary = self._initial_dictionary(source, X, run_X, t_frames, 0, readouts, profile, engine,
+                                              plan.n_witnesses)
         path = self._path
         tailed = self._select(dictionary, y, n_classes, fit_idx, val_idx, t_frames)
         # (a budget no point of the path meets gives its sparsest point, not validated: no tail)
         wins, gained, lost = (False, 0, 0) if tailed.validation_correct is None else paired_win(
             tailed.validation_correct, choice.validation_correct, TAIL_Z)
-        self._tail_report = {"tail_steps": tail, "validation_accuracy": tailed.validation_accuracy,
-                             "without_tail": choice.validation_accuracy, "gained": gained, "lost": lost,
-                             "z": TAIL_Z, "kept": wins}
+        report = {"tail_steps": tail, "validation_accuracy": tailed.validation_accuracy,
+                  "without_tail": choice.validation_accuracy, "gained": gained, "lost": lost, "z": TAIL_Z, "kept": wins}
         self._say(f"tail probe: validation accuracy {tailed.validation_accuracy:.4f} with a tail of {tail} steps vs "
                   f"{choice.validation_accuracy:.4f} without ({gained} rows gained, {lost} lost): "
                   f"{'tail kept' if wins else 'no tail'}")
         if not wins:  # what _select set is the first dictionary's again
             self._path, self.standardize_ = path, choice.standardize
-            return None
-        return tail, run_X, dictionary, source, tailed
+            return report, None
+        return report, (tail, run_X, dictionary, source, tailed)
+
+    def _initial_dictionary(self, source, X, inputs, t_frames: int, depth: int, readouts: list[Readout],
+                            profile: Profile, engine: Engine, n_witnesses: int) -> Dictionary:
+        """A dictionary of ``source``'s first ``n_witnesses`` witnesses run on ``inputs`` (what the
+        witness layer sees of the data ``X``); refused when none responds to the data."""
+        dictionary = Dictionary(inputs, t_frames, depth, readouts, profile.network_arithmetic, engine)
+        self._say(f"sampling {n_witnesses} witnesses ({self.witness_source}) on the {profile.name} grid")
+        witnesses, modules = source.initial(n_witnesses)
+        where = engine.cluster.description
+        self._say(f"building the dictionary on {len(inputs)} sequences ({where['kind']}, {where['workers']} "
+                  f"worker(s), blocks of {dictionary.witness_block} witnesses x {dictionary.sample_block} samples)")
+        dictionary.add(witnesses, modules=modules, progress=self._progress)
+        if all(c.size == 0 for c in dictionary.columns.values()):
+            constant = f" (X holds only {X.min()}s)" if X.min() == X.max() else ""
+            raise NeuroreconError(
+                f"no hidden neuron responds differently to different sequences of X{constant}: all "
+                f"{n_witnesses} witness neurons are silent or constant on this data, so there is nothing to learn"
+            )
+        return dictionary
 
     def _select(self, dictionary: Dictionary, y, n_classes, fit_idx, val_idx, t_frames) -> _Selection:
         """The (readout, standardize, beta) of best validation accuracy within the neuron budget;
