@@ -22,7 +22,7 @@ import contextlib
 import itertools
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -131,6 +131,7 @@ class _Selection:
     standardize: bool
     warm_start: np.ndarray | None = None
     validation_correct: np.ndarray | None = None  # per validation row: is the readout right
+    path: list[dict] = field(default_factory=list)  # every (readout, weighing, beta) tried, in order
 
 
 def paired_win(ours: np.ndarray, theirs: np.ndarray, z: float) -> tuple[bool, int, int]:
@@ -492,6 +493,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             if probe is not None:
                 tail, run_X, dictionary, source, choice = probe
                 inputs, t_frames = run_X, t_in + tail
+        self.standardize_, path = choice.standardize, choice.path  # what _solve poses from here on
         sg_comparison = None
         if self.witness_source == "sg":  # the SG network's own readout is an option too
             sg_comparison = self._sg_comparison(source, X, y, val_idx, choice)
@@ -508,7 +510,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         # prefers its sparsest point, and 4x that leaves no column able to violate (FIRST-LAST-XOR).
         beta_fit = choice.beta * (PRICING_BETA_FACTOR if retune else 1.0)
         if retune:
-            beta_fit = min(beta_fit, max(p["beta"] for p in self._path
+            beta_fit = min(beta_fit, max(p["beta"] for p in path
                                          if (p["readout"], p["standardize"]) == (choice.readout, choice.standardize)))
         self._say(f"readout {readout.kind}, beta {beta_fit:.4g}: solving on the {len(split.fit)} training rows")
         result = self._solve_fit(dictionary, readout, Y, split, beta_fit, W0=None if retune else choice.warm_start)
@@ -556,7 +558,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         columns = Columns(columns.blocks.cols(np.arange(kept)), columns.witness[:kept])
         W0, beta_fit = best[2], rounds[best[1]].beta
         if retune and len(rounds) > 1 and stopped != "time budget":
-            beta_fit, W0 = self._retune(columns.blocks, Y, y, split, beta_fit, W0, best[0], readout)
+            beta_fit, W0, retuned = self._retune(columns.blocks, Y, y, split, beta_fit, W0, best[0], readout)
+            path = path + retuned
         beta = beta_fit * len(rows) / len(split.fit)
         timings["column_generation_s"] = time.perf_counter() - tick
         tick = time.perf_counter()
@@ -615,7 +618,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             "readout": readout.kind,
             "selection": {"readout": choice.readout, "standardize": choice.standardize, "beta": beta,
                           "validation_accuracy": choice.validation_accuracy, "sg_comparison": sg_comparison,
-                          "path": self._path},
+                          "path": path},
             "dictionary_size": int(columns.size),
             "dictionary_bytes": dictionary.nbytes,
             "dictionary_where": dictionary.where,
@@ -698,7 +701,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             "readout": self.readout_,
             "kept": "sg network",
             "selection": {"readout": choice.readout, "beta": choice.beta, "validation_accuracy": choice.validation_accuracy,
-                          "sg_comparison": sg_comparison, "path": self._path},
+                          "sg_comparison": sg_comparison, "path": choice.path},
             "dictionary_size": int(dictionary.columns[choice.readout].size),
             "dictionary_bytes": dictionary.nbytes,
             "n_witnesses_sampled": int(dictionary.n_witnesses),
@@ -766,7 +769,6 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         source = RandomWitnesses(sampler, self.recurrent_module_size)
         dictionary = self._initial_dictionary(source, X, run_X, t_frames, 0, readouts, profile, engine,
                                               plan.n_witnesses)
-        path = self._path
         tailed = self._select(dictionary, y, n_classes, fit_idx, val_idx, t_frames)
         # (a budget no point of the path meets gives its sparsest point, not validated: no tail)
         wins, gained, lost = (False, 0, 0) if tailed.validation_correct is None else paired_win(
@@ -776,8 +778,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         self._say(f"tail probe: validation accuracy {tailed.validation_accuracy:.4f} with a tail of {tail} steps vs "
                   f"{choice.validation_accuracy:.4f} without ({gained} rows gained, {lost} lost): "
                   f"{'tail kept' if wins else 'no tail'}")
-        if not wins:  # what _select set is the first dictionary's again
-            self._path, self.standardize_ = path, choice.standardize
+        if not wins:
             return report, None
         return report, (tail, run_X, dictionary, source, tailed)
 
@@ -801,23 +802,23 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         return dictionary
 
     def _select(self, dictionary: Dictionary, y, n_classes, fit_idx, val_idx, t_frames) -> _Selection:
-        """The (readout, standardize, beta) of best validation accuracy within the neuron budget;
-        sets ``standardize_`` to the chosen weighing.
+        """The (readout, standardize, beta) of best validation accuracy within the neuron budget, with
+        the path of every point tried.
 
         When even the path's largest beta selects more neurons than ``max_neurons``, the sparsest
         point is returned: :meth:`_meet_budget` then raises beta further until the budget is met.
         """
         best: _Selection | None = None
         sparsest: _Selection | None = None
-        self._path: list[dict] = []
+        path: list[dict] = []
         weighings = (True, False) if isinstance(self.standardize, str) else (bool(self.standardize),)
         for readout, standardize in itertools.product(dictionary.readouts, weighings):
-            self.standardize_ = standardize  # what _solve poses
             D = dictionary.columns[readout.kind].blocks
             Y = readout.targets(y, n_classes)
             fit_rows = self._rows(fit_idx, t_frames, readout)
             val_rows = self._rows(val_idx, t_frames, readout)
-            D_fit, D_val, Y_fit = self._operator(D.rows(fit_rows)), D.rows(val_rows), Y[fit_rows]
+            D_fit = DictionaryOperator(D.rows(fit_rows), standardize=standardize)
+            D_val, Y_fit = D.rows(val_rows), Y[fit_rows]
             if isinstance(self.beta, str):
                 top = solvers.beta_max(D_fit, Y_fit, self.penalty, standardize=standardize)
                 betas = top * np.geomspace(0.3, 1e-3, self.n_betas)
@@ -829,14 +830,14 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             warm, best_here, stale = None, -1.0, 0
             # descending, warm-started; stop once validation stops improving
             for beta in self._progress.steps(betas, len(betas), f"beta path ({readout.kind})"):
-                result = self._solve(D_fit, Y_fit, beta, W0=warm, tol=max(self.tol, PATH_TOL))
+                result = self._solve(D_fit, Y_fit, beta, W0=warm, tol=max(self.tol, PATH_TOL), standardize=standardize)
                 warm = result.W
                 pred = _scores(D_val, result).argmax(axis=1)
                 correct = pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]
                 acc = float(correct.mean())
                 self._say(f"  beta {beta:.4g}: {len(result.support)} neurons, validation accuracy {acc:.4f}")
-                self._path.append({"readout": readout.kind, "standardize": standardize, "beta": float(beta),
-                                   "neurons": len(result.support), "validation_accuracy": acc, "gap": float(result.gap)})
+                path.append({"readout": readout.kind, "standardize": standardize, "beta": float(beta),
+                             "neurons": len(result.support), "validation_accuracy": acc, "gap": float(result.gap)})
                 better = best is None or acc > best.validation_accuracy + 1e-12 or (
                     abs(acc - best.validation_accuracy) <= 1e-12 and len(result.support) < best.n_selected
                 )
@@ -854,23 +855,23 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         if best is None:
             self._say(f"budget: even beta {sparsest.beta:.4g} selects {sparsest.n_selected} neurons; raising beta")
         chosen = best or sparsest
-        self.standardize_ = chosen.standardize
+        chosen.path = path
         return chosen
 
-    def _retune(self, D, Y, y, split, beta, W, accuracy, readout) -> tuple[float, np.ndarray]:
+    def _retune(self, D, Y, y, split, beta, W, accuracy, readout) -> tuple[float, np.ndarray, list[dict]]:
         """Smaller betas on the grown dictionary (training split, warm-started), kept while the
-        validation accuracy improves; returns the best beta and its readout."""
+        validation accuracy improves; returns the best beta, its readout and the points tried."""
         D_fit, D_val = self._operator(D.rows(split.fit)), D.rows(split.validation)
         Y_fit, labels = Y[split.fit], y.reshape(-1)[split.validation]
-        best, stale = (accuracy, beta, W), 0
+        best, stale, tried = (accuracy, beta, W), 0, []
         for step in range(1, RETUNE_STEPS + 1):
             trial = beta * 2.0**-step
             result = self._solve(D_fit, Y_fit, trial, W0=W, tol=max(self.tol, PATH_TOL))
             W = result.W
             acc = float((_scores(D_val, result).argmax(axis=1) == labels).mean())
-            self._path.append({"readout": readout.kind, "standardize": self.standardize_, "beta": float(trial),
-                               "neurons": len(result.support),
-                               "validation_accuracy": acc, "gap": float(result.gap), "after_pricing": True})
+            tried.append({"readout": readout.kind, "standardize": self.standardize_, "beta": float(trial),
+                          "neurons": len(result.support),
+                          "validation_accuracy": acc, "gap": float(result.gap), "after_pricing": True})
             self._say(f"  beta {trial:.4g} on the grown dictionary: {len(result.support)} neurons, "
                       f"validation accuracy {acc:.4f}")
             if acc > best[0] + 1e-12:
@@ -879,7 +880,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                 stale += 1
             if stale >= PATH_PATIENCE:
                 break
-        return best[1], best[2]
+        return best[1], best[2], tried
 
     def _round_report(self, k, dictionary, readout, violation, normalised, added, neurons, result, Y, y, split,
                       seconds, beta) -> RoundReport:
@@ -961,10 +962,13 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         return self._solve(self._operator(dictionary.columns[readout.kind].blocks.rows(split.fit)), Y[split.fit], beta,
                            W0=W0)
 
-    def _solve(self, D: DictionaryOperator, Y, beta: float, W0=None, tol: float | None = None):
-        """The certified readout problem as this classifier poses it (penalty, standardized columns)."""
+    def _solve(self, D: DictionaryOperator, Y, beta: float, W0=None, tol: float | None = None,
+               standardize: bool | None = None):
+        """The certified readout problem as this classifier poses it (penalty, standardized columns:
+        ``standardize_`` unless the model selection gives another weighing to try)."""
+        standardize = self.standardize_ if standardize is None else standardize
         return solvers.solve(D, Y, beta, penalty=self.penalty, tol=self.tol if tol is None else tol, W0=W0,
-                             standardize=self.standardize_)
+                             standardize=standardize)
 
     def _meet_budget(self, D: DictionaryOperator, Y, beta, result, fits):
         """Raise beta (bisection in log scale) until the selected network fits the budget."""
