@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from neurorecon.cli import main
+from neurorecon.interchange.lava_script import SCRIPT_NAME
 
 
 @dataclass
@@ -36,6 +39,19 @@ def cli_subprocess(*args, timeout: float = 600) -> Outcome:
     return Outcome(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_script(directory, *args, timeout=240) -> Outcome:
+    """Run the exported script in its own session so a hung Lava run can be killed whole."""
+    proc = subprocess.Popen([sys.executable, str(directory / SCRIPT_NAME), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return Outcome(proc.returncode, out, err)
+
+
 def assert_clean_failure(outcome: Outcome, fragment: str) -> None:
     assert outcome.code == 2, (outcome.code, outcome.err)
     assert "Traceback" not in outcome.err and "Traceback" not in outcome.out
@@ -43,4 +59,4 @@ def assert_clean_failure(outcome: Outcome, fragment: str) -> None:
     assert len(outcome.err.strip().splitlines()) == 1, outcome.err
 
 
-__all__ = ["cli", "cli_subprocess", "assert_clean_failure", "pytest"]
+__all__ = ["cli", "cli_subprocess", "run_script", "assert_clean_failure", "pytest"]

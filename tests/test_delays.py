@@ -5,6 +5,7 @@ import re
 import nir
 import numpy as np
 import pytest
+from clitools import run_script
 
 import neurorecon as nr
 from neurorecon.interchange import from_nir, to_nir
@@ -236,7 +237,6 @@ def test_delays_nir_cannot_write_and_netx_exports_are_refused():
 
 def test_the_exported_lava_script_runs_delays_as_the_emulator_does(tmp_path):
     from neurorecon.interchange import write_lava_script
-    from test_lava_script import run_script
 
     rng = np.random.default_rng(7)
     net = _delayed_network(rng)

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from clitools import Outcome
+from clitools import run_script
 from netgen import random_fixed_network, random_float_network, random_input
 
 import neurorecon as nr
@@ -22,19 +22,6 @@ from neurorecon.simulate.lava_backend import lava_layers
 from neurorecon.simulate.predict import predict_network
 
 ALL = ("spikes", "v", "u")
-
-
-def run_script(directory, *args, timeout=240) -> Outcome:
-    """Run the exported script in its own session so a hung Lava run can be killed whole."""
-    proc = subprocess.Popen([sys.executable, str(directory / SCRIPT_NAME), *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    return Outcome(proc.returncode, out, err)
 
 
 def fixed_net(rng):

@@ -11,7 +11,7 @@ import nir
 import numpy as np
 import pytest
 import torch
-from clitools import assert_clean_failure, cli
+from clitools import assert_clean_failure, cli, run_script
 from peertools import agreement, emulator_output, run_sinabs, sinabs_model
 
 import neurorecon as nr
@@ -270,7 +270,6 @@ def test_layers_lavas_conv_process_cannot_compute_exactly_stay_dense(rng):
 
 def test_the_exported_lava_script_runs_the_conv_process_too(rng, tmp_path):
     from neurorecon.interchange import write_lava_script
-    from test_lava_script import run_script
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

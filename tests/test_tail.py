@@ -4,6 +4,7 @@ only when validation prefers it."""
 
 import numpy as np
 import pytest
+from clitools import run_script
 
 import neurorecon as nr
 from neurorecon.data import load_data
@@ -13,8 +14,6 @@ from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.simulate import pad_frames, readout_steps
 from neurorecon.simulate.predict import predict_network
 from neurorecon.train.convex.classifier import ReconstructionClassifier
-
-from test_lava_script import run_script
 
 
 def delayed_classifier(tail: int, readout: str = "count") -> Network:
