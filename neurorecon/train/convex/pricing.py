@@ -28,6 +28,7 @@ one thread with deterministic kernels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from types import SimpleNamespace
 
 import numpy as np
@@ -72,6 +73,18 @@ class _Taps:
 
     delays: torch.Tensor
     spread_events: bool
+
+    @cached_property
+    def slots(self) -> torch.Tensor:
+        """Where an event of input i lands for candidate n, from the start of its frame's row of the
+        current: ``delays[n, i] * N + n`` (d, N); made once per twin, not per step."""
+        n = self.delays.shape[0]
+        return self.delays.T * n + torch.arange(n)
+
+    @cached_property
+    def reach(self) -> int:
+        """The longest delay: the frames past the input an event can reach."""
+        return int(self.delays.max())
 
 
 @dataclass(eq=False)
@@ -197,18 +210,18 @@ class Pricer:
         if taps is None:
             return torch.matmul(x, weight.T)
         if taps.spread_events:
-            return Pricer._spread_events(x, weight, taps.delays)
+            return Pricer._spread_events(x, weight, taps)
         return Pricer._delayed_product(x, weight, taps.delays)
 
     @staticmethod
-    def _spread_events(x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor) -> torch.Tensor:
+    def _spread_events(x: torch.Tensor, weight: torch.Tensor, taps: _Taps) -> torch.Tensor:
         """Each input event (b, j, i) adds ``x * w[n, i]`` at frame ``j + delays[n, i]`` of every
         candidate n: E x N additions for E events, against the delayed product's T x K x d per sample."""
         batch, t_in, _ = x.shape
         n = weight.shape[0]
-        span = t_in + int(delays.max())  # frames an event can reach; those past t_in are dropped
+        span = t_in + taps.reach  # frames an event can reach; those past t_in are dropped
         sample, frame, channel = x.nonzero(as_tuple=True)
-        slots = (delays.T * n + torch.arange(n))[channel] + ((sample * span + frame) * n)[:, None]
+        slots = taps.slots[channel] + ((sample * span + frame) * n)[:, None]
         values = x[sample, frame, channel][:, None] * weight.T[channel]
         current = weight.new_zeros(batch * span * n).index_add(0, slots.reshape(-1), values.reshape(-1))
         return current.reshape(batch, span, n)[:, :t_in]

@@ -178,8 +178,8 @@ class WitnessSampler:
         lowest = self.profile.precision.weight_exp_min if fixed else 0
         while True:
             probe = self._layer(weights, groups, unreachable, 0, 0, weight_exp, delays)
-            v = self._simulate(probe, ("v",)).v[0].astype(np.float64)
-            if not fixed or np.percentile(np.abs(v), 99) < SAFE_VOLTAGE or weight_exp <= lowest:
+            v = self._simulate(probe, ("v",)).v[0]  # int32 on the chip: no float64 copy of the probe run
+            if not fixed or np.percentile(np.abs(v), 99, overwrite_input=True) < SAFE_VOLTAGE or weight_exp <= lowest:
                 break
             weight_exp -= 1
         window = v[:, -1] if self.statistic == "last" else v.reshape(-1, v.shape[-1])
