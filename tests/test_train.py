@@ -88,6 +88,23 @@ def test_step_readout_on_addition():
     assert model.predict(X_ood).shape == y_ood.shape
 
 
+@pytest.mark.parametrize("task, options, fan_in", [
+    ("delayed-match", {}, 6),  # 12 inputs, a label per sequence: half of them
+    ("interval", {"channels": 3, "n_noise_channels": 3}, 4),  # 6 inputs: at least 4
+    ("first-last-xor", {"T": 10}, 4),  # 4 inputs: all
+    ("addition-base3", {"n_digits": 3}, 6),  # 6 inputs, per-step labels: all
+    ("spike-order", {}, 5),  # 20 inputs: a quarter
+])
+def test_auto_connectivity_gives_each_witness_its_share_of_the_inputs(task, options, fan_in):
+    d = load_data(task, n_train=300, n_test=10, **options)
+    model = ReconstructionClassifier(n_witnesses=40, column_generation_rounds=0, n_betas=3, max_delay=0, seed=0)
+    model.fit(d.X_train, d.y_train)
+    witnesses = model.network_.layers[-2].weights
+    assert witnesses.shape[1] == d.X_train.shape[2]
+    # each witness draws exactly fan_in inputs; the grid may round a small weight to 0
+    assert (witnesses != 0).sum(axis=1).max() == fan_in
+
+
 def test_float_profile_gives_a_float_network(xor):
     model = ReconstructionClassifier(profile="float", seed=0, **SMALL).fit(xor.X_train, xor.y_train)
     assert model.network_.arithmetic == "float"

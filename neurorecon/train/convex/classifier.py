@@ -70,8 +70,10 @@ TAIL_Z = 1.645  # "auto" delays: a first dictionary run with a tail must beat th
 TAIL_STREAM = 0x7A11  # the tail probe's random stream: (seed, this); the run without a tail draws as before
 MAX_SUPPORT_FRACTION = 0.5  # the path stops once a readout would use more neurons than half the rows
 BUDGET_BISECTIONS = 12
-AUTO_DENSE_INPUTS = 16  # "auto" connectivity: witnesses see every input up to this many...
-AUTO_CONNECTIVITY = 0.25  # ...and a random quarter of wider inputs
+# "auto" connectivity (see _connectivity): a witness sees a quarter of wide inputs; of up to
+# AUTO_NARROW_INPUTS, half (at least AUTO_MIN_FAN_IN), or all of them for per-step labels
+AUTO_NARROW_INPUTS, AUTO_NARROW_CONNECTIVITY, AUTO_MIN_FAN_IN = 16, 0.5, 4
+AUTO_CONNECTIVITY = 0.25
 AUTO_DELAY_FRACTION = 0.6  # "auto" max_delay: this fraction of the sequence length (see _max_delay)
 # (tau_u, tau_v) of netx-compatible witnesses unless given: the best of five pairs on seq-digits
 # (count readout, 800 witnesses): (1, 4) 89.2 %, (2, 4096) 88.1 %, (2, 16) 86.7 %, (8, 4096) 84.4 %,
@@ -178,8 +180,9 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
       depth: hidden layers (2 = the second layer's neurons are the witnesses).
       first_layer_size: neurons of the fixed first layer when ``depth`` is 2.
       weight_bits: Dense weight precision of every layer (1-8; Lava truncates to it).
-      connectivity: fraction of the inputs each witness sees, or "auto" (all inputs up to
-        16, a quarter of them beyond).
+      connectivity: fraction of the inputs each witness sees, or "auto": a quarter of more than
+        16 inputs; of up to 16, half (at least 4) for a label per sequence, all of them for
+        per-step labels.
       max_delay: the longest synaptic delay of a witness, in steps (each synapse draws its own
         delay from 0 to it; Lava's DelayDense), 0 for none, or "auto": ``AUTO_DELAY_FRACTION``
         of the sequence length where the profile holds delays and the network is for Lava
@@ -373,11 +376,13 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         return min(limit, int(round(AUTO_DELAY_FRACTION * t_frames)))
 
     def _sampler(self, profile: Profile, calibration: np.ndarray, t_frames: int, depth: int, statistic: str,
-                 rng: np.random.Generator, message_bits: int, max_delay: int, engine: Engine) -> WitnessSampler:
-        """A witness sampler for one hidden layer as this classifier draws them, calibrating on ``engine``."""
+                 rng: np.random.Generator, message_bits: int, max_delay: int, engine: Engine,
+                 per_step: bool = False) -> WitnessSampler:
+        """A witness sampler for one hidden layer as this classifier draws them, calibrating on ``engine``
+        (``per_step``: the labels are per step)."""
         sampler = WitnessSampler(profile, calibration, t_frames, depth, statistic, rng, palette=self._palette(),
                                  num_message_bits=message_bits, weight_bits=self.weight_bits,
-                                 connectivity=self._connectivity(calibration.shape[2]),
+                                 connectivity=self._connectivity(calibration.shape[2], per_step),
                                  netx_compatible=self.netx_compatible, max_delay=max_delay)
         sampler.use(engine)
         return sampler
@@ -449,10 +454,11 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         tick = time.perf_counter()
         hidden: list[LIFLayer] = []
         inputs = X
+        per_step = "step" in kinds
         for h in range(self.depth - 1):
             self._say(f"calibrating hidden layer {h + 1} ({self.first_layer_size} neurons)")
             lower = self._sampler(profile, inputs[calib], t_frames, h, "rate", rng, bits if h == 0 else 0, max_delay,
-                                  engine)
+                                  engine, per_step)
             layer = lower.sample(self.first_layer_size)
             hidden.append(layer)
             raster = emulate(Network([layer], arithmetic=arithmetic), inputs, inputs.shape[1] + 1, ("spikes",), [0])
@@ -470,7 +476,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             self.surrogate_ = source
         else:
             sampler = self._sampler(profile, inputs[calib], t_frames, depth, statistic, rng, bits if depth == 0 else 0,
-                                    max_delay, engine)
+                                    max_delay, engine, per_step)
             source = RandomWitnesses(sampler, self.recurrent_module_size)
         plan = self._plan()
         dictionary = self._initial_dictionary(source, X, inputs, t_frames, depth, readouts, profile, engine,
@@ -714,10 +720,21 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ pieces
-    def _connectivity(self, n_inputs: int) -> float:
-        if self.connectivity == "auto":
-            return 1.0 if n_inputs <= AUTO_DENSE_INPUTS else AUTO_CONNECTIVITY
-        return float(self.connectivity)
+    def _connectivity(self, n_inputs: int, per_step: bool) -> float:
+        """The fraction of the inputs each witness sees ("auto" resolved).
+
+        Of few inputs, "auto" gives a witness half of them for a label per sequence: with every
+        input, witnesses mix each channel's events with all others' and lose the coincidences
+        that carry the label (nine timing variants, own suite, with 8 to 16 channels: +0.2 to
+        +4.9 points each, none lower). Per-step labels need every input (addition in base 3 / 5,
+        6 / 10 channels, lost 1.6 / 6.3 points with half)."""
+        if self.connectivity != "auto":
+            return float(self.connectivity)
+        if n_inputs > AUTO_NARROW_INPUTS:
+            return AUTO_CONNECTIVITY
+        if per_step:
+            return 1.0
+        return max(AUTO_NARROW_CONNECTIVITY, min(1.0, AUTO_MIN_FAN_IN / n_inputs))
 
     def _split(self, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Stratified (per-sequence labels) or plain (per-step labels) training/validation split."""
