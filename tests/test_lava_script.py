@@ -2,11 +2,7 @@
 
 import ast
 import inspect
-import os
 import shutil
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
