@@ -125,7 +125,7 @@ def main(argv=None):
     args = parse_args(argv)
     with np.load(PARAMS, allow_pickle=False) as f:
         arithmetic, n_inputs, n_layers = str(f["arithmetic"]), int(f["n_inputs"]), int(f["n_layers"])
-        tail = int(f["tail_steps"]) if "tail_steps" in f.files else 0
+        tail = int(f["tail_steps"])
         readout = str(f["readout"]) if "readout" in f.files else None
     tag = args.tag or ("fixed_pt" if arithmetic == "fixed" else "floating_pt")
     record = tuple(r for r in args.record.split(",") if r)

@@ -847,7 +847,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             warm, best_here, stale = None, -1.0, 0
             # descending, warm-started; stop once validation stops improving
             for beta in self._progress.steps(betas, len(betas), f"beta path ({readout.kind})"):
-                result = self._solve(D_fit, Y_fit, beta, W0=warm, tol=max(self.tol, PATH_TOL), standardize=standardize)
+                result = self._solve(D_fit, Y_fit, beta, W0=warm, tol=max(self.tol, PATH_TOL))
                 warm = result.W
                 pred = _scores(D_val, result).argmax(axis=1)
                 correct = pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]
@@ -979,19 +979,17 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         return self._solve(self._operator(dictionary.columns[readout.kind].blocks.rows(split.fit)), Y[split.fit], beta,
                            W0=W0)
 
-    def _solve(self, D: DictionaryOperator, Y, beta: float, W0=None, tol: float | None = None,
-               standardize: bool | None = None):
-        """The certified readout problem as this classifier poses it (penalty, standardized columns:
-        ``standardize_`` unless the model selection gives another weighing to try)."""
-        standardize = self.standardize_ if standardize is None else standardize
+    def _solve(self, D: DictionaryOperator, Y, beta: float, W0=None, tol: float | None = None):
+        """The certified readout problem as this classifier poses it (penalty; the columns weighed as
+        the operator ``D`` was built)."""
         return solvers.solve(D, Y, beta, penalty=self.penalty, tol=self.tol if tol is None else tol, W0=W0,
-                             standardize=standardize)
+                             standardize=D.standardize)
 
     def _meet_budget(self, D: DictionaryOperator, Y, beta, result, fits):
         """Raise beta (bisection in log scale) until the selected network fits the budget."""
         if fits(result):
             return result, beta
-        low, high = beta, solvers.beta_max(D, Y, self.penalty, standardize=self.standardize_)
+        low, high = beta, solvers.beta_max(D, Y, self.penalty, standardize=D.standardize)
         best = None
         for _ in range(BUDGET_BISECTIONS):
             mid = float(np.sqrt(low * high))
