@@ -68,9 +68,9 @@ PATH_TOL = 1e-4  # the path only ranks betas by validation accuracy; the final s
 SG_KEEP_Z = 1.645  # sg-cvx: the convex readout must beat the SG network's own on validation (one-sided 5 %)
 TAIL_Z = 1.645  # "auto" delays: a first dictionary run with a tail must beat the one without (one-sided 5 %)
 TAIL_STREAM = 0x7A11  # the tail probe's random stream: (seed, this); the run without a tail draws as before
-UNDELAYED_STREAM = 0x0D1  # ...and that of its witnesses without delays, which replace a kept tail when
-UNDELAYED_Z = 1.645  # better than it on validation by this margin (one-sided 5 %); it draws this many
-UNDELAYED_WITNESS_FACTOR = 2  # times the first dictionary's witnesses (see _tail_probe)
+# Where a tail wins, witnesses without delays compete with it (see _tail_probe): drawn from their
+# own stream, this many times the first dictionary's witnesses, kept when better by UNDELAYED_Z
+UNDELAYED_STREAM, UNDELAYED_WITNESS_FACTOR, UNDELAYED_Z = 0x0D1, 2, 1.645
 MAX_SUPPORT_FRACTION = 0.5  # the path stops once a readout would use more neurons than half the rows
 BUDGET_BISECTIONS = 12
 # "auto" connectivity (see _connectivity): a witness sees a quarter of wide inputs; of up to
@@ -144,6 +144,14 @@ def paired_win(ours: np.ndarray, theirs: np.ndarray, z: float) -> tuple[bool, in
     (McNemar) test at ``z``, with the rows only ours gets right (gained) and the reverse (lost)."""
     gained, lost = int(np.sum(ours & ~theirs)), int(np.sum(~ours & theirs))
     return bool(gained - lost > z * np.sqrt(gained + lost)), gained, lost
+
+
+def _beats(ours: _Selection, theirs: _Selection, z: float) -> tuple[bool, int, int]:
+    """:func:`paired_win` of two selections' validation rows; a selection that no point of its path
+    validated (a budget none meets gives the sparsest point) never wins."""
+    if ours.validation_correct is None:
+        return False, 0, 0
+    return paired_win(ours.validation_correct, theirs.validation_correct, z)
 
 
 class ClassifierNotFittedError(NeuroreconError, NotFittedError):
@@ -791,17 +799,10 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         """
         tail = max_delay
         run_X = pad_frames(X, tail)
-        t_frames = run_X.shape[1]
         self._say(f"tail probe: the first dictionary again, run {tail} steps past the last frame")
-        rng = np.random.default_rng([self.seed, TAIL_STREAM])
-        sampler = self._sampler(profile, run_X[calib], t_frames, 0, statistic, rng, bits, max_delay, engine)
-        source = RandomWitnesses(sampler, self.recurrent_module_size)
-        dictionary = self._initial_dictionary(source, X, run_X, t_frames, 0, readouts, profile, engine,
-                                              plan.n_witnesses)
-        tailed = self._select(dictionary, y, n_classes, fit_idx, val_idx, t_frames)
-        # (a budget no point of the path meets gives its sparsest point, not validated: no tail)
-        wins, gained, lost = (False, 0, 0) if tailed.validation_correct is None else paired_win(
-            tailed.validation_correct, choice.validation_correct, TAIL_Z)
+        probe = (X, y, n_classes, fit_idx, val_idx, calib, statistic, bits, readouts, profile, engine)
+        source, dictionary, tailed = self._probe_dictionary(run_X, max_delay, TAIL_STREAM, plan.n_witnesses, *probe)
+        wins, gained, lost = _beats(tailed, choice, TAIL_Z)
         report = {"tail_steps": tail, "validation_accuracy": tailed.validation_accuracy,
                   "without_tail": choice.validation_accuracy, "gained": gained, "lost": lost, "z": TAIL_Z, "kept": wins}
         self._say(f"tail probe: validation accuracy {tailed.validation_accuracy:.4f} with a tail of {tail} steps vs "
@@ -810,22 +811,30 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         if not wins:
             return report, None
         self._say("tail probe: the first dictionary without delays")
-        rng = np.random.default_rng([self.seed, UNDELAYED_STREAM])
-        sampler = self._sampler(profile, X[calib], X.shape[1], 0, statistic, rng, bits, 0, engine)
-        undelayed_source = RandomWitnesses(sampler, self.recurrent_module_size)
-        undelayed_dictionary = self._initial_dictionary(undelayed_source, X, X, X.shape[1], 0, readouts, profile,
-                                                        engine, UNDELAYED_WITNESS_FACTOR * plan.n_witnesses)
-        undelayed = self._select(undelayed_dictionary, y, n_classes, fit_idx, val_idx, X.shape[1])
-        flat_wins, gained, lost = (False, 0, 0) if undelayed.validation_correct is None else paired_win(
-            undelayed.validation_correct, tailed.validation_correct, UNDELAYED_Z)
-        report["without_delays"] = {"validation_accuracy": undelayed.validation_accuracy, "gained": gained,
-                                    "lost": lost, "z": UNDELAYED_Z, "kept": flat_wins}
-        self._say(f"tail probe: validation accuracy {undelayed.validation_accuracy:.4f} without delays vs "
+        flat_source, flat_dictionary, flat = self._probe_dictionary(
+            X, 0, UNDELAYED_STREAM, UNDELAYED_WITNESS_FACTOR * plan.n_witnesses, *probe)
+        flat_wins, gained, lost = _beats(flat, tailed, UNDELAYED_Z)
+        report["without_delays"] = {"validation_accuracy": flat.validation_accuracy, "gained": gained, "lost": lost,
+                                    "z": UNDELAYED_Z, "kept": flat_wins}
+        self._say(f"tail probe: validation accuracy {flat.validation_accuracy:.4f} without delays vs "
                   f"{tailed.validation_accuracy:.4f} with them and a tail ({gained} rows gained, {lost} lost): "
                   f"{'no delays' if flat_wins else 'delays and a tail'}")
         if flat_wins:
-            return report, (0, X, undelayed_dictionary, undelayed_source, undelayed, 0)
+            return report, (0, X, flat_dictionary, flat_source, flat, 0)
         return report, (tail, run_X, dictionary, source, tailed, max_delay)
+
+    def _probe_dictionary(self, run_X, max_delay: int, stream: int, n_witnesses: int, X, y, n_classes, fit_idx,
+                          val_idx, calib, statistic: str, bits: int, readouts: list[Readout], profile: Profile,
+                          engine: Engine) -> tuple[RandomWitnesses, Dictionary, _Selection]:
+        """A first dictionary of ``n_witnesses`` random witnesses (delays up to ``max_delay``) drawn
+        from the stream (seed, ``stream``) and run on ``run_X`` (the data, with a tail or not),
+        with its source and its model selection."""
+        t_frames = run_X.shape[1]
+        rng = np.random.default_rng([self.seed, stream])
+        sampler = self._sampler(profile, run_X[calib], t_frames, 0, statistic, rng, bits, max_delay, engine)
+        source = RandomWitnesses(sampler, self.recurrent_module_size)
+        dictionary = self._initial_dictionary(source, X, run_X, t_frames, 0, readouts, profile, engine, n_witnesses)
+        return source, dictionary, self._select(dictionary, y, n_classes, fit_idx, val_idx, t_frames)
 
     def _initial_dictionary(self, source, X, inputs, t_frames: int, depth: int, readouts: list[Readout],
                             profile: Profile, engine: Engine, n_witnesses: int) -> Dictionary:
