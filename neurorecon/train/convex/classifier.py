@@ -797,11 +797,22 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         Each probe draws from its own stream, so a run that keeps the first dictionary is the same
         as without them.
         """
+        def first_dictionary(run_X, delay: int, stream: int, n_witnesses: int):
+            """A first dictionary of random witnesses (delays up to ``delay``) from the stream
+            (seed, ``stream``), run on ``run_X`` (the data, with a tail or not): its source, the
+            dictionary and its model selection."""
+            t_frames = run_X.shape[1]
+            rng = np.random.default_rng([self.seed, stream])
+            sampler = self._sampler(profile, run_X[calib], t_frames, 0, statistic, rng, bits, delay, engine)
+            source = RandomWitnesses(sampler, self.recurrent_module_size)
+            dictionary = self._initial_dictionary(source, X, run_X, t_frames, 0, readouts, profile, engine,
+                                                  n_witnesses)
+            return source, dictionary, self._select(dictionary, y, n_classes, fit_idx, val_idx, t_frames)
+
         tail = max_delay
         run_X = pad_frames(X, tail)
         self._say(f"tail probe: the first dictionary again, run {tail} steps past the last frame")
-        probe = (X, y, n_classes, fit_idx, val_idx, calib, statistic, bits, readouts, profile, engine)
-        source, dictionary, tailed = self._probe_dictionary(run_X, max_delay, TAIL_STREAM, plan.n_witnesses, *probe)
+        source, dictionary, tailed = first_dictionary(run_X, max_delay, TAIL_STREAM, plan.n_witnesses)
         wins, gained, lost = _beats(tailed, choice, TAIL_Z)
         report = {"tail_steps": tail, "validation_accuracy": tailed.validation_accuracy,
                   "without_tail": choice.validation_accuracy, "gained": gained, "lost": lost, "z": TAIL_Z, "kept": wins}
@@ -811,8 +822,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         if not wins:
             return report, None
         self._say("tail probe: the first dictionary without delays")
-        flat_source, flat_dictionary, flat = self._probe_dictionary(
-            X, 0, UNDELAYED_STREAM, UNDELAYED_WITNESS_FACTOR * plan.n_witnesses, *probe)
+        flat_source, flat_dictionary, flat = first_dictionary(X, 0, UNDELAYED_STREAM,
+                                                              UNDELAYED_WITNESS_FACTOR * plan.n_witnesses)
         flat_wins, gained, lost = _beats(flat, tailed, UNDELAYED_Z)
         report["without_delays"] = {"validation_accuracy": flat.validation_accuracy, "gained": gained, "lost": lost,
                                     "z": UNDELAYED_Z, "kept": flat_wins}
@@ -822,19 +833,6 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         if flat_wins:
             return report, (0, X, flat_dictionary, flat_source, flat, 0)
         return report, (tail, run_X, dictionary, source, tailed, max_delay)
-
-    def _probe_dictionary(self, run_X, max_delay: int, stream: int, n_witnesses: int, X, y, n_classes, fit_idx,
-                          val_idx, calib, statistic: str, bits: int, readouts: list[Readout], profile: Profile,
-                          engine: Engine) -> tuple[RandomWitnesses, Dictionary, _Selection]:
-        """A first dictionary of ``n_witnesses`` random witnesses (delays up to ``max_delay``) drawn
-        from the stream (seed, ``stream``) and run on ``run_X`` (the data, with a tail or not),
-        with its source and its model selection."""
-        t_frames = run_X.shape[1]
-        rng = np.random.default_rng([self.seed, stream])
-        sampler = self._sampler(profile, run_X[calib], t_frames, 0, statistic, rng, bits, max_delay, engine)
-        source = RandomWitnesses(sampler, self.recurrent_module_size)
-        dictionary = self._initial_dictionary(source, X, run_X, t_frames, 0, readouts, profile, engine, n_witnesses)
-        return source, dictionary, self._select(dictionary, y, n_classes, fit_idx, val_idx, t_frames)
 
     def _initial_dictionary(self, source, X, inputs, t_frames: int, depth: int, readouts: list[Readout],
                             profile: Profile, engine: Engine, n_witnesses: int) -> Dictionary:
