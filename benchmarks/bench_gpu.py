@@ -9,9 +9,13 @@ numpy emulator (two threads, its default, and one thread per core) and Lava's CP
 CPU, in the same run. The GPU's final voltages are checked equal to the emulator's on the
 emulator's samples, and the emulator's to Lava's.
 
+Solver: the full correlation pass ``D^T R`` (exact float32 digit products) on a counts dictionary
+of seq-MNIST's size (8,000 x 20,000, 10 classes), numpy on the CPU against the products on the GPU
+(``RowBlocks.of(..., device="cuda")``, the dictionary already there: steady state), checked bit-equal.
+
 Training: ``ReconstructionClassifier`` (the default method) on seq-MNIST sequences with its
-dictionary blocks simulated by the numpy emulator and by torch on the GPU: wall time and whether
-the two chip networks are the same.
+dictionary blocks simulated, and its solver's dense products run, by numpy and by torch on the
+GPU: wall time and whether the two chip networks are the same.
 
 It needs a CUDA device (a lent GPU machine): elsewhere ``run_all.py`` skips it and keeps the
 stored result.
@@ -29,6 +33,8 @@ from neurorecon.data import load_data
 from neurorecon.simulate.arrays import array_ops
 from neurorecon.simulate.emulator import emulate
 from neurorecon.simulate.lava_backend import run_isolated
+from neurorecon.solve import DictionaryOperator
+from neurorecon.solve.row_blocks import RowBlocks
 from neurorecon.train.convex.classifier import ReconstructionClassifier
 
 from _common import md_table, same_layers  # benchmarks/ is on sys.path (run_all.py)
@@ -41,6 +47,7 @@ LARGE_CHUNKS = (32_768, N_GPU)  # samples per chunk, besides the default
 DEVICE = "cuda"
 GOAL = 10_000  # issue 12: torch on a GPU >= 10,000x Lava CPU per sample
 FIT = {"n_train": 2000, "n_test": 500, "column_generation_rounds": 3}
+SOLVER = {"rows": 8000, "columns": 20_000, "classes": 10, "repeats": 5}
 
 
 def unavailable() -> str | None:
@@ -98,6 +105,25 @@ def _simulation_rows() -> tuple[list[dict], bool]:
     return rows, equal
 
 
+def _solver_rows() -> list[dict]:
+    rng = np.random.default_rng(0)
+    D = rng.poisson(rng.uniform(0.1, 3.0, SOLVER["columns"]), (SOLVER["rows"], SOLVER["columns"])).astype(np.float32)
+    R = rng.standard_normal((SOLVER["rows"], SOLVER["classes"]))
+    R -= R.mean(axis=0)
+    rows, reference = [], None
+    for device in (None, DEVICE):
+        op = DictionaryOperator(RowBlocks.of([D], device=device))
+        Z = op.correlations(R)  # untimed: the dictionary's copy to the device, kernels loaded
+        start = time.perf_counter()
+        for _ in range(SOLVER["repeats"]):
+            Z = op.correlations(R)
+        seconds = (time.perf_counter() - start) / SOLVER["repeats"]
+        reference = Z if reference is None else reference
+        rows.append({"where": "torch on the GPU" if device else "numpy (CPU)", "seconds": seconds,
+                     "same_bits": bool(np.array_equal(Z, reference))})
+    return rows
+
+
 def _fit_rows() -> list[dict]:
     data = load_data("seq-mnist", n_train=FIT["n_train"], n_test=FIT["n_test"])
     rows, networks = [], []
@@ -128,6 +154,8 @@ def run() -> dict:
         "torch": torch.__version__,
         "simulation": simulation,
         "all_exact": equal,
+        "solver": _solver_rows(),
+        "solver_sizes": SOLVER,
         "fit": _fit_rows(),
         "fit_sizes": FIT,
         "ratios": {"gpu_vs_best_lava": best["torch"] / best["Lava"], "gpu_vs_emulator": best["torch"] / best["numpy"],
@@ -152,12 +180,23 @@ def markdown(result: dict) -> str:
         f"the {GOAL:,}× goal) and {r['gpu_vs_emulator']:,.1f}× the numpy emulator's best; every exact row's final "
         f"voltages equal the emulator's: {result['all_exact']}.",
         "",
+        *_solver_markdown(result),
         f"Training (default method, {f['column_generation_rounds']} column-generation rounds, seq-MNIST, "
         f"{f['n_train']:,} training and {f['n_test']:,} test sequences), dictionary blocks simulated by:",
         "",
         md_table(result["fit"], [("blocks", "blocks simulated by"), ("seconds", "wall s"), ("n_hidden", "neurons"),
                                  ("test_accuracy", "test accuracy %"), ("same_network", "same network")]),
     ])
+
+
+def _solver_markdown(result: dict) -> list[str]:
+    if "solver" not in result:  # stored before the solver's products ran on the device
+        return []
+    z = result["solver_sizes"]
+    return [f"Solver: one correlation pass D^T R ({z['rows']:,} x {z['columns']:,} counts, {z['classes']} classes, "
+            f"exact float32 digit products), mean of {z['repeats']}:", "",
+            md_table(result["solver"], [("where", "products on"), ("seconds", "seconds"), ("same_bits", "same bits")]),
+            ""]
 
 
 def headline(result: dict) -> str:

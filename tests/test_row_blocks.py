@@ -7,6 +7,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import torch
 from clitools import assert_clean_failure, cli
 from test_scale import _fit, assert_same_network, client, data  # noqa: F401 (fixtures)
 
@@ -14,11 +15,14 @@ import neurorecon as nr
 from neurorecon.data import load_data
 from neurorecon.readout import Readout
 from neurorecon.solve import DictionaryOperator, beta_max, dual_violation, evaluate, solve, solve_path
+from neurorecon.solve import row_blocks
 from neurorecon.solve.row_blocks import DaskBlocks, DiskBlocks, RowBlocks
 from neurorecon.train.blocks import Engine, _data
 from neurorecon.train.convex.dictionary import Dictionary
 
 SPLITS = [[157], [50, 50, 57], [1, 1, 155], [10, 1, 60, 86], [1] * 157]
+# in memory with the dense products on a torch device: CPU torch here, CUDA too on a lent GPU machine
+WHERE = ["memory", "disk", "device:cpu"] + (["device:cuda"] if torch.cuda.is_available() else [])
 
 
 def _counts_dictionary(n=157, P=83, seed=0) -> np.ndarray:
@@ -35,8 +39,8 @@ def _targets(n=157, C=4, seed=1) -> np.ndarray:
 
 def _blocks(D: np.ndarray, counts, where: str, tmp_path=None) -> RowBlocks:
     parts = np.split(D, np.cumsum(counts)[:-1])
-    if where == "memory":
-        return RowBlocks.of(parts)
+    if where == "memory" or where.startswith("device:"):
+        return RowBlocks.of(parts, device=where.partition(":")[2] or None)
     store = DiskBlocks([DiskBlocks.write(tmp_path, p) for p in parts])
     return RowBlocks(store, counts, D.shape[1], D.dtype)
 
@@ -57,7 +61,7 @@ def _assert_same_operator(a: DictionaryOperator, b: DictionaryOperator, R: np.nd
         assert np.array_equal(x, y)
 
 
-@pytest.mark.parametrize("where", ["memory", "disk"])
+@pytest.mark.parametrize("where", WHERE)
 @pytest.mark.parametrize("counts", SPLITS, ids=lambda c: f"{len(c)}blocks")
 @pytest.mark.parametrize("standardize", [False, True])
 def test_row_blocks_give_the_same_bits(tmp_path, where, counts, standardize):
@@ -66,7 +70,8 @@ def test_row_blocks_give_the_same_bits(tmp_path, where, counts, standardize):
     R -= R.mean(axis=0)
     whole = DictionaryOperator(D, standardize=standardize)
     split = DictionaryOperator(_blocks(D, counts, where, tmp_path), standardize=standardize)
-    assert whole.exact_float32 and split.blocks.where == where and split.blocks.n_blocks == len(counts)
+    assert whole.exact_float32 and split.blocks.where == where.partition(":")[0].replace("device", "memory")
+    assert split.blocks.n_blocks == len(counts)
     _assert_same_operator(whole, split, R)
     assert beta_max(whole, Y, standardize=standardize) == beta_max(split, Y, standardize=standardize)
     beta = 0.1 * beta_max(whole, Y, standardize=standardize)
@@ -87,7 +92,7 @@ def test_row_blocks_give_the_same_bits(tmp_path, where, counts, standardize):
     assert (e.gap, e.primal, e.dual) == (f.gap, f.primal, f.dual)
 
 
-@pytest.mark.parametrize("where", ["memory", "disk"])
+@pytest.mark.parametrize("where", WHERE)
 def test_row_subsets_and_column_prefixes_are_those_of_the_stacked_matrix(tmp_path, where):
     D = _counts_dictionary()
     D[:40, 9] = 40.0  # a column whose largest entries lie outside the subset: the subset's digit bits differ
@@ -107,6 +112,45 @@ def test_row_subsets_and_column_prefixes_are_those_of_the_stacked_matrix(tmp_pat
                                   DictionaryOperator(D[rows[::2][::3]]).gram(np.arange(5), np.arange(5, 9))[0])
     with pytest.raises(ValueError, match="increasing"):
         blocks.rows(rows[::-1])
+
+
+def _count_device_calls(monkeypatch) -> list[str]:
+    """The device type of every call of a device twin (recorded, then run as registered)."""
+    calls = []
+    for fn, twin in list(row_blocks._DEVICE_TWINS.items()):
+        def counted(x, *args, _twin=twin):
+            calls.append((x.device.type, torch.get_float32_matmul_precision()))
+            return _twin(x, *args)
+        monkeypatch.setitem(row_blocks._DEVICE_TWINS, fn, counted)
+    return calls
+
+
+def test_device_blocks_run_the_dense_products_there_in_ieee_float32(monkeypatch):
+    calls = _count_device_calls(monkeypatch)
+    D, Y = _counts_dictionary(), _targets()
+    op = DictionaryOperator(RowBlocks.of(np.split(D, [60]), device="cpu"))
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")  # TF32 allowed, as a user may have set it
+    try:
+        result = solve(op, Y, 0.1 * beta_max(op, Y))
+        assert torch.get_float32_matmul_precision() == "high"  # restored after every pass
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert result.converged and len(result.support) > 3
+    # correlations, Gram blocks and residual products all ran on the device, TF32 off
+    assert len(calls) >= 3 and set(calls) == {("cpu", "highest")}
+    assert {f.__name__ for f in row_blocks._DEVICE_TWINS} == {"_digit_product", "_integer_gram", "_row_digit_product"}
+    assert np.array_equal(result.W, solve(DictionaryOperator(D), Y, 0.1 * beta_max(D, Y)).W)
+
+
+def test_a_torch_device_builds_and_solves_the_same_network(data, monkeypatch):
+    X, y = data
+    reference = _fit(X, y).network_
+    calls = _count_device_calls(monkeypatch)
+    on_device = _fit(X, y, device="cpu")
+    assert_same_network(reference, on_device.network_)
+    assert on_device.report_["engine"]["solver_device"] == "cpu"
+    assert calls and set(calls) == {("cpu", "highest")}  # the solver's products ran on the device
 
 
 def test_non_integer_dictionaries_over_blocks_agree_to_rounding(tmp_path):

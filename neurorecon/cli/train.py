@@ -104,7 +104,8 @@ def add_parser(sub) -> None:
                        help="run dictionary blocks on a Dask LocalCluster of N worker processes or an existing "
                             "scheduler (default: in this process); the network is the same either way")
     scale.add_argument("--device", default=None, choices=("cpu", "cuda"),
-                       help="simulate dictionary blocks with the torch backend on this device (default: numpy)")
+                       help="simulate dictionary blocks with the torch backend on this device, and run the solver's "
+                            "dense products there (in-process dictionaries; default: numpy)")
     scale.add_argument("--memory-limit", default=None, metavar="SIZE",
                        help="bytes one process may hold, e.g. 4GB, or a fraction of the machine's memory "
                             "(default 0.5): sizes the blocks and bounds each local worker; a larger dictionary "

@@ -55,6 +55,11 @@ residual (centring is a projection and does not grow the first term; the second 
 subtraction and centring roundings). Integer dictionaries whose L exceeds 2^19 (k < 6), and
 non-integer ones, take a float64 product per block with ``e_c = L v_c (|S| + 2) 2^-53``.
 
+**On a device.** Row blocks held in memory with a torch device (``RowBlocks.of(arrays,
+device=...)``, what ``--device`` gives the classifier) run the digit products and the float32
+Gram products there: the same exact integer sums, in IEEE single precision (TF32 off), so the
+same bits as on the CPU; everything else stays in numpy.
+
 What the certificate needs exact, and what not (:mod:`neurorecon.solve.certificate`): the dual
 point is ``Lambda = s R`` for the R computed here, whatever R is; its feasibility is checked with
 ``Z = D^T R`` and ``correlation_error`` below, and its value ``<Lambda, Yc> - ||Lambda||^2 / 2``
@@ -80,7 +85,7 @@ import functools
 import numpy as np
 
 from neurorecon.errors import NeuroreconError
-from neurorecon.solve.row_blocks import RowBlocks
+from neurorecon.solve.row_blocks import RowBlocks, device_twin
 
 _EXACT_LIMIT = 2.0**24  # float32 represents every integer up to 2^24
 _DIGIT_BITS_TOTAL = 36  # precision of the digit expansion of R (relative to max |R|): ~1.5e-11
@@ -439,6 +444,13 @@ def _digit_product(x: np.ndarray, Q: np.ndarray) -> np.ndarray:
     return Q.T @ x
 
 
+@device_twin(_digit_product)
+def _digit_product_on_device(x, Q: np.ndarray) -> np.ndarray:
+    """:func:`_digit_product` for a float32 tensor x on its device (exact: the same bits)."""
+    import torch
+    return (torch.as_tensor(Q, device=x.device).T @ x).cpu().numpy()
+
+
 def _recombine(prod: np.ndarray, scale: np.ndarray, bits: int) -> np.ndarray:
     """``D^T R`` (P x C float64) from the exact digit products ``Q^T D`` (smallest digits first)."""
     C = scale.shape[0]
@@ -457,6 +469,15 @@ def _integer_gram(x: np.ndarray, f: int, small: bool) -> np.ndarray:
         return (a.T @ x).astype(np.float64)
     x64 = x.astype(np.float64)
     return x64[:, :f].T @ x64
+
+
+@device_twin(_integer_gram)
+def _integer_gram_on_device(x, f: int, small: bool) -> np.ndarray:
+    """:func:`_integer_gram` for a tensor x on its device (exact: the same bits)."""
+    if small:
+        return (x[:, :f].T @ x).cpu().numpy().astype(np.float64)
+    x64 = x.double()
+    return (x64[:, :f].T @ x64).cpu().numpy()
 
 
 def _centred_gram(x: np.ndarray, f: int, mu: np.ndarray) -> np.ndarray:
@@ -481,6 +502,13 @@ def _row_digit_product(x: np.ndarray, Q: np.ndarray) -> np.ndarray:
     if x.dtype != np.float32:
         x = x.astype(np.float32)  # integers below 2^24: exact
     return x @ Q
+
+
+@device_twin(_row_digit_product)
+def _row_digit_product_on_device(x, Q: np.ndarray) -> np.ndarray:
+    """:func:`_row_digit_product` for a tensor x on its device (exact: the same bits)."""
+    import torch
+    return (x.float() @ torch.as_tensor(Q, device=x.device)).cpu().numpy()
 
 
 def _recombine_rows(prod: np.ndarray, scale: np.ndarray, bits: int) -> np.ndarray:

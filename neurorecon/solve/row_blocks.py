@@ -12,21 +12,37 @@ subset never copies the dictionary where it lives (in memory, where copying is c
 is copied once instead). Blocks are read one at a time: a pass over blocks on disk (``.npy``
 files, memory-mapped) holds one block.
 
-Stores (where the blocks are): :class:`MemoryBlocks` (arrays), :class:`DiskBlocks` (``.npy``
-files, memory-mapped), :class:`DaskBlocks` (futures of tasks on a Dask cluster, which are computed again if a
-worker dies). A store runs ``fn(block, *args)`` for each block and returns the results in block
-order; functions sent to a cluster must be importable module-level functions.
+Stores (where the blocks are): :class:`MemoryBlocks` (arrays), :class:`DeviceBlocks` (arrays
+with a copy on a torch device, where the dense products run), :class:`DiskBlocks` (``.npy``
+files, memory-mapped), :class:`DaskBlocks` (futures of tasks on a Dask cluster, which are computed
+again if a worker dies). A store runs ``fn(block, *args)`` for each block and returns the results
+in block order; functions sent to a cluster must be importable module-level functions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from neurorecon.simulate.arrays import check_device
+
 TASK_RETRIES = 3  # a pass's task whose worker died is run again, at most this many times
+# numpy block function -> its twin on a torch tensor of the block (same arguments, same result bits)
+_DEVICE_TWINS: dict[Callable, Callable] = {}
+
+
+def device_twin(numpy_fn: Callable) -> Callable[[Callable], Callable]:
+    """Register the decorated function as ``numpy_fn``'s twin on a :class:`DeviceBlocks` block: it
+    takes the block as a torch tensor on the device (in the array's dtype), the other arguments as
+    they are, and returns what ``numpy_fn`` returns, bit for bit."""
+    def register(torch_fn: Callable) -> Callable:
+        _DEVICE_TWINS[numpy_fn] = torch_fn
+        return torch_fn
+    return register
 
 
 class MemoryBlocks:
@@ -39,6 +55,51 @@ class MemoryBlocks:
 
     def run(self, fn: Callable, args: Sequence[tuple]) -> list:
         return [fn(block, *extra) for block, extra in zip(self.arrays, args)]
+
+    def like(self, arrays: Sequence[np.ndarray]) -> "MemoryBlocks":
+        """A store of the same kind holding ``arrays`` (a view's copied blocks)."""
+        return MemoryBlocks(arrays)
+
+
+class DeviceBlocks(MemoryBlocks):
+    """Blocks as numpy arrays in this process, each also copied (once, when first needed) to a
+    torch device (its dtype), where the functions with a registered twin (:func:`device_twin`: the
+    solver's dense products) run; every other function runs on the arrays. The twins compute
+    float32 products of integers whose every partial sum is below 2^24, in IEEE single precision
+    (TF32 off for their duration), so they are exact in any summation order: the same bits as numpy."""
+
+    def __init__(self, arrays: Sequence[np.ndarray], device: str):
+        super().__init__(arrays)
+        self.device = check_device(device)
+        self._tensors: list = [None] * len(self.arrays)
+
+    def run(self, fn: Callable, args: Sequence[tuple]) -> list:
+        twin = _DEVICE_TWINS.get(fn)
+        if twin is None:
+            return super().run(fn, args)
+        with _ieee_float32():
+            return [twin(self._tensor(b), *extra) for b, extra in enumerate(args)]
+
+    def like(self, arrays: Sequence[np.ndarray]) -> "DeviceBlocks":
+        return DeviceBlocks(arrays, str(self.device))
+
+    def _tensor(self, b: int):
+        if self._tensors[b] is None:
+            import torch
+            self._tensors[b] = torch.as_tensor(np.ascontiguousarray(self.arrays[b]), device=self.device)
+        return self._tensors[b]
+
+
+@contextlib.contextmanager
+def _ieee_float32() -> Iterator[None]:
+    """float32 matrix products in IEEE single precision (not TF32) while inside; restored after."""
+    import torch
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(precision)
 
 
 class DiskBlocks:
@@ -126,9 +187,11 @@ class RowBlocks:
         self.shape = (int(self.offsets[-1]), self.n_cols if cols is None else len(cols))
 
     @classmethod
-    def of(cls, arrays: Sequence[np.ndarray]) -> "RowBlocks":
-        """In-memory blocks (used in place)."""
-        return cls(MemoryBlocks(arrays), [a.shape[0] for a in arrays], arrays[0].shape[1], arrays[0].dtype)
+    def of(cls, arrays: Sequence[np.ndarray], device: str | None = None) -> "RowBlocks":
+        """In-memory blocks (used in place); with a torch ``device`` ("cpu", "cuda"), the dense
+        products run there (:class:`DeviceBlocks`)."""
+        store = MemoryBlocks(arrays) if device is None else DeviceBlocks(arrays, device)
+        return cls(store, [a.shape[0] for a in arrays], arrays[0].shape[1], arrays[0].dtype)
 
     @property
     def where(self) -> str:
@@ -184,7 +247,8 @@ class RowBlocks:
         blocks = list(blocks)
         store = self.store
         if isinstance(store, MemoryBlocks):  # copying in memory costs less than selecting on every pass
-            return RowBlocks.of([select(store.arrays[b], r, cols) for b, r in zip(blocks, rows)])
+            arrays = [select(store.arrays[b], r, cols) for b, r in zip(blocks, rows)]
+            return RowBlocks(store.like(arrays), [a.shape[0] for a in arrays], arrays[0].shape[1], arrays[0].dtype)
         if len(blocks) < self.n_blocks:
             store = _subset(store, blocks)
         return RowBlocks(store, counts, self.n_cols, self.dtype, list(rows), cols)

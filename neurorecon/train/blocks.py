@@ -175,6 +175,12 @@ class Engine:
         """Where blocks kept by :meth:`map` stay: ``"workers"``, ``"disk"`` or ``"memory"``."""
         return "workers" if self.client is not None else ("disk" if self.spill is not None else "memory")
 
+    @property
+    def solver_device(self) -> str | None:
+        """The torch device where the solver's dense products run: the blocks' device when the
+        dictionary is held in this process's memory, else None (numpy, where the blocks live)."""
+        return self.device if self.backend == "torch" and self.where == "memory" else None
+
     def map(self, fn: Callable[..., dict[str, np.ndarray]], tasks: Sequence[tuple[str, tuple]],
             progress: ProgressOption = None, what: str = "blocks", keep: bool = False) -> list:
         """``fn(*args)`` for each ``(key, args)``; stored blocks are reused, new ones stored.
@@ -247,10 +253,11 @@ class Engine:
         return results
 
     def describe(self) -> dict:
-        """What the run reports: the cluster, the backend, the blocks computed and reused."""
+        """What the run reports: the cluster, the backend (and where the solver's products ran), the
+        blocks computed and reused."""
         return {"cluster": dict(self.cluster.description), "backend": self.backend, "device": self.device,
-                "memory_limit_bytes": self.memory_limit, "blocks_computed": self.computed,
-                "blocks_reused": self.reused}
+                "solver_device": self.solver_device, "memory_limit_bytes": self.memory_limit,
+                "blocks_computed": self.computed, "blocks_reused": self.reused}
 
     def worker_peak_memory(self) -> list[int]:
         """Peak resident memory (bytes) of each worker process, or [] in process."""

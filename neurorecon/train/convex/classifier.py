@@ -221,7 +221,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
       cluster: where dictionary and calibration blocks run: None (this process), "local:N" (a
         Dask LocalCluster of N worker processes), "tcp://HOST:PORT" (an existing scheduler) or a
         ``dask.distributed.Client``. Same seed, same network, wherever blocks ran.
-      device: None (numpy emulator) or "cpu"/"cuda": blocks simulated by the torch backend there.
+      device: None (numpy emulator) or "cpu"/"cuda": blocks simulated by the torch backend there, and
+        the solver's dense products run there when the dictionary is held in this process (the same bits).
       memory_limit: bytes or a size ("4GB") or a fraction of the machine's memory; sizes the
         blocks and bounds each local worker; in process, a dictionary larger than it is kept on
         disk and solved block by block (on a cluster it stays on the workers either way).

@@ -203,7 +203,8 @@ class Dictionary:
                       for j in range(len(self._sample_blocks()))]
         if engine.where == "memory":
             new = np.concatenate([assemble(kind, _local_parts(parts)) for parts in per_sample], axis=0)
-            return RowBlocks.of([new if old is None else np.concatenate([old.store.arrays[0], new], axis=1)])
+            return RowBlocks.of([new if old is None else np.concatenate([old.store.arrays[0], new], axis=1)],
+                                device=engine.solver_device)
         counts = self._row_counts(kind)
         if engine.where == "disk":
             directory = engine.spill.directory / "rows"
