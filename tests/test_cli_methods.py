@@ -54,6 +54,7 @@ def test_every_method_gives_a_lava_verified_chip_network(capsys, tmp_path, metho
     net, data = load_network(run), task()
     assert net.arithmetic == "fixed"
     assert metrics["test_accuracy"] == np.mean(predict_network(net, data.X_test) == data.y_test)  # the saved network's
+    assert metrics["train_accuracy"] == np.mean(predict_network(net, data.X_train) == data.y_train)
     if method != "sg" and metrics["training"]["kept"] == "convex readout":
         assert metrics["duality_gap"] <= 1e-6
         assert metrics["training"]["verification"]["solver_vs_chip_differences"] == 0

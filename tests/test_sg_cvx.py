@@ -14,7 +14,7 @@ from clitools import cli
 from neurorecon.data import load_data
 from neurorecon.simulate.predict import predict_network
 from neurorecon.train.convex.classifier import ReconstructionClassifier
-from neurorecon.train.pipeline import train_dataset
+from neurorecon.train.pipeline import split_accuracy, train_dataset
 
 SG = dict(readout="count", sg_hidden=32, sg_epochs=4, sg_lr=1e-2, n_witnesses=96, column_generation_rounds=1,
           candidates_per_round=64, n_betas=5)
@@ -42,6 +42,7 @@ def test_sg_cvx_is_not_below_its_sg_network_on_chip(latency, recurrent):
     net, metrics, model = train_dataset(latency, method="sg-cvx", sg_recurrent=recurrent, **SG)
     ours, sg = _chip(metrics)
     assert ours >= sg
+    assert metrics["train_accuracy"] == split_accuracy(net, latency.X_train, latency.y_train)["accuracy"]
     selection = model.report_["selection"]
     comparison = selection["sg_comparison"]
     assert comparison["convex_kept"] == (model.report_["kept"] == "convex readout")
@@ -79,6 +80,7 @@ def test_sg_network_is_kept_when_the_convex_readout_loses(match, monkeypatch):
     assert model.readout_solution_ is None and net.metadata["provenance"]["method"] == "sg-cvx"
     ours, sg = _chip(metrics)
     assert ours == sg
+    assert metrics["train_accuracy"] == split_accuracy(net, match.X_train, match.y_train)["accuracy"]
     np.testing.assert_array_equal(predict_network(net, match.X_test),
                                   predict_network(model.surrogate_.chip_network, match.X_test))
     assert metrics["float_test_accuracy"] == metrics["training"]["sg_baseline"]["float"]["test"]["accuracy"]
