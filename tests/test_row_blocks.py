@@ -114,8 +114,9 @@ def test_row_subsets_and_column_prefixes_are_those_of_the_stacked_matrix(tmp_pat
         blocks.rows(rows[::-1])
 
 
-def _count_device_calls(monkeypatch) -> list[str]:
-    """The device type of every call of a device twin (recorded, then run as registered)."""
+def _count_device_calls(monkeypatch) -> list[tuple[str, str]]:
+    """(device type, float32 matmul precision) of every call of a device twin, recorded before it
+    runs as registered."""
     calls = []
     for fn, twin in list(row_blocks._DEVICE_TWINS.items()):
         def counted(x, *args, _twin=twin):
@@ -141,6 +142,8 @@ def test_device_blocks_run_the_dense_products_there_in_ieee_float32(monkeypatch)
     assert len(calls) >= 3 and set(calls) == {("cpu", "highest")}
     assert {f.__name__ for f in row_blocks._DEVICE_TWINS} == {"_digit_product", "_integer_gram", "_row_digit_product"}
     assert np.array_equal(result.W, solve(DictionaryOperator(D), Y, 0.1 * beta_max(D, Y)).W)
+    with pytest.raises(nr.NeuroreconError, match="device must be"):
+        RowBlocks.of([D], device="tpu")
 
 
 def test_a_torch_device_builds_and_solves_the_same_network(data, monkeypatch):
