@@ -190,7 +190,12 @@ class RowBlocks:
     def of(cls, arrays: Sequence[np.ndarray], device: str | None = None) -> "RowBlocks":
         """In-memory blocks (used in place); with a torch ``device`` ("cpu", "cuda"), the dense
         products run there (:class:`DeviceBlocks`)."""
-        store = MemoryBlocks(arrays) if device is None else DeviceBlocks(arrays, device)
+        return cls._holding(MemoryBlocks(arrays) if device is None else DeviceBlocks(arrays, device))
+
+    @classmethod
+    def _holding(cls, store: MemoryBlocks) -> "RowBlocks":
+        """All of an in-memory store's blocks."""
+        arrays = store.arrays
         return cls(store, [a.shape[0] for a in arrays], arrays[0].shape[1], arrays[0].dtype)
 
     @property
@@ -247,8 +252,7 @@ class RowBlocks:
         blocks = list(blocks)
         store = self.store
         if isinstance(store, MemoryBlocks):  # copying in memory costs less than selecting on every pass
-            arrays = [select(store.arrays[b], r, cols) for b, r in zip(blocks, rows)]
-            return RowBlocks(store.like(arrays), [a.shape[0] for a in arrays], arrays[0].shape[1], arrays[0].dtype)
+            return RowBlocks._holding(store.like([select(store.arrays[b], r, cols) for b, r in zip(blocks, rows)]))
         if len(blocks) < self.n_blocks:
             store = _subset(store, blocks)
         return RowBlocks(store, counts, self.n_cols, self.dtype, list(rows), cols)
