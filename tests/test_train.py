@@ -60,6 +60,21 @@ def test_column_generation_never_worsens_the_objective(xor_model):
     assert rounds[0]["round"] == 0 and len(rounds) >= 2
 
 
+def test_without_column_generation_the_first_solve_is_the_paths(xor, monkeypatch):
+    """No search starts from the first solve, so it is not repeated: the path's solve at the chosen
+    beta is round 0, and the one solve after the path is the certified one on all rows."""
+    fits = []
+    monkeypatch.setattr(ReconstructionClassifier, "_solve_fit", lambda self, *a, **k: fits.append(a) or None)
+    model = ReconstructionClassifier(seed=0, **dict(SMALL, column_generation_rounds=0)).fit(xor.X_train, xor.y_train)
+    assert fits == []
+    report = model.report_
+    first = report["column_generation"][0]
+    chosen = [p for p in report["selection"]["path"] if p["beta"] == first["beta"] and
+              (p["readout"], p["standardize"]) == (report["readout"], model.standardize_)]
+    assert len(chosen) == 1 and first["validation_accuracy"] == chosen[0]["validation_accuracy"]
+    assert report["duality_gap"] <= 1e-6 and report["converged"]
+
+
 def test_same_seed_same_bits(xor, xor_model):
     again = ReconstructionClassifier(seed=0, **SMALL).fit(xor.X_train, xor.y_train)
     assert again.network_.equals(xor_model.network_)

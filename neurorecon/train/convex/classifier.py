@@ -44,6 +44,7 @@ from neurorecon.simulate.predict import predict_network
 from neurorecon.solve import DictionaryOperator, solvers
 from neurorecon.solve.operator import block_product, column_extent
 from neurorecon.solve.row_blocks import RowBlocks
+from neurorecon.solve.result import SolveResult
 from neurorecon.train.blocks import BlockStore, Engine, peak_resident_memory
 from neurorecon.train.cluster import check_cluster, parse_memory_limit
 from neurorecon.train.convex.dictionary import Columns, Dictionary, block_shape
@@ -134,7 +135,7 @@ class _Selection:
     validation_accuracy: float
     n_selected: int
     standardize: bool
-    warm_start: np.ndarray | None = None
+    solution: SolveResult | None = None  # the path's solve at this beta (training split, PATH_TOL)
     validation_correct: np.ndarray | None = None  # per validation row: is the readout right
     path: list[dict] = field(default_factory=list)  # every (readout, weighing, beta) tried, in order
 
@@ -531,8 +532,12 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         if retune:
             beta_fit = min(beta_fit, max(p["beta"] for p in path
                                          if (p["readout"], p["standardize"]) == (choice.readout, choice.standardize)))
-        self._say(f"readout {readout.kind}, beta {beta_fit:.4g}: solving on the {len(split.fit)} training rows")
-        result = self._solve_fit(dictionary, readout, Y, split, beta_fit, W0=None if retune else choice.warm_start)
+        if plan.rounds == 0:  # no search starts from it: the path's solve at this beta is the first solve
+            result = choice.solution
+        else:
+            self._say(f"readout {readout.kind}, beta {beta_fit:.4g}: solving on the {len(split.fit)} training rows")
+            result = self._solve_fit(dictionary, readout, Y, split, beta_fit,
+                                     W0=None if retune else choice.solution.W)
         timings["solve_s"] = time.perf_counter() - tick
 
         # Column generation on the training split (the validation split judges every round).
@@ -896,10 +901,10 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                 )
                 over_budget = self.max_neurons is not None and len(result.support) > self.max_neurons
                 if better and not over_budget:
-                    best = _Selection(readout.kind, float(beta), acc, len(result.support), standardize, result.W, correct)
+                    best = _Selection(readout.kind, float(beta), acc, len(result.support), standardize, result, correct)
                 if over_budget:
                     if sparsest is None or len(result.support) < sparsest.n_selected:
-                        sparsest = _Selection(readout.kind, float(beta), acc, len(result.support), standardize, result.W)
+                        sparsest = _Selection(readout.kind, float(beta), acc, len(result.support), standardize, result)
                     break
                 stale = 0 if acc > best_here + 1e-12 else stale + 1
                 best_here = max(best_here, acc)
