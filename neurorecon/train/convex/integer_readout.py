@@ -189,9 +189,13 @@ def _refine(F, Y, mantissa, bias_units, q, beta, penalty, sigma, step, lo, hi) -
     return M.astype(np.int64), moves
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _refine_sweeps(F, R, M, col_sq, weight, q, group, step, lo, hi, max_sweeps):
     """The sweeps of :func:`_refine` (compiled; M and R updated in place; returns the moves).
+
+    The sums ``F_p^T R_c`` may be reassociated, so they are vectorised (4x faster on seq-MNIST's
+    shapes): a move is decided on a sum a few ulps from the sequential one, the same on every
+    run of one build, and what the refined readout is worth is measured on the exact chip scores.
 
     Class c of neuron p moves by the grid step delta (either sign) that lowers the objective most,
     if any: with ``g = F_p^T R_c`` the loss changes by ``d g + d^2 ||F_p||^2 / 2`` (d = delta / q)
