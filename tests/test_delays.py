@@ -1,6 +1,7 @@
 """Synaptic delays (Lava's DelayDense, NIR's Delay): the IR, the emulator against Lava, import and export."""
 
 import re
+import sys
 
 import nir
 import numpy as np
@@ -83,6 +84,29 @@ def test_the_emulator_holds_delays_bit_exactly_as_lava_does(weight_exp):
     undelayed = Network([layer.replace(delays=None, recurrent=layer.recurrent and layer.recurrent.replace(delays=None))
                          for layer in net.layers], arithmetic="fixed")
     assert not np.array_equal(nr.simulate(undelayed, x, n_steps=20).spikes[0], mine.spikes[0])
+
+
+@pytest.mark.parametrize("payload", [1, 7])
+def test_input_events_added_where_they_land_give_the_products_bits(monkeypatch, payload):
+    """Sparse delayed inputs take the event path (each event added at its delays), dense ones the
+    product over the input's delayed copies: the same integers either way, graded payloads and
+    delays reaching past the run included (fixed point, weight_exp >= 0, where taps stack)."""
+    emulator = sys.modules[emulate.__module__]  # (neurorecon.simulate is also a function's name)
+    rng = np.random.default_rng(11)
+    net = _delayed_network(rng, weight_exp=1)
+    layer = net.layers[0]
+    sparse_weights = np.where(rng.random(layer.weights.shape) < 0.5, layer.weights, 0)
+    net = Network([layer.replace(weights=sparse_weights), net.layers[1]], arithmetic="fixed")
+    x = (rng.random((30, 12, 5)) < 0.15) * rng.integers(1, payload + 1, (30, 12, 5))
+    runs = {}
+    for name, cost in (("events", 0), ("product", np.inf)):
+        monkeypatch.setattr(emulator, "SPREAD_COST", cost)
+        assert (emulator.plan_network(net, payload)[0].spread is not None) is True
+        runs[name] = emulate(net, x.astype(np.uint8), 14, ("spikes", "v", "u"), chunk_size=8, threads=2)
+    for i in range(net.n_layers):
+        for var in ("spikes", "v", "u"):
+            np.testing.assert_array_equal(getattr(runs["events"], var)[i], getattr(runs["product"], var)[i])
+    assert runs["events"].spikes[0].any() and not runs["events"].spikes[0].all()
 
 
 @pytest.mark.parametrize("weight_exp", [-1, 2])
