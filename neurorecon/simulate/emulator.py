@@ -4,8 +4,8 @@ Time-major loop over steps, vectorised over a chunk of samples. Synaptic input i
 layer and step; in fixed point the GEMM runs in float32 where every partial sum provably fits its
 24-bit mantissa, else in float64 (exact below 2**53). The first layer's delayed input is computed
 for all steps at once: one GEMM over the input's delayed copies or, with numpy, where events and
-synapses are sparse (``SPREAD_COST``), each input event added where its synapses deliver it. The LIF update is
-:mod:`neurorecon.simulate.arithmetic`'s, applied in place.
+synapses are sparse (``SPREAD_COST``), each input event added where its synapses deliver it. The
+LIF update is :mod:`neurorecon.simulate.arithmetic`'s, applied in place.
 
 The loop is written once against :mod:`neurorecon.simulate.arrays`: with numpy (``"emulator"``)
 chunks are cache-resident and run on a small thread pool with BLAS limited to one thread
