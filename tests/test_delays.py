@@ -98,10 +98,10 @@ def test_input_events_added_where_they_land_give_the_products_bits(monkeypatch, 
     sparse_weights = np.where(rng.random(layer.weights.shape) < 0.5, layer.weights, 0)
     net = Network([layer.replace(weights=sparse_weights), net.layers[1]], arithmetic="fixed")
     x = (rng.random((30, 12, 5)) < 0.15) * rng.integers(1, payload + 1, (30, 12, 5))
+    assert emulator.plan_network(net, payload)[0].spread is not None  # the taps stack: both paths exist
     runs = {}
     for name, cost in (("events", 0), ("product", np.inf)):
         monkeypatch.setattr(emulator, "SPREAD_COST", cost)
-        assert (emulator.plan_network(net, payload)[0].spread is not None) is True
         runs[name] = emulate(net, x.astype(np.uint8), 14, ("spikes", "v", "u"), chunk_size=8, threads=2)
     for i in range(net.n_layers):
         for var in ("spikes", "v", "u"):

@@ -210,7 +210,8 @@ def _input_current(plan: _LayerPlan, x: np.ndarray, n_steps: int, ops):
     None if nothing arrives.
 
     Input frame j reaches it at step j + 1 + k through a tap of delay k. With a stacked synapse
-    (:func:`_stacked_taps`) one product over the input's delayed copies gives every step; else
+    (:func:`_stacked_taps`) one product over the input's delayed copies gives every step (or,
+    where events and synapses are sparse, each event is added where it lands); else
     the taps' sums are added in ascending k, the order of the per-step sum, so float results are
     the same bits. Either way many delays do not multiply the per-step work.
     """
@@ -218,14 +219,15 @@ def _input_current(plan: _LayerPlan, x: np.ndarray, n_steps: int, ops):
     steps = n_steps - 1
     if steps <= 0:
         return None
-    if plan.spread is not None and (
-            np.count_nonzero(x) * plan.spread.per_channel * SPREAD_COST < batch * steps * plan.stacked[1].weights.size):
-        # sparse events and synapses: each event is added where it lands (exact integer sums, as the product's)
-        out = np.zeros((batch, steps, plan.stacked[1].weights.shape[1]))
-        _spread_events(x, plan.spread.start, plan.spread.neuron, plan.spread.delay, plan.spread.weight, out)
-        return ops.asarray(out, plan.stacked[1].state)
     if plan.stacked is not None:
         delays, syn = plan.stacked
+        spread = plan.spread
+        product_cost = batch * steps * syn.weights.size
+        if spread is not None and np.count_nonzero(x) * spread.per_channel * SPREAD_COST < product_cost:
+            # sparse events and synapses: each event is added where it lands (exact integer sums, as the product's)
+            out = np.zeros((batch, steps, syn.weights.shape[1]))
+            _spread_events(x, spread.start, spread.neuron, spread.delay, spread.weight, out)
+            return ops.asarray(out, syn.state)
         copies = np.zeros((batch, steps, len(delays), x.shape[2]), dtype=x.dtype)
         for j, k in enumerate(delays):
             frames = min(t_in, steps - k)
