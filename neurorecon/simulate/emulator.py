@@ -221,9 +221,9 @@ def _input_current(plan: _LayerPlan, x: np.ndarray, n_steps: int, ops):
         return None
     if plan.stacked is not None:
         delays, syn = plan.stacked
-        spread = plan.spread
-        product_cost = batch * steps * syn.weights.size
-        if spread is not None and np.count_nonzero(x) * spread.per_channel * SPREAD_COST < product_cost:
+        spread = plan.spread  # numpy only: syn.weights is an ndarray there
+        if spread is not None and (
+                np.count_nonzero(x) * spread.per_channel * SPREAD_COST < batch * steps * syn.weights.size):
             # sparse events and synapses: each event is added where it lands (exact integer sums, as the product's)
             out = np.zeros((batch, steps, syn.weights.shape[1]))
             _spread_events(x, spread.start, spread.neuron, spread.delay, spread.weight, out)
