@@ -10,9 +10,11 @@ optimisation (the pricing problem of column generation):
    jittered copies of the selected ones; optionally recurrent modules (``module_size`` > 1),
    whose recurrent weights are priced jointly with their input weights.
 2. Float twin: each candidate in threshold units (``v / vth``, the weights and bias scaled alike)
-   is stepped by the surrogate-gradient layer of :mod:`neurorecon.train.surrogate.model`, i.e. by
-   :func:`~neurorecon.simulate.arithmetic.float_lif_update` with a Norse surrogate spike; the
-   readout's own feature (:meth:`~neurorecon.readout.Readout.features`) is taken from its spikes.
+   is the surrogate-gradient layer of :mod:`neurorecon.train.surrogate.model`, i.e.
+   :func:`~neurorecon.simulate.arithmetic.float_lif_update` with a Norse surrogate spike, run
+   over the sequence by one compiled loop (:mod:`neurorecon.train.surrogate.fused`; recurrent
+   modules are stepped in torch); the readout's own feature
+   (:meth:`~neurorecon.readout.Readout.features`) is taken from its spikes.
 3. Objective, per neuron, on mini-batches: the normalised dual violation
    ``||c^T Lambda||_2 / ||c||_2`` of its centred feature column c: exactly how a standardized
    solve weighs the column (``||c|| = sqrt(n) sigma_c``); unnormalised, neurons would win by
@@ -39,6 +41,7 @@ from neurorecon.readout import Readout
 from neurorecon.simulate.arithmetic import STATE_SHIFT, lif_constants
 from neurorecon.train.convex.sources import RandomWitnesses
 from neurorecon.train.convex.witnesses import WitnessSampler, concat_layers, select_rows
+from neurorecon.train.surrogate.fused import lif_raster
 from neurorecon.train.surrogate.model import DEFAULT_SURROGATE, SurrogateLayer
 from neurorecon.train.surrogate.trainer import _torch_settings
 
@@ -183,25 +186,31 @@ class Pricer:
         """The readout's features of every candidate on ``x`` (B, T_in, d), differentiable."""
         layer = twin.layer
         weight = layer.weight * twin.mask if jitter is None else (layer.weight + jitter) * twin.mask
-        # one frame per step; unbinding once keeps the backward pass from building a zero-padded
-        # full-size gradient for every step (indexing current[:, t] would, 45 % of the step's time)
-        frames = self._current(x, weight, twin.taps).unbind(dim=1)
+        current = self._current(x, weight, twin.taps)
+        if twin.block is None:
+            raster = lif_raster(current, layer, self.n_steps)
+        else:
+            raster = self._recurrent_raster(current.unbind(dim=1), layer, (layer.recurrent * twin.block).T)
+        record = SimpleNamespace(final_spikes=[raster[:, -1]], spike_counts=[raster.sum(dim=1)], spikes=[raster])
+        return self.readout.features(record, 0, self.t_frames, self.depth)
+
+    def _recurrent_raster(self, frames: tuple[torch.Tensor, ...], layer: SurrogateLayer, recurrent: torch.Tensor
+                          ) -> torch.Tensor:
+        """The spikes of recurrent modules, stepped in torch (a step's input needs the last spikes).
+        ``frames``: the current unbound once per step, which keeps the backward pass from building a
+        zero-padded full-size gradient for every step (indexing current[:, t] would)."""
         constants = layer.constants()
-        recurrent = None if twin.block is None else (layer.recurrent * twin.block).T
-        batch, t_in, _ = x.shape
-        u = x.new_zeros(batch, weight.shape[0])
+        u = frames[0].new_zeros(frames[0].shape)
         v = torch.zeros_like(u)
         s = None
         spikes = []
         for t in range(self.n_steps):
-            a = frames[t - 1] if 1 <= t <= t_in else 0.0
-            if recurrent is not None and s is not None:
+            a = frames[t - 1] if 1 <= t <= len(frames) else 0.0
+            if s is not None:
                 a = a + s @ recurrent
             u, v, s = layer.step(u, v, a, constants)
             spikes.append(s)
-        raster = torch.stack(spikes, dim=1)
-        record = SimpleNamespace(final_spikes=[spikes[-1]], spike_counts=[raster.sum(dim=1)], spikes=[raster])
-        return self.readout.features(record, 0, self.t_frames, self.depth)
+        return torch.stack(spikes, dim=1)
 
     @staticmethod
     def _current(x: torch.Tensor, weight: torch.Tensor, taps: "_Taps | None") -> torch.Tensor:

@@ -1,0 +1,57 @@
+"""The fused LIF loop (pricing's twin) against the surrogate layer stepped in torch."""
+
+import numpy as np
+import pytest
+import torch
+
+from neurorecon.network import Dense, LIFLayer
+from neurorecon.train.surrogate.fused import lif_raster
+from neurorecon.train.surrogate.model import SurrogateLayer
+
+
+def _layer(rng, n=48, d=6, vth=None, recurrent=None, surrogate="tanh"):
+    vth = rng.uniform(0.5, 2.0, n) if vth is None else vth
+    float_layer = LIFLayer(rng.standard_normal((n, d)) * 0.8, du=rng.uniform(0.05, 1.0, n), dv=rng.uniform(0.0, 1.0, n),
+                           vth=vth, bias_mant=rng.standard_normal(n) * 0.05, recurrent=recurrent)
+    return SurrogateLayer(float_layer, True, surrogate, 5.0, torch.float32)
+
+
+def _stepped(frames, layer, n_steps):
+    constants, steps = layer.constants(), frames.unbind(dim=1)
+    u = frames.new_zeros(frames.shape[0], frames.shape[2])
+    v = torch.zeros_like(u)
+    spikes = []
+    for t in range(n_steps):
+        u, v, s = layer.step(u, v, steps[t - 1] if 1 <= t <= len(steps) else 0.0, constants)
+        spikes.append(s)
+    return torch.stack(spikes, dim=1)
+
+
+@pytest.mark.parametrize("extra_steps", [1, 4])
+def test_fused_loop_has_the_stepped_layers_spikes_and_gradients(extra_steps):
+    rng = np.random.default_rng(3)
+    layer = _layer(rng)
+    x = torch.as_tensor((rng.random((32, 20, 6)) < 0.2).astype(np.float32))
+    n_steps = x.shape[1] + extra_steps
+    upstream = torch.as_tensor(rng.standard_normal((32, n_steps, 48)).astype(np.float32))
+    results = []
+    for run in (_stepped, lif_raster):
+        layer.zero_grad()
+        raster = run(x @ layer.weight.T, layer, n_steps)
+        (raster * upstream).sum().backward()
+        results.append((raster.detach(), layer.weight.grad.clone(), layer.bias.grad.clone()))
+    (stepped, w_stepped, b_stepped), (fused, w_fused, b_fused) = results
+    assert 0.05 < float(stepped.mean()) < 0.5  # neurons spike, and not always
+    assert torch.equal(fused, stepped)
+    assert float(w_stepped.abs().max()) > 1.0
+    torch.testing.assert_close(w_fused, w_stepped, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(b_fused, b_stepped, rtol=1e-5, atol=1e-4)
+
+
+def test_fused_loop_refuses_what_it_does_not_compute():
+    rng = np.random.default_rng(0)
+    frames = torch.zeros(2, 5, 48)
+    with pytest.raises(ValueError, match="feed-forward"):
+        lif_raster(frames, _layer(rng, surrogate="super"), 6)
+    with pytest.raises(ValueError, match="feed-forward"):
+        lif_raster(frames, _layer(rng, recurrent=Dense(np.zeros((48, 48)))), 6)
