@@ -20,13 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from neurorecon.network import Dense, Network
 from neurorecon.simulate import arithmetic as ar
 from neurorecon.simulate.arrays import NumpyOps
+from neurorecon.simulate.events import spread_events, synapse_lists
 from neurorecon.simulate.result import SimulationResult, check_record_memory
 
 
@@ -87,30 +87,10 @@ def _stacked_taps(layer, arithmetic: str, payload: float, ops) -> tuple[list[int
 def _event_spread(delays: list[int], syn: ar.Synapse, n_inputs: int) -> _EventSpread:
     """The stacked synapse ``syn`` (rows: delay index x input channel) as lists per channel."""
     rows, neurons = np.nonzero(np.asarray(syn.weights))
-    channel = rows % n_inputs
     delay = np.asarray(delays, dtype=np.int64)[rows // n_inputs]
-    order = np.lexsort((neurons, delay, channel))  # by channel, then where they land (memory order)
-    start = np.concatenate([[0], np.cumsum(np.bincount(channel, minlength=n_inputs))])
+    order, start = synapse_lists(rows % n_inputs, neurons, delay, n_inputs)
     weights = np.asarray(syn.weights, dtype=np.float64)[rows, neurons]
-    return _EventSpread(start.astype(np.int64), neurons[order].astype(np.int64), delay[order], weights[order])
-
-
-@numba.njit(cache=True, nogil=True)
-def _spread_events(x, start, neuron, delay, weight, out):
-    """``out[b, j + delay[s], neuron[s]] += x[b, j, c] * weight[s]`` for every input event
-    (b, j, c) and synapse s of channel c, where ``j + delay[s]`` is within ``out``'s steps."""
-    batch, frames, channels = x.shape
-    steps = out.shape[1]
-    for b in range(batch):
-        for j in range(frames):
-            for c in range(channels):
-                value = x[b, j, c]
-                if value == 0:
-                    continue
-                for s in range(start[c], start[c + 1]):
-                    t = j + delay[s]
-                    if t < steps:
-                        out[b, t, neuron[s]] += value * weight[s]
+    return _EventSpread(start, neurons[order].astype(np.int64), delay[order], weights[order])
 
 
 def _reach(taps: Taps | None) -> int:
@@ -226,7 +206,7 @@ def _input_current(plan: _LayerPlan, x: np.ndarray, n_steps: int, ops):
                 np.count_nonzero(x) * spread.per_channel * SPREAD_COST < batch * steps * syn.weights.size):
             # sparse events and synapses: each event is added where it lands (exact integer sums, as the product's)
             out = np.zeros((batch, steps, syn.weights.shape[1]))
-            _spread_events(x, spread.start, spread.neuron, spread.delay, spread.weight, out)
+            spread_events(x, spread.start, spread.neuron, spread.delay, spread.weight, out)
             return ops.asarray(out, syn.state)
         copies = np.zeros((batch, steps, len(delays), x.shape[2]), dtype=x.dtype)
         for j, k in enumerate(delays):

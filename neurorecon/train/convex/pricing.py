@@ -39,6 +39,7 @@ import torch
 from neurorecon.network import Dense, LIFLayer
 from neurorecon.readout import Readout
 from neurorecon.simulate.arithmetic import STATE_SHIFT, lif_constants
+from neurorecon.simulate.events import gather_events, spread_events, synapse_lists
 from neurorecon.train.convex.sources import RandomWitnesses
 from neurorecon.train.convex.witnesses import WitnessSampler, concat_layers, select_rows
 from neurorecon.train.surrogate.fused import lif_raster
@@ -51,10 +52,11 @@ START_JITTER = 0.3  # relative weight noise of a jittered start (threshold units
 # SuperSpike and triangle found columns with lower exact violations (max 33-35 against 38).
 SURROGATE = DEFAULT_SURROGATE
 EPS = 1e-6
-# With delays, spreading each input event to the N candidates at their delays costs about as much
-# as this many multiply-adds of the dense product over the input's K delayed copies (one thread,
-# measured on timing tasks and seq-MNIST): events are spread when density * cost < K.
-EVENT_SPREAD_COST = 170
+# With delays, adding one input event to one synapse (forward and gradient, compiled) costs about
+# as much as this many multiply-adds of the dense product over the input's K delayed copies (one
+# thread; seq-MNIST's and timing tasks' shapes: 3.7-3.9 ns against 0.062-0.064 ns): events are
+# spread when density * connectivity * cost < K, i.e. for all but dense inputs with few delays.
+EVENT_SPREAD_COST = 60
 
 
 @dataclass(eq=False)
@@ -76,18 +78,41 @@ class _Taps:
 
     delays: torch.Tensor
     spread_events: bool
+    mask: np.ndarray  # (N, d): the synapses that exist (connectivity)
 
     @cached_property
-    def slots(self) -> torch.Tensor:
-        """Where an event of input i lands for candidate n, from the start of its frame's row of the
-        current: ``delays[n, i] * N + n`` (d, N); made once per twin, not per step."""
-        n = self.delays.shape[0]
-        return self.delays.T * n + torch.arange(n)
+    def lists(self) -> tuple[np.ndarray, ...]:
+        """The synapses as lists per input channel (:mod:`neurorecon.simulate.events`): start,
+        neuron, delay, and each synapse's index into the (N, d) weights; made once per twin."""
+        neuron, channel = np.nonzero(self.mask)
+        delay = self.delays.numpy()[neuron, channel].astype(np.int64)
+        order, start = synapse_lists(channel, neuron, delay, self.mask.shape[1])
+        flat = neuron * self.mask.shape[1] + channel
+        return start, neuron[order].astype(np.int64), delay[order], flat[order]
 
-    @cached_property
-    def reach(self) -> int:
-        """The longest delay: the frames past the input an event can reach."""
-        return int(self.delays.max())
+
+class _EventCurrent(torch.autograd.Function):
+    """The current (B, T_in, N) of input events spread over delayed synapses; differentiable in
+    the weights (N, d) through the spread's adjoint."""
+
+    @staticmethod
+    def forward(ctx, weight, x, taps):
+        start, neuron, delay, flat = taps.lists
+        events, values = np.ascontiguousarray(x.numpy()), weight.detach().numpy().reshape(-1)[flat]
+        out = np.zeros((x.shape[0], x.shape[1], weight.shape[0]), values.dtype)
+        spread_events(events, start, neuron, delay, values, out)
+        ctx.events, ctx.taps, ctx.shape = events, taps, weight.shape
+        return torch.from_numpy(out)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        start, neuron, delay, flat = ctx.taps.lists
+        grad_out = np.ascontiguousarray(grad_out.numpy())
+        grad = np.zeros(len(flat), grad_out.dtype)
+        gather_events(ctx.events, start, neuron, delay, grad_out, grad)
+        grad_weight = np.zeros(ctx.shape[0] * ctx.shape[1], grad_out.dtype)
+        grad_weight[flat] = grad
+        return torch.from_numpy(grad_weight.reshape(ctx.shape)), None, None
 
 
 @dataclass(eq=False)
@@ -141,7 +166,7 @@ class Pricer:
         taps = None
         if layer.dense.delays is not None:
             taps = _Taps(torch.tensor(layer.dense.delays, dtype=torch.long),
-                         self.density * EVENT_SPREAD_COST < layer.dense.max_delay + 1)
+                         bool(self.density * mask.mean() * EVENT_SPREAD_COST < layer.dense.max_delay + 1), mask)
         return _Twin(twin, torch.as_tensor(mask, dtype=torch.float32),
                      None if block is None else torch.as_tensor(block, dtype=torch.float32), taps)
 
@@ -219,21 +244,8 @@ class Pricer:
         if taps is None:
             return torch.matmul(x, weight.T)
         if taps.spread_events:
-            return Pricer._spread_events(x, weight, taps)
+            return _EventCurrent.apply(weight, x, taps)
         return Pricer._delayed_product(x, weight, taps.delays)
-
-    @staticmethod
-    def _spread_events(x: torch.Tensor, weight: torch.Tensor, taps: _Taps) -> torch.Tensor:
-        """Each input event (b, j, i) adds ``x * w[n, i]`` at frame ``j + delays[n, i]`` of every
-        candidate n: E x N additions for E events, against the delayed product's T x K x d per sample."""
-        batch, t_in, _ = x.shape
-        n = weight.shape[0]
-        span = t_in + taps.reach  # frames an event can reach; those past t_in are dropped
-        sample, frame, channel = x.nonzero(as_tuple=True)
-        slots = taps.slots[channel] + ((sample * span + frame) * n)[:, None]
-        values = x[sample, frame, channel][:, None] * weight.T[channel]
-        current = weight.new_zeros(batch * span * n).index_add(0, slots.reshape(-1), values.reshape(-1))
-        return current.reshape(batch, span, n)[:, :t_in]
 
     @staticmethod
     def _delayed_product(x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor) -> torch.Tensor:
