@@ -23,7 +23,7 @@ order of float32 operations, its tanh taken by torch), from the last step down, 
     g_bias += g_v'_t
     g_v, g_u = voltage_keep g_v'_t, current_keep g_u_t
 
-``tests/test_pricing.py`` checks both against the stepped torch layer. One thread, like the
+``tests/test_fused_lif.py`` checks both against the stepped torch layer. One thread, like the
 torch training it replaces (and so the same bits on every run).
 """
 
