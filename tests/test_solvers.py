@@ -6,7 +6,6 @@ benchmarks/bench_solver_vs_cvxpy.py, never here.
 
 import numpy as np
 import pytest
-import scipy.linalg
 
 from neurorecon.errors import NeuroreconError
 from neurorecon.solve import DictionaryOperator, beta_max, dual_violation, evaluate, solve, solve_path
@@ -338,21 +337,6 @@ def test_a_newton_step_on_collinear_support_columns_is_skipped_not_raised():
     Ht = (B - G @ W).T
     assert not _newton_step(G, W, Ht, np.array([0, 1]), 1e-3)
     assert np.array_equal(W, [[1e20], [1e20]])
-
-
-def test_a_support_singular_in_float32_takes_its_newton_step_in_float64():
-    """Columns that differ below float32's resolution: the direction's float32 factor does not
-    exist, the float64 one does, and the step still lowers the exact objective."""
-    G = np.array([[1.0, 1.0 - 1e-9], [1.0 - 1e-9, 1.0]])
-    B = np.array([[1.0, 0.5], [0.9, 0.4]])
-    W = np.array([[1e3, 1e3], [-1e3, -1e3]])
-    beta = 1e-6
-    with pytest.raises(np.linalg.LinAlgError):  # the premise: float32 cannot factor it
-        G32 = G.astype(np.float32)
-        scipy.linalg.cholesky(G32 + np.diag((beta / np.linalg.norm(W, axis=1)).astype(np.float32)), lower=True)
-    before = gram_objective(G, B, W, beta)
-    assert _newton_step(G, W, (B - G @ W).T, np.array([0, 1]), beta)
-    assert gram_objective(G, B, W, beta) < before
 
 
 def test_newton_phase_matches_the_accelerated_gradient_optimum():
