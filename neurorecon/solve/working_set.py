@@ -28,8 +28,7 @@ its point with a second method:
   Each step alternates one exact coordinate-descent epoch (rows join or leave the support) with
   a Newton direction on S, solved by conjugate gradients preconditioned with the Cholesky factor
   of ``K = G_SS + beta diag(1 / ||W_j||)`` (one m x m factorisation shared by the C classes:
-  it holds G's correlations, which are what makes gradient methods slow; both in float32 where
-  that factor exists, since the direction only has to descend), and a backtracking
+  it holds G's correlations, which are what makes gradient methods slow), and a backtracking
   line search on the exact objective (a row's norm is not smooth at zero). Measured on that
   round's sub-problem: 21.5 s against 72.9 s for coordinate descent and accelerated gradient;
   on the retune's first solve after 15 rounds (2,150 of 2,159 rows selected): 7.5 s against
@@ -204,39 +203,22 @@ def _inverse_diagonal(G):
 
 def _newton_step(G, W, Ht, support, beta) -> bool:
     """One damped Newton step on the rows ``support`` of ``W`` (in place; ``Ht = (B - G W)^T``).
-    Returns whether the line search found a descent.
-
-    The direction (conjugate gradients on the Hessian) is computed in float32 where the
-    preconditioner's Cholesky factor exists there: both the Hessian products and the triangular
-    solves stream an m x m matrix per iteration, and half the bytes is about half the time (a
-    late seq-MNIST sub-problem, m = 4,818: 13 % less for the whole solve). The direction only
-    has to descend; the slope, the line search and W stay in float64, so every accepted step
-    lowers the exact objective. An ill-conditioned support falls back to float64."""
+    Returns whether the line search found a descent."""
     rows = W[support]
     norms = np.linalg.norm(rows, axis=1)
     directions = rows / norms[:, None]
     G_ss = G[np.ix_(support, support)]
-    shrink = beta / norms
     smooth_gradient = -Ht.T[support]  # (G W - B) on the support
     gradient = smooth_gradient + beta * directions
-    for dtype in (np.float32, np.float64):
-        G_dir = G_ss.astype(dtype, copy=False)
-        try:
-            factor = scipy.linalg.cho_factor(G_dir + np.diag(shrink.astype(dtype)), lower=True, check_finite=False)
-            break
-        except np.linalg.LinAlgError:  # collinear support columns at large norms: singular to rounding
-            continue
-    else:
+    try:
+        factor = scipy.linalg.cho_factor(G_ss + np.diag(beta / norms), lower=True, check_finite=False)
+    except np.linalg.LinAlgError:  # collinear support columns at large norms: singular to rounding
         return False  # no step; the caller goes on with the accelerated gradient
 
     def hessian(D):
-        tangential = D - directions * np.sum(directions * D, axis=1, keepdims=True)
-        return G_dir @ D.astype(dtype, copy=False) + shrink[:, None] * tangential
+        return G_ss @ D + beta * (D - directions * np.sum(directions * D, axis=1, keepdims=True)) / norms[:, None]
 
-    def precondition(R):
-        return scipy.linalg.cho_solve(factor, R.astype(dtype, copy=False), check_finite=False).astype(np.float64)
-
-    D = _conjugate_gradient(hessian, precondition, -gradient)
+    D = _conjugate_gradient(hessian, lambda R: scipy.linalg.cho_solve(factor, R, check_finite=False), -gradient)
     slope = float(np.vdot(gradient, D))
     if not slope < 0:
         return False
