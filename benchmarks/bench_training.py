@@ -238,9 +238,9 @@ def _addition(quick: bool) -> dict:
 
 @functools.cache
 def _warm_up() -> None:
-    """One small untimed fit per kind of method (once per process), so that no timed row pays one-off costs: numba
-    compiling the kernels of a fresh checkout (a few seconds on the first pricing run), torch's
-    lazy initialisation."""
+    """One small untimed fit per kind of method (once per process), so that no timed row pays
+    one-off costs: numba compiling the kernels of a fresh checkout (a few seconds on the first
+    pricing run), torch's lazy initialisation."""
     data = load_data("spike-order", n_train=200, n_test=50)
     for params in ({}, {"method": "sg", "sg_epochs": 1}):
         train_dataset(data, profile=PROFILE, seed=SEED, **params)

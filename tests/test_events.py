@@ -8,9 +8,9 @@ from neurorecon.simulate.events import gather_events, spread_events, synapse_lis
 def _synapses(rng, n_neurons=5, n_inputs=4, max_delay=6):
     neuron, channel = np.nonzero(rng.random((n_neurons, n_inputs)) < 0.6)
     delay = rng.integers(0, max_delay + 1, len(neuron))
-    order, start = synapse_lists(channel, neuron, delay, n_inputs)
+    start, neuron, delay, order = synapse_lists(channel, neuron, delay, n_inputs)
     weight = rng.standard_normal(len(neuron))
-    return start, neuron[order].astype(np.int64), delay[order].astype(np.int64), channel[order], weight[order]
+    return start, neuron, delay, channel[order], weight[order]
 
 
 def test_spread_adds_each_event_where_its_synapses_deliver_it():

@@ -88,9 +88,9 @@ def _event_spread(delays: list[int], syn: ar.Synapse, n_inputs: int) -> _EventSp
     """The stacked synapse ``syn`` (rows: delay index x input channel) as lists per channel."""
     rows, neurons = np.nonzero(np.asarray(syn.weights))
     delay = np.asarray(delays, dtype=np.int64)[rows // n_inputs]
-    order, start = synapse_lists(rows % n_inputs, neurons, delay, n_inputs)
+    start, neuron, delay, order = synapse_lists(rows % n_inputs, neurons, delay, n_inputs)
     weights = np.asarray(syn.weights, dtype=np.float64)[rows, neurons]
-    return _EventSpread(start, neurons[order].astype(np.int64), delay[order], weights[order])
+    return _EventSpread(start, neuron, delay, weights[order])
 
 
 def _reach(taps: Taps | None) -> int:

@@ -15,12 +15,13 @@ import numpy as np
 
 
 def synapse_lists(channel: np.ndarray, neuron: np.ndarray, delay: np.ndarray, n_inputs: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """The order that groups synapses (given by their channel, neuron and delay) per channel,
-    then by where they land (delay, neuron: memory order), and each channel's ``start``."""
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Synapses (given by their channel, neuron and delay) grouped per channel, then by where
+    they land (delay, neuron: memory order): each channel's ``start``, the sorted ``neuron`` and
+    ``delay`` (int64), and the ``order`` that sorted them (to sort what else goes with them)."""
     order = np.lexsort((neuron, delay, channel))
     start = np.concatenate([[0], np.cumsum(np.bincount(channel, minlength=n_inputs))])
-    return order, start.astype(np.int64)
+    return start.astype(np.int64), neuron[order].astype(np.int64), delay[order].astype(np.int64), order
 
 
 @numba.njit(cache=True, nogil=True)

@@ -85,10 +85,10 @@ class _Taps:
         """The synapses as lists per input channel (:mod:`neurorecon.simulate.events`): start,
         neuron, delay, and each synapse's index into the (N, d) weights; made once per twin."""
         neuron, channel = np.nonzero(self.mask)
-        delay = self.delays.numpy()[neuron, channel].astype(np.int64)
-        order, start = synapse_lists(channel, neuron, delay, self.mask.shape[1])
         flat = neuron * self.mask.shape[1] + channel
-        return start, neuron[order].astype(np.int64), delay[order], flat[order]
+        start, neuron, delay, order = synapse_lists(channel, neuron, self.delays.numpy()[neuron, channel],
+                                                    self.mask.shape[1])
+        return start, neuron, delay, flat[order]
 
 
 class _EventCurrent(torch.autograd.Function):
