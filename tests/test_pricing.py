@@ -11,7 +11,7 @@ from neurorecon.profiles import load_profile
 from neurorecon.readout import Readout
 from neurorecon.simulate.emulator import emulate
 from neurorecon.simulate.predict import predict_network
-from neurorecon.train.convex.classifier import ReconstructionClassifier
+from neurorecon.train.convex.classifier import SEARCH_TOL, ReconstructionClassifier
 from neurorecon.train.convex.dictionary import Dictionary
 from neurorecon.train.convex.pricing import Pricer, PricingSettings
 from neurorecon.train.convex.witnesses import WitnessSampler
@@ -37,7 +37,7 @@ def test_pricing_never_worsens_the_objective_and_reports_each_round(priced):
     assert len(rounds) >= 2 and rounds[0]["max_violation"] is None
     for before, after in zip(rounds, rounds[1:]):
         assert after["objective"] <= before["objective"] * (1 + 1e-6)
-        assert after["gap"] <= 1e-6
+        assert after["gap"] <= SEARCH_TOL  # rounds guide the search; the final solve is certified below
         assert after["max_violation"] > 0 and after["max_normalised_violation"] > 0
         assert 0 <= after["validation_accuracy"] <= 1 and after["seconds"] > 0
     assert report["remaining_violation"] == rounds[-1]["max_violation"]

@@ -66,7 +66,7 @@ def add_parser(sub) -> None:
                    help="how column generation finds new witnesses: pricing trains them against the dual point, "
                         "random draws them (the paper's CVX); default auto: pricing for cvx, random for sg-cvx")
     p.add_argument("--rounds", type=int, default=None,
-                   help="column-generation rounds (default 10 with pricing, 2 with --search random)")
+                   help="column-generation rounds (default 12 with pricing, 2 with --search random)")
     p.add_argument("--candidates", type=int, default=None,
                    help="candidate witnesses per round (default 128 with pricing, 1000 with --search random)")
     p.add_argument("--pricing-steps", type=int, default=None, help="Adam steps per pricing round (default 40)")
