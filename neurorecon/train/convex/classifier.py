@@ -898,7 +898,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             warm, best_here, stale = None, -1.0, 0
             # descending, warm-started; stop once validation stops improving
             for beta in self._progress.steps(betas, len(betas), f"beta path ({readout.kind})"):
-                result = self._solve(D_fit, Y_fit, beta, W0=warm, tol=max(self.tol, SEARCH_TOL))
+                result = self._solve(D_fit, Y_fit, beta, W0=warm, tol=self._search_tol)
                 warm = result.W
                 pred = _scores(D_val, result).argmax(axis=1)
                 correct = pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]
@@ -934,7 +934,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         best, stale, tried = (accuracy, beta, W), 0, []
         for step in range(1, RETUNE_STEPS + 1):
             trial = beta * 2.0**-step
-            result = self._solve(D_fit, Y_fit, trial, W0=W, tol=max(self.tol, SEARCH_TOL))
+            result = self._solve(D_fit, Y_fit, trial, W0=W, tol=self._search_tol)
             W = result.W
             acc = float((_scores(D_val, result).argmax(axis=1) == labels).mean())
             tried.append({"readout": readout.kind, "standardize": self.standardize_, "beta": float(trial),
@@ -993,7 +993,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         added = dictionary.add(select_rows(candidates, chosen), features.columns(chosen),
                                None if modules is None else modules[chosen])
         W0 = np.vstack([result.W, np.zeros((len(added[readout.kind]), result.W.shape[1]))])
-        result = self._solve_fit(dictionary, readout, Y, split, beta, W0=W0, tol=max(self.tol, SEARCH_TOL))
+        result = self._solve_fit(dictionary, readout, Y, split, beta, W0=W0, tol=self._search_tol)
         report = self._round_report(k, dictionary, readout, worst, worst_normalised, len(added[readout.kind]),
                                     chosen.size, result, Y, y, split, time.perf_counter() - tick, beta)
         report.search_seconds = searched
@@ -1024,6 +1024,11 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
     def _operator(self, D: RowBlocks) -> DictionaryOperator:
         """The dictionary ``D`` as this classifier's solves pose it (standardized columns or not)."""
         return DictionaryOperator(D, standardize=self.standardize_)
+
+    @property
+    def _search_tol(self) -> float:
+        """The gap of the solves that only guide the search (``SEARCH_TOL``, never looser than ``tol``)."""
+        return max(self.tol, SEARCH_TOL)
 
     def _solve_fit(self, dictionary: Dictionary, readout: Readout, Y, split: _Split, beta: float, W0=None,
                    tol: float | None = None):
