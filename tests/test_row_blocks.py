@@ -59,6 +59,10 @@ def _assert_same_operator(a: DictionaryOperator, b: DictionaryOperator, R: np.nd
     W = np.random.default_rng(7).standard_normal((len(cols), R.shape[1]))
     for x, y in zip(a.residual(R, W, cols), b.residual(R, W, cols)):
         assert np.array_equal(x, y)
+    most = np.random.default_rng(8).permutation(a.P)[:int(0.8 * a.P)]  # in memory: the product on all columns
+    W = np.random.default_rng(9).standard_normal((len(most), R.shape[1]))
+    for x, y in zip(a.residual(R, W, most), b.residual(R, W, most)):
+        assert np.array_equal(x, y)
 
 
 @pytest.mark.parametrize("where", WHERE)
@@ -275,6 +279,27 @@ def test_the_residual_bound_holds_with_few_digits(monkeypatch):
     assert np.linalg.norm(R - exact_residual) > 1e-6  # visibly off ...
     assert exact_primal <= result.primal <= exact_primal + 2 * np.sum(bound * (np.linalg.norm(R, axis=0) + bound))
     assert result.primal > 0.5 * np.sum(R**2) + np.linalg.norm(W, axis=1).sum()  # ... and accounted for
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_a_product_on_most_columns_runs_on_all_of_them_with_the_same_bits(monkeypatch, standardize):
+    """In memory, D[:, idx] V for most columns is D V' (V' zero off idx), not a copy of those
+    columns: the same digits, the same exact sums, the same bound."""
+    import neurorecon.solve.operator as operator
+
+    D = _counts_dictionary(n=90, P=40, seed=17)
+    op = DictionaryOperator(D, standardize=standardize)
+    idx = np.random.default_rng(18).permutation(40)[:30]
+    W = np.random.default_rng(19).standard_normal((30, 3)) * np.array([1.0, 1e-3, 1e4])
+    monkeypatch.setattr(RowBlocks, "cols", lambda *a: pytest.fail("the columns were copied out"))
+    dense = op.product(W, idx)
+    monkeypatch.undo()
+    monkeypatch.setattr(operator, "DENSE_PRODUCT_FRACTION", 2.0)  # never: the columns copied out first
+    gathered = op.product(W, idx)
+    for x, y in zip(dense, gathered):
+        assert np.array_equal(x, y)
+    exact = _exact_product(D[:, idx], W / op.column_scale[idx][:, None])
+    assert np.all(np.abs(dense[0] - exact) <= dense[1])
 
 
 def test_a_non_integer_gram_is_correct_to_rounding(tmp_path):

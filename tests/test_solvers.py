@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from neurorecon.errors import NeuroreconError
-from neurorecon.solve import DictionaryOperator, beta_max, dual_violation, evaluate, solve, solve_path
+from neurorecon.solve import DictionaryOperator, GramCache, beta_max, dual_violation, evaluate, solve, solve_path
 from neurorecon.solve.working_set import NEWTON_AFTER, _newton_step, accelerated_gradient, bcd, support_newton
 
 
@@ -167,6 +167,70 @@ def test_dual_point_is_feasible_and_centred(penalty):
         assert np.all(dual_violation(D, lam, beta, penalty) <= 1 + 1e-12)
         assert res.dual <= res.primal
     assert not solve(D, Y, beta, penalty=penalty, max_iter=1).converged
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_a_gap_below_the_precision_floor_stops_early_with_a_valid_certificate(standardize):
+    """tol below what the products' error bounds can certify: the solve stops once its sub-problem
+    cannot move (a few tightened retries), not after max_iter passes, and says it did not converge;
+    its certificate still holds."""
+    D, Y = spike_problem(seed=12, counts=True)
+    beta = 0.1 * beta_max(D, Y, standardize=standardize)
+    res = solve(D, Y, beta, tol=1e-17, standardize=standardize)
+    assert not res.converged
+    assert res.outer_iterations <= 12
+    assert 0 <= res.gap < 1e-12
+    scaled = res.W * (res.column_scale[:, None] if standardize else 1.0)
+    assert np.all(dual_violation(D / (res.column_scale if standardize else 1.0), res.dual_point, beta) <= 1 + 1e-12)
+    assert evaluate(D, Y, res.W, beta, standardize=standardize).primal <= res.primal * (1 + 1e-12)
+    assert np.any(scaled)
+
+
+def test_correlation_error_bound_is_float64s_for_integer_dictionaries():
+    """The digit expansion of R carries float64's precision: the certificate's inflation of the
+    dual constraint is ~1e-15 relative, so 1e-6 gaps certify even for rare, standardized columns."""
+    D, _ = spike_problem(counts=True)
+    for standardize in (False, True):
+        op = DictionaryOperator(D, standardize=standardize)
+        assert op.exact_float32 and op._error_factor < 4e-15
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_a_gram_cache_carries_over_to_a_grown_dictionary(monkeypatch, standardize):
+    """Column generation's re-solve: the cache of a solve on D's first columns serves the solve on
+    all of D (Gram products of new columns only) and gives the same optimum; an operator on other
+    rows starts it afresh."""
+    D, Y = spike_problem(n=100, P=240, seed=30, counts=True)
+    first, grown = DictionaryOperator(D[:, :160], standardize=standardize), DictionaryOperator(D, standardize=standardize)
+    beta = 0.05 * beta_max(grown, Y, standardize=standardize)
+    cache = GramCache()
+    solve(first, Y, beta, standardize=standardize, cache=cache)
+    filled = set(cache.idx.tolist())
+    assert filled and max(filled) < 160
+    asked = []
+    original = DictionaryOperator.gram
+    monkeypatch.setattr(DictionaryOperator, "gram", lambda op, new, old: asked.append(new) or original(op, new, old))
+    warm = solve(grown, Y, beta, standardize=standardize, cache=cache)
+    assert asked and not filled & set(np.concatenate(asked).tolist())  # no cached column again
+    fresh = solve(grown, Y, beta, standardize=standardize)
+    assert warm.converged and abs(warm.primal - fresh.primal) <= 1e-6 * fresh.primal
+    kept = set(cache.idx[cache.idx < 160].tolist())
+    asked.clear()
+    assert solve(first, Y, beta, standardize=standardize, cache=cache).converged  # cut short: the prefix stays
+    assert kept and not kept & set(np.concatenate(asked or [np.zeros(0, int)]).tolist())
+    assert cache.idx.max() < 160
+    other = DictionaryOperator(D[:90], standardize=standardize)  # other rows: nothing shared
+    reference = solve(other, Y[:90], beta, standardize=standardize)
+    asked.clear()
+    cut = solve(other, Y[:90], beta, standardize=standardize, cache=cache)
+    assert cut.converged and abs(cut.primal - reference.primal) <= 1e-6 * reference.primal
+    assert len(np.concatenate(asked)) == len(cache.idx)  # every column computed afresh
+
+
+def test_a_cache_that_is_not_a_gram_cache_is_refused():
+    D, Y = spike_problem()
+    with pytest.raises(NeuroreconError, match="cache must be a GramCache"):
+        solve(D, Y, 1.0, cache={})
 
 
 # ---------------------------------------------------------------- beta_max, paths, warm starts

@@ -2,11 +2,13 @@
 
 Public API: :func:`solve`, :func:`solve_path`, :func:`beta_max`, :func:`dual_violation`,
 :func:`evaluate` (the certificate of any W),
-:class:`SolveResult`, :class:`DictionaryOperator` (a dictionary validated once, for repeated solves).
+:class:`SolveResult`, :class:`DictionaryOperator` (a dictionary validated once, for repeated solves),
+:class:`GramCache` (Gram products kept from one solve to the next as a dictionary grows).
 """
 
 from neurorecon.solve.operator import DictionaryOperator
 from neurorecon.solve.result import SolveResult
-from neurorecon.solve.solvers import beta_max, dual_violation, evaluate, solve, solve_path
+from neurorecon.solve.solvers import GramCache, beta_max, dual_violation, evaluate, solve, solve_path
 
-__all__ = ["DictionaryOperator", "SolveResult", "beta_max", "dual_violation", "evaluate", "solve", "solve_path"]
+__all__ = ["DictionaryOperator", "GramCache", "SolveResult", "beta_max", "dual_violation", "evaluate", "solve",
+           "solve_path"]

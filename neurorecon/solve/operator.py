@@ -13,9 +13,12 @@ GEMM of integers is exact when every partial sum is an integer below 2^24. So R 
 written as J float32 "digit" matrices of k bits each, ``R = m 2^(1-k) sum_j 2^(-kj) Q_j`` with
 integer ``|Q_j| <= 2^(k-1)``, k chosen so that ``max_p ||d_p||_1 * 2^(k-1) <= 2^24``, and
 ``D^T [Q_0 ... Q_{J-1}]`` is one sgemm whose every entry is exact. The only error is R's
-truncation after J digits (below 2^(-kJ) relative; J is chosen for 2^-36). It costs one pass over
-D with J*C right-hand columns instead of C: measured 0.20 s at 8000 x 20000, C = 10, against
-0.15 s for a plain (1e-7-accurate) sgemm and 0.47 s for converting D to float64 block by block.
+truncation after J digits (below 2^(-kJ) relative; J is chosen for 2^-52, float64's own precision,
+so the bound the certificate adds is float64's: with 2^-36 it was ~1e-5 of beta for rare
+standardized columns, above a 1e-6 gap). It costs one pass over D with J*C right-hand columns
+instead of C: measured 0.20 s at 8000 x 20000, C = 10, against 0.15 s for a plain
+(1e-7-accurate) sgemm and 0.47 s for converting D to float64 block by block; the pass is
+memory-bound, so 8 digits cost what 6 did (12 ms at 8000 x 1854).
 Non-integer float32 dictionaries take that float64 block path; float64 dictionaries use dgemm.
 
 **Row blocks.** D may be held as row blocks ``D_b`` where they were made (memory, disk, Dask
@@ -85,13 +88,17 @@ import functools
 import numpy as np
 
 from neurorecon.errors import NeuroreconError
-from neurorecon.solve.row_blocks import RowBlocks, device_twin
+from neurorecon.solve.row_blocks import MemoryBlocks, RowBlocks, device_twin
 
 _EXACT_LIMIT = 2.0**24  # float32 represents every integer up to 2^24
-_DIGIT_BITS_TOTAL = 36  # precision of the digit expansion of R (relative to max |R|): ~1.5e-11
+_DIGIT_BITS_TOTAL = 52  # precision of the digit expansion of R (relative to max |R|): float64's
 _PRODUCT_BITS_TOTAL = 52  # precision of the digit expansion of W in ``D W`` (the residual: float64's)
 _MIN_DIGIT_BITS = 6  # below this the digit expansion needs too many sgemm columns
 _BLOCK_BYTES = 32 << 20  # temporary float64 blocks stay below this
+# In memory, a product with at least this fraction of the columns runs on all of them (zero
+# weights elsewhere) instead of copying those columns out first: the copy costs more than the
+# extra columns' share of a memory-bound product.
+DENSE_PRODUCT_FRACTION = 0.5
 
 
 class DictionaryOperator:
@@ -239,8 +246,14 @@ class DictionaryOperator:
         idx = np.asarray(idx, dtype=np.intp)
         V = W_rows / self.column_scale[idx][:, None] if self.standardize else np.asarray(W_rows, dtype=np.float64)
         # V = W / sigma is rounded once when standardized
-        return block_product(self.blocks.cols(idx), V, self._col_max[idx], self.integer,
-                             input_rounding=2.0**-52 if self.standardize else 0.0)
+        rounding = 2.0**-52 if self.standardize else 0.0
+        if isinstance(self.blocks.store, MemoryBlocks) and len(idx) >= DENSE_PRODUCT_FRACTION * self.P:
+            # most columns: the product on all of D with zero rows in V, instead of a copy of D[:, idx];
+            # the other columns' maxima count as 0, so the digits, the sums and the bound are the same
+            V_all, col_max = np.zeros((self.P, V.shape[1])), np.zeros(self.P)
+            V_all[idx], col_max[idx] = V, self._col_max[idx]
+            return block_product(self.blocks, V_all, col_max, self.integer, input_rounding=rounding)
+        return block_product(self.blocks.cols(idx), V, self._col_max[idx], self.integer, input_rounding=rounding)
 
     def residual(self, Yc: np.ndarray, W_rows: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(R, bound)``: the residual ``R = Yc - Dc[:, idx] W_rows`` (n x C float64, centred again

@@ -39,8 +39,11 @@ columns) and full-dictionary passes are the expensive part:
 4. Solve the sub-problem on the working set to a gap of 0.01x the outer gap by block coordinate
    descent in Gram form with Anderson acceleration (:mod:`neurorecon.solve.working_set`); the
    working set's Gram matrix and ``B = Dc_ws^T Yc`` are cached and extended across iterations
-   (and across the betas of :func:`solve_path`). Go to 1. Sub-problems are cheap next to a pass
-   over D, so they are solved accurately and a solve typically takes 4-6 passes.
+   (across the betas of :func:`solve_path`; across solves on a growing dictionary with a
+   :class:`GramCache`). Go to 1. Sub-problems are cheap next to a pass over D, so they are
+   solved accurately and a solve typically takes 4-6 passes. When the working set holds every
+   column and iterations stop shrinking the gap (``STALL_PASSES``), the gap is at the precision
+   floor of the error bounds and the solve stops there, unconverged.
 
 What lives on the client: the working set's Gram matrix G (m x m float64, m <= ``WS_MAX`` beyond
 twice the support) and B (m x C), the residual R and its digits (n x C, n x J*C), Z (P x C) and
@@ -76,6 +79,10 @@ WS_MIN = 250  # smallest working set (passes over D cost more than sub-problems:
 INNER_RHO = 0.01  # sub-problem gap target, relative to the outer gap (sub-problems are cheap, passes are not)
 MAX_EPOCHS = 20_000  # per sub-problem
 WS_MAX = 8192  # largest working set beyond twice the support (client memory: its Gram matrix is m x m float64)
+# An iteration whose working set held every column gets the gap to INNER_RHO of what it was; when
+# such iterations STALL_PASSES times in a row do not even halve it, the gap is at the floor of the
+# products' error bounds (tol below what float64 can certify): the solve stops there, unconverged.
+STALL_PASSES = 2
 
 
 def beta_max(D, Y, penalty: str = "group", *, fit_intercept: bool = True, standardize: bool = False) -> float:
@@ -156,6 +163,7 @@ def solve(
     cvxpy_solver: str = "CLARABEL",
     solver_options: dict | None = None,
     verbose: bool = False,
+    cache: GramCache | None = None,
 ) -> SolveResult:
     """Minimise ``0.5 ||D W + 1 b^T - Y||^2 + beta Omega(W)``; stop at relative gap <= tol.
 
@@ -167,6 +175,9 @@ def solve(
     ``solver_options`` (it ignores W0, max_iter and screen; meant for small problems).
     ``screen`` turns on gap-safe screening (see the module docstring). ``standardize`` weighs
     each column's penalty by its standard deviation (see the module docstring); W stays in D's units.
+    ``cache``: a :class:`GramCache` to fill, or one filled by an earlier solve on a dictionary
+    whose columns this one extends or cuts short (same rows and weighing): their shared Gram
+    products are not computed again.
     """
     start = time.perf_counter()
     check_penalty(penalty)
@@ -177,6 +188,8 @@ def solve(
         raise NeuroreconError(f"tol must be in (0, 1); got {tol!r}")
     if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
         raise NeuroreconError(f"max_iter must be a positive integer; got {max_iter!r}")
+    if cache is not None and not isinstance(cache, GramCache):
+        raise NeuroreconError(f"cache must be a GramCache or None; got {type(cache).__name__}")
     op = as_operator(D, fit_intercept, standardize)
     Y = _check_targets(Y, op.n)
     W0 = _check_warm_start(W0, intercept0, op.P, Y.shape[1])
@@ -185,7 +198,8 @@ def solve(
 
         return _for_dictionary(solve_cvxpy(op, Y, beta, penalty, tol, cvxpy_solver, solver_options or {}, start), op)
     W0 = None if W0 is None else op.to_operator_units(W0)
-    return _for_dictionary(_WorkingSet(op, penalty).solve(Y, beta, tol, max_iter, W0, screen, verbose, start), op)
+    engine = _WorkingSet(op, penalty, cache)
+    return _for_dictionary(engine.solve(Y, beta, tol, max_iter, W0, screen, verbose, start), op)
 
 
 def _for_dictionary(result: SolveResult, op: DictionaryOperator) -> SolveResult:
@@ -231,22 +245,44 @@ def solve_path(
     return results
 
 
-class _ColumnCache:
+class GramCache:
     """The working set's centred Gram matrix ``G = Dc_ws^T Dc_ws`` (m x m) and ``B = Dc_ws^T Yc``
-    (m x C), kept across working-set changes: only the products of columns new to the set are
-    computed, by reductions over D's row blocks (:meth:`DictionaryOperator.gram`,
+    (m x C), kept across working-set changes and across solves: only the products of columns new
+    to the set are computed, by reductions over D's row blocks (:meth:`DictionaryOperator.gram`,
     :meth:`DictionaryOperator.correlations`). The columns themselves stay where the blocks are.
 
     Order: the columns that stay keep their order, new ones are appended (sorted), so G and B are
     extended by blocks instead of being re-indexed.
+
+    Passed to :func:`solve` (``cache=``), it carries over to the next solve on a dictionary whose
+    columns extend, or cut short, the ones it was filled from (the same rows and weighing): column
+    generation appends columns and re-solves, and its m x m Gram matrix would otherwise be computed
+    again in full every round. A column is kept only where the new operator agrees with the old on
+    its sums, squared norms and scale; any other operator starts the cache afresh.
     """
 
-    def __init__(self, op: DictionaryOperator):
-        self.op = op
+    def __init__(self):
+        self.op: DictionaryOperator | None = None
         self.idx = np.zeros(0, dtype=np.intp)
         self.G = np.zeros((0, 0))
         self.Yc = None
         self.B = np.zeros((0, 0))
+
+    def bind(self, op: DictionaryOperator) -> "GramCache":
+        """Serve ``op`` from now on, keeping the columns it shares with the previous operator."""
+        if op is self.op:
+            return self
+        shared = np.zeros(len(self.idx), dtype=bool)
+        old = self.op
+        if old is not None and (op.n, op.fit_intercept, op.standardize) == (old.n, old.fit_intercept, old.standardize):
+            shared = self.idx < op.P
+            cols = self.idx[shared]
+            if not all(np.array_equal(getattr(op, name)[cols], getattr(old, name)[cols])
+                       for name in ("col_sums", "col_sq_norms", "column_scale")):
+                shared[:] = False
+        self.op = op
+        self._keep(np.flatnonzero(shared))
+        return self
 
     def targets(self, Yc: np.ndarray) -> None:
         """Use the centred targets ``Yc`` for B (recomputed for the cached columns if they changed)."""
@@ -261,25 +297,29 @@ class _ColumnCache:
         fresh = np.setdiff1d(cols, self.idx)
         if len(fresh) == 0 and len(kept) == len(self.idx):
             return
-        G, B = self.G, self.B
-        if len(kept) < len(self.idx):
-            G, B = G.take(kept, axis=0).take(kept, axis=1), B[kept]
-        old = self.idx[kept]
+        self._keep(kept)
         if len(fresh):
-            cross, square = self.op.gram(fresh, old)
-            G = np.block([[G, cross.T], [cross, square]])
-            B = np.concatenate([B, self.op.correlations(self.Yc, fresh)])
-        self.idx = np.concatenate([old, fresh]).astype(np.intp)
-        self.G, self.B = G, B
+            cross, square = self.op.gram(fresh, self.idx)
+            self.G = np.block([[self.G, cross.T], [cross, square]])
+            self.B = np.concatenate([self.B, self.op.correlations(self.Yc, fresh)])
+            self.idx = np.concatenate([self.idx, fresh]).astype(np.intp)
+
+    def _keep(self, positions: np.ndarray) -> None:
+        """Keep only the cached columns at ``positions`` (in order)."""
+        if len(positions) == len(self.idx):
+            return
+        self.G = self.G.take(positions, axis=0).take(positions, axis=1)
+        self.B = self.B[positions]
+        self.idx = self.idx[positions]
 
 
 class _WorkingSet:
     """The native working-set solver on one dictionary (its column cache outlives one solve)."""
 
-    def __init__(self, op: DictionaryOperator, penalty: str):
+    def __init__(self, op: DictionaryOperator, penalty: str, cache: GramCache | None = None):
         self.op = op
         self.penalty = penalty
-        self.cache = _ColumnCache(op)
+        self.cache = (GramCache() if cache is None else cache).bind(op)
 
     def solve(self, Y, beta, tol, max_iter, W0, screen, verbose, start=None) -> SolveResult:
         """``start``: the caller's clock start, so that ``seconds`` includes validating D."""
@@ -297,7 +337,7 @@ class _WorkingSet:
         ws_size = min(WS_MIN, int(usable.sum()))
         epochs, history, last_gap, screened = 0, [], np.inf, 0
         converged, cert, R, Z = False, None, None, None
-        outer = 0
+        outer, whole, stalls = 0, False, 0
         while True:
             support = np.flatnonzero(np.any(W != 0, axis=1))
             R, r_error = op.residual(Yc, W[support], support)
@@ -306,6 +346,7 @@ class _WorkingSet:
             error = op.correlation_error(R)
             cert = certify(R, Yc, Z, W, beta, penalty, error, r_error)
             history.append((time.perf_counter() - start, cert.gap, len(cache.idx)))
+            stalls = stalls + 1 if whole and cert.gap > 0.5 * last_gap else 0
             if verbose:
                 print(f"[solver] it {outer:3d}  gap {cert.gap:.3e}  primal {cert.primal:.10g}  "
                       f"support {len(support)}  ws {len(cache.idx)}  kept {int(kept.sum())}  epochs {epochs}")
@@ -315,7 +356,7 @@ class _WorkingSet:
                     break
                 kept[:] = True  # certify over every column before stopping
                 continue
-            if outer >= max_iter:
+            if outer >= max_iter or stalls == STALL_PASSES:
                 if not full:  # report a certificate valid for the whole dictionary
                     kept[:] = True
                     Z = _correlations(op, R, kept)
@@ -341,6 +382,7 @@ class _WorkingSet:
             last_gap = cert.gap
             cache.update(np.argsort(priority, kind="stable")[:min(ws_size, candidates)])
             ws, B = cache.idx, cache.B
+            whole = len(ws) == candidates
             tol_in = max(INNER_RHO * cert.gap_abs, 0.2 * tol * cert.primal)
             W_ws, used, _ = bcd(cache.G, B, W[ws], yy, beta, penalty, tol_in, MAX_EPOCHS)
             epochs += used

@@ -207,11 +207,13 @@ def _newton_step(G, W, Ht, support, beta) -> bool:
     rows = W[support]
     norms = np.linalg.norm(rows, axis=1)
     directions = rows / norms[:, None]
-    G_ss = G[np.ix_(support, support)]
+    G_ss = G if support.size == G.shape[0] else G.take(support, axis=0).take(support, axis=1)
     smooth_gradient = -Ht.T[support]  # (G W - B) on the support
     gradient = smooth_gradient + beta * directions
+    K = G_ss.copy()
+    K.flat[::K.shape[0] + 1] += beta / norms
     try:
-        factor = scipy.linalg.cho_factor(G_ss + np.diag(beta / norms), lower=True, check_finite=False)
+        factor = scipy.linalg.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
     except np.linalg.LinAlgError:  # collinear support columns at large norms: singular to rounding
         return False  # no step; the caller goes on with the accelerated gradient
 
