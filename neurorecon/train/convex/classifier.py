@@ -536,12 +536,13 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         if retune:
             beta_fit = min(beta_fit, max(p["beta"] for p in path
                                          if (p["readout"], p["standardize"]) == (choice.readout, choice.standardize)))
+        gram = solvers.GramCache()  # the training split's Gram products, kept as the dictionary grows
         if plan.rounds == 0:  # no search starts from it: the path's solve at this beta is the first solve
             result = choice.solution
         else:
             self._say(f"readout {readout.kind}, beta {beta_fit:.4g}: solving on the {len(split.fit)} training rows")
             result = self._solve_fit(dictionary, readout, Y, split, beta_fit,
-                                     W0=None if retune else choice.solution.W)
+                                     W0=None if retune else choice.solution.W, cache=gram)
         timings["solve_s"] = time.perf_counter() - tick
 
         # Column generation on the training split (the validation split judges every round).
@@ -567,7 +568,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                 break
             round_tick = time.perf_counter()
             result, report = self._column_generation_round(k, search, dictionary, readout, result, Y, beta_fit, y,
-                                                           split)
+                                                           split, gram)
             last_round = time.perf_counter() - round_tick
             rounds.append(report)
             if report.validation_accuracy > best[0] + 1e-12:
@@ -578,7 +579,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
                     break
                 lowered += 1
                 beta_fit /= 2
-                result = self._solve_fit(dictionary, readout, Y, split, beta_fit, W0=result.W)
+                result = self._solve_fit(dictionary, readout, Y, split, beta_fit, W0=result.W, cache=gram)
                 self._say(f"no violator: beta halved to {beta_fit:.4g} ({len(result.support)} neurons selected)")
         # The dictionary as it stood after the best round (its first columns; later ones dropped).
         kept = rounds[best[1]].dictionary_size
@@ -586,7 +587,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         columns = Columns(columns.blocks.cols(np.arange(kept)), columns.witness[:kept])
         W0, beta_fit = best[2], rounds[best[1]].beta
         if retune and len(rounds) > 1 and stopped != "time budget":
-            beta_fit, W0, retuned = self._retune(columns.blocks, Y, y, split, beta_fit, W0, best[0], readout)
+            beta_fit, W0, retuned = self._retune(columns.blocks, Y, y, split, beta_fit, W0, best[0], readout, gram)
             path = path + retuned
         beta = beta_fit * len(rows) / len(split.fit)
         timings["column_generation_s"] = time.perf_counter() - tick
@@ -895,10 +896,10 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             weighed = "weighed" if standardize else "plain"
             self._say(f"readout {readout.kind} ({weighed} penalty): solving a path of up to {len(betas)} betas "
                       f"on {len(fit_rows)} rows")
-            warm, best_here, stale = None, -1.0, 0
+            warm, best_here, stale, gram = None, -1.0, 0, solvers.GramCache()
             # descending, warm-started; stop once validation stops improving
             for beta in self._progress.steps(betas, len(betas), f"beta path ({readout.kind})"):
-                result = self._solve(D_fit, Y_fit, beta, W0=warm, tol=self._search_tol)
+                result = self._solve(D_fit, Y_fit, beta, W0=warm, tol=self._search_tol, cache=gram)
                 warm = result.W
                 pred = _scores(D_val, result).argmax(axis=1)
                 correct = pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]
@@ -926,15 +927,17 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         chosen.path = path
         return chosen
 
-    def _retune(self, D, Y, y, split, beta, W, accuracy, readout) -> tuple[float, np.ndarray, list[dict]]:
+    def _retune(self, D, Y, y, split, beta, W, accuracy, readout, gram: solvers.GramCache
+                ) -> tuple[float, np.ndarray, list[dict]]:
         """Smaller betas on the grown dictionary (training split, warm-started), kept while the
-        validation accuracy improves; returns the best beta, its readout and the points tried."""
+        validation accuracy improves; returns the best beta, its readout and the points tried.
+        ``gram``: the rounds' Gram products (the grown dictionary's first columns, same rows)."""
         D_fit, D_val = self._operator(D.rows(split.fit)), D.rows(split.validation)
         Y_fit, labels = Y[split.fit], y.reshape(-1)[split.validation]
         best, stale, tried = (accuracy, beta, W), 0, []
         for step in range(1, RETUNE_STEPS + 1):
             trial = beta * 2.0**-step
-            result = self._solve(D_fit, Y_fit, trial, W0=W, tol=self._search_tol)
+            result = self._solve(D_fit, Y_fit, trial, W0=W, tol=self._search_tol, cache=gram)
             W = result.W
             acc = float((_scores(D_val, result).argmax(axis=1) == labels).mean())
             tried.append({"readout": readout.kind, "standardize": self.standardize_, "beta": float(trial),
@@ -953,18 +956,19 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
     def _round_report(self, k, dictionary, readout, violation, normalised, added, neurons, result, Y, y, split,
                       seconds, beta) -> RoundReport:
         D = dictionary.columns[readout.kind].blocks
-        labels = y.reshape(-1)
+        correct = _scores(D, result).argmax(axis=1) == y.reshape(-1)  # every row at once: one pass
 
         def accuracy(rows):
-            return float((_scores(D.rows(rows), result).argmax(axis=1) == labels[rows]).mean())
+            return float(correct[rows].mean())
 
         return RoundReport(k, int(D.shape[1]), violation, normalised, int(added), int(neurons), float(result.primal),
                            float(result.gap), accuracy(split.fit), accuracy(split.validation), float(seconds),
                            float(beta))
 
-    def _column_generation_round(self, k, search, dictionary, readout, result, Y, beta, y, split):
+    def _column_generation_round(self, k, search, dictionary, readout, result, Y, beta, y, split, gram):
         """Search witnesses whose columns violate ||d^T Lambda||_2 <= beta on the training split;
-        add them; re-solve there, warm-started (the objective cannot rise: the old W stays feasible)."""
+        add them; re-solve there, warm-started (the objective cannot rise: the old W stays feasible),
+        with the Gram products of the columns already there kept in ``gram``."""
         tick = time.perf_counter()
         columns = dictionary.columns[readout.kind]
         selected = columns.witness[result.support]
@@ -993,7 +997,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         added = dictionary.add(select_rows(candidates, chosen), features.columns(chosen),
                                None if modules is None else modules[chosen])
         W0 = np.vstack([result.W, np.zeros((len(added[readout.kind]), result.W.shape[1]))])
-        result = self._solve_fit(dictionary, readout, Y, split, beta, W0=W0, tol=self._search_tol)
+        result = self._solve_fit(dictionary, readout, Y, split, beta, W0=W0, tol=self._search_tol, cache=gram)
         report = self._round_report(k, dictionary, readout, worst, worst_normalised, len(added[readout.kind]),
                                     chosen.size, result, Y, y, split, time.perf_counter() - tick, beta)
         report.search_seconds = searched
@@ -1031,16 +1035,17 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         return max(self.tol, SEARCH_TOL)
 
     def _solve_fit(self, dictionary: Dictionary, readout: Readout, Y, split: _Split, beta: float, W0=None,
-                   tol: float | None = None):
+                   tol: float | None = None, cache: solvers.GramCache | None = None):
         """The certified readout problem on the training split's rows of the dictionary's ``readout`` columns."""
         return self._solve(self._operator(dictionary.columns[readout.kind].blocks.rows(split.fit)), Y[split.fit], beta,
-                           W0=W0, tol=tol)
+                           W0=W0, tol=tol, cache=cache)
 
-    def _solve(self, D: DictionaryOperator, Y, beta: float, W0=None, tol: float | None = None):
+    def _solve(self, D: DictionaryOperator, Y, beta: float, W0=None, tol: float | None = None,
+               cache: solvers.GramCache | None = None):
         """The certified readout problem as this classifier poses it (penalty; the columns weighed as
-        the operator ``D`` was built)."""
+        the operator ``D`` was built; ``cache``: Gram products kept from an earlier solve)."""
         return solvers.solve(D, Y, beta, penalty=self.penalty, tol=self.tol if tol is None else tol, W0=W0,
-                             standardize=D.standardize)
+                             standardize=D.standardize, cache=cache)
 
     def _meet_budget(self, D: DictionaryOperator, Y, beta, result, fits):
         """Raise beta (bisection in log scale) until the selected network fits the budget."""
