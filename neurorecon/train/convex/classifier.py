@@ -956,10 +956,10 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
     def _round_report(self, k, dictionary, readout, violation, normalised, added, neurons, result, Y, y, split,
                       seconds, beta) -> RoundReport:
         D = dictionary.columns[readout.kind].blocks
-        correct = _scores(D, result).argmax(axis=1) == y.reshape(-1)  # every row at once: one pass
+        predicted, labels = _scores(D, result).argmax(axis=1), y.reshape(-1)  # every row at once: one pass
 
         def accuracy(rows):
-            return float(correct[rows].mean())
+            return float((predicted[rows] == labels[rows]).mean())
 
         return RoundReport(k, int(D.shape[1]), violation, normalised, int(added), int(neurons), float(result.primal),
                            float(result.gap), accuracy(split.fit), accuracy(split.validation), float(seconds),
