@@ -171,9 +171,9 @@ def test_dual_point_is_feasible_and_centred(penalty):
 
 @pytest.mark.parametrize("standardize", [False, True])
 def test_a_gap_below_the_precision_floor_stops_early_with_a_valid_certificate(standardize):
-    """tol below what the products' error bounds can certify: the solve stops once its sub-problem
-    cannot move (a few tightened retries), not after max_iter passes, and says it did not converge;
-    its certificate still holds."""
+    """tol below what the products' error bounds can certify: the solve stops once passes with
+    every column in the working set stop shrinking the gap (STALL_PASSES), not after max_iter
+    passes, and says it did not converge; its certificate still holds."""
     D, Y = spike_problem(seed=12, counts=True)
     beta = 0.1 * beta_max(D, Y, standardize=standardize)
     res = solve(D, Y, beta, tol=1e-17, standardize=standardize)
