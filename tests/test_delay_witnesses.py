@@ -13,7 +13,8 @@ from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.readout import Readout
 from neurorecon.simulate.emulator import emulate
 from neurorecon.train.convex.classifier import ReconstructionClassifier
-from neurorecon.train.convex.pricing import Pricer, PricingSettings, _Taps
+from neurorecon.train.convex.pricing import DELAY_MOVE_DENSITY, Pricer, PricingSettings, _Taps
+from neurorecon.train.convex.witnesses import WitnessSampler
 
 from clitools import assert_clean_failure, cli
 
@@ -140,12 +141,76 @@ def test_bias_bisection_gives_the_same_witnesses_with_or_without_a_shared_input_
         assert a.dense.equals(b.dense) and np.array_equal(a.bias_mant, b.bias_mant) and np.array_equal(a.vth, b.vth)
 
 
-def test_priced_candidates_keep_their_delays(interval):
+def test_priced_candidates_keep_delays_in_range_and_run_as_emulated(interval):
     model = ReconstructionClassifier(max_delay=5, n_witnesses=200, column_generation_rounds=2, candidates_per_round=32,
                                      pricing_steps=5, n_betas=4).fit(interval.X_train, interval.y_train)
     rounds = model.report_["column_generation"]
     assert len(rounds) == 3 and sum(r["added"] for r in rounds) > 0
     assert model.network_.layers[0].dense.max_delay == 5
+    assert model.report_["verification"]["solver_vs_chip_differences"] == 0
+
+
+def _delay_pricer(inputs, max_delay):
+    rng = np.random.default_rng(0)
+    profile = nr.load_profile("loihi2")
+    sampler = WitnessSampler(profile, inputs[:128], inputs.shape[1], 0, "rate", rng, max_delay=max_delay)
+    return sampler, Pricer(sampler, inputs, inputs.shape[1], 0, Readout("count"), PricingSettings(candidates=24, steps=8),
+                           seed=0)
+
+
+def test_the_best_delays_are_the_first_order_oracles():
+    """Each synapse's proposed delay minimises w * sum_{b,t} g[b, t, n] x[b, t - k, c] over k (loops)."""
+    rng = np.random.default_rng(1)
+    n, d, T, K = 5, 4, 12, 6
+    x = torch.as_tensor((rng.random((3, T, d)) < 0.3).astype(np.float64))
+    grad = torch.as_tensor(rng.standard_normal((3, T, n)))
+    weight = torch.as_tensor(rng.standard_normal((n, d)))
+    mask = torch.as_tensor((rng.random((n, d)) < 0.8).astype(np.float64))
+    pricer = SimpleNamespace(sampler=SimpleNamespace(max_delay=K - 1), _shifted=Pricer._shifted)
+    best = Pricer._best_delays(pricer, x, weight, grad, mask)
+    for p in range(n):
+        for c in range(d):
+            change = [float(weight[p, c] * (grad[:, k:, p] * x[:, :T - k, c]).sum()) for k in range(K)]
+            assert int(best[p, c]) == (int(np.argmin(change)) if mask[p, c] else 0)
+
+
+def test_pricing_moves_delays_on_sparse_inputs_only_and_never_for_a_lower_score(interval):
+    X = interval.X_train
+    sampler, pricer = _delay_pricer(X, 8)
+    start = sampler.sample(24)
+    mask = start.weights != 0
+    dual = np.random.default_rng(2).standard_normal((len(X), 3))
+    dual -= dual.mean(axis=0)
+    twin = pricer._twin(start, mask, None)
+    x, check = pricer.inputs[:200], (pricer.inputs[200:400], torch.as_tensor(dual[200:400], dtype=torch.float32))
+    weight = (twin.layer.weight * twin.mask).detach()
+    current = pricer._current(x, weight, twin.taps).requires_grad_(True)
+    loss = -pricer.score(pricer._features(twin, current), torch.as_tensor(dual[:200], dtype=torch.float32)).sum()
+    (grad,) = torch.autograd.grad(loss, current)
+
+    def scores(taps):
+        with torch.no_grad():
+            return pricer.score(pricer._features(twin, pricer._current(check[0], weight, taps)), check[1])
+
+    before, old = scores(twin.taps), twin.taps.delays.clone()
+    pricer._move_delays(twin, x, weight, grad, check)
+    moved = (twin.taps.delays != old).any(dim=1)
+    assert moved.any() and not moved.all()  # some candidates moved, some kept their drawn delays
+    assert torch.all(scores(twin.taps)[moved] > before[moved])
+    assert int(twin.taps.delays.max()) <= 8 and torch.all(twin.taps.delays[~torch.as_tensor(mask)] == 0)
+    # a search snaps the moved delays on these sparse inputs; on dense ones it keeps the drawn ones
+    dense = np.clip(X + (np.random.default_rng(3).random(X.shape) < 0.2), 0, 1)
+    tailed = np.concatenate([dense, np.zeros((len(X), 3 * X.shape[1], X.shape[2]))], axis=1)
+    for inputs, moves in ((X, True), (dense, False), (tailed, False)):
+        searched = []
+        for delay_moves in (0, 4):
+            _, pricer = _delay_pricer(inputs, 8)
+            pricer.settings.delay_moves = delay_moves
+            layer, _ = pricer.search(dual, np.arange(len(X)), None, np.arange(0), 1)
+            searched.append(layer)
+        assert (pricer.data_density < DELAY_MOVE_DENSITY) is moves
+        kept = (searched[0].weights != 0) & (searched[1].weights != 0)  # a zero weight drops its delay
+        assert np.array_equal(searched[0].dense.delays[kept], searched[1].dense.delays[kept]) is not moves
 
 
 @pytest.mark.parametrize("kwargs, message", [

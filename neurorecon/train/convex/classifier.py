@@ -200,7 +200,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         16 inputs; of up to 16, half (at least 4) for a label per sequence, all of them for
         per-step labels.
       max_delay: the longest synaptic delay of a witness, in steps (each synapse draws its own
-        delay from 0 to it; Lava's DelayDense), 0 for none, or "auto": ``AUTO_DELAY_FRACTION``
+        delay from 0 to it, and pricing moves it on sparse inputs; Lava's DelayDense), 0 for none, or "auto": ``AUTO_DELAY_FRACTION``
         of the sequence length where the profile holds delays and the network is for Lava
         (none for per-step labels, netx-compatible training, SG witnesses or a profile without
         ``delay_bits``); with pricing, the tail probe validates a tail, and where one wins,
