@@ -25,6 +25,8 @@ Parts (``PARTS``; ``run_all.py training --only timing,mnist``):
   timing-core  the same at full size and full SG training, on the first held-out variant of
             each kind, against the two SG peers the targets name (feed-forward and recurrent
             + PTQ) and the random-witness path: a quarter of the timing part's cost;
+  timing-held-out  every held-out variant, the default against the two SG + PTQ peers only:
+            a quarter of the timing part's cost;
   mnist     seq-MNIST-10k (first 8,000 MNIST test images to train, last 2,000 to test, binary rows);
   mnist-core  the same, the default against the SG peers (feed-forward and recurrent + PTQ, and
             recurrent SG + QAT at 8 bits) only: no random-witness or sg-cvx rows, a third of the cost;
@@ -51,6 +53,7 @@ TITLE = "Training: the project's methods vs surrogate-gradient peers (chip accur
 PART_TITLES = {
     "timing": "timing suite (held-out variants)",
     "timing-core": "timing suite, first held-out variant per kind, against SG + PTQ",
+    "timing-held-out": "timing suite, every held-out variant, the default against SG + PTQ",
     "mnist": "seq-MNIST-10k",
     "mnist-core": "seq-MNIST-10k, the default against the SG peers",
     "xor": "FIRST-LAST-XOR T = 50",
@@ -72,6 +75,7 @@ CVX_WITNESSES = {"timing": 2000, "mnist": 2500, "xor": 1000, "addition": 1000}
 
 
 CORE_METHODS = ("default", "cvx-random", "sg-ff", "sg-rec")
+HELD_OUT_METHODS = ("default", "sg-ff", "sg-rec")
 MNIST_CORE_METHODS = ("default", "sg-ff", "sg-rec", "sg-qat8")
 
 
@@ -79,6 +83,8 @@ def methods(part: str, quick: bool) -> dict[str, dict]:
     """The methods of a part and their ``train_dataset`` keyword arguments."""
     if part == "timing-core":
         return {k: v for k, v in methods("timing", quick).items() if k in CORE_METHODS}
+    if part == "timing-held-out":
+        return {k: v for k, v in methods("timing", quick).items() if k in HELD_OUT_METHODS}
     if part == "mnist-core":
         return {k: v for k, v in methods("mnist", quick).items() if k in MNIST_CORE_METHODS}
     epochs, lr = SG_SETTINGS.get(part, (30, 3e-3))
@@ -177,8 +183,11 @@ def _timing(quick: bool, part: str = "timing") -> dict:
         variants = [({"seed": 0}, "tuning")] + [(v, "held-out") for v in HELD_OUT[kind]]
         if part == "timing-core":
             variants = variants[1:2]
+        elif part == "timing-held-out":
+            variants = variants[1:]
         if quick:
-            variants = variants[1:1 + QUICK_HELD_OUT] if part == "timing" else variants
+            variants = {"timing": variants[1:1 + QUICK_HELD_OUT], "timing-held-out": variants[:QUICK_HELD_OUT]
+                        }.get(part, variants)
         for options, role in variants:
             options = dict(options, **(QUICK_SIZES if quick else {}))
             for row in _rows(kind, options, part, quick):
