@@ -154,8 +154,8 @@ def _delay_pricer(inputs, max_delay):
     rng = np.random.default_rng(0)
     profile = nr.load_profile("loihi2")
     sampler = WitnessSampler(profile, inputs[:128], inputs.shape[1], 0, "rate", rng, max_delay=max_delay)
-    return sampler, Pricer(sampler, inputs, inputs.shape[1], 0, Readout("count"), PricingSettings(candidates=24, steps=8),
-                           seed=0)
+    settings = PricingSettings(candidates=24, steps=8)
+    return sampler, Pricer(sampler, inputs, inputs.shape[1], 0, Readout("count"), settings, seed=0)
 
 
 def test_the_best_delays_are_the_first_order_oracles():

@@ -200,10 +200,10 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         16 inputs; of up to 16, half (at least 4) for a label per sequence, all of them for
         per-step labels.
       max_delay: the longest synaptic delay of a witness, in steps (each synapse draws its own
-        delay from 0 to it, and pricing moves it on sparse inputs; Lava's DelayDense), 0 for none, or "auto": ``AUTO_DELAY_FRACTION``
-        of the sequence length where the profile holds delays and the network is for Lava
-        (none for per-step labels, netx-compatible training, SG witnesses or a profile without
-        ``delay_bits``); with pricing, the tail probe validates a tail, and where one wins,
+        delay from 0 to it, which pricing moves on sparse inputs; Lava's DelayDense), 0 for none,
+        or "auto": ``AUTO_DELAY_FRACTION`` of the sequence length where the profile holds delays
+        and the network is for Lava (none for per-step labels, netx-compatible training, SG
+        witnesses or a profile without ``delay_bits``); with pricing, the tail probe validates a tail, and where one wins,
         witnesses without delays against it (``report_["max_delay"]`` is the one kept).
         Delayed synapses make witnesses detect spike timing; NIR holds them only one per input or
         one per neuron, so a network with per-synapse delays exports to Lava, not NIR.

@@ -24,7 +24,8 @@ optimisation (the pricing problem of column generation):
    at once), kept per candidate where it raises the score on another batch.
 4. Snap to the profile's grid exactly as witnesses are drawn (weights on the Dense grid at the
    layer's exponent, biases through the sampler's bias quantizer, du/dv/vth of the palette
-   group, delays as moved). The caller computes the exact chip columns with the emulator and keeps violators.
+   group, delays as moved). The caller computes the exact chip columns with the emulator and
+   keeps violators.
 
 Deterministic for a seed: starts from a seeded numpy generator, batches from another, torch on
 one thread with deterministic kernels.
@@ -62,10 +63,9 @@ EPS = 1e-6
 EVENT_SPREAD_COST = 60
 DELAY_MOVES = 4  # times per pricing search every synapse moves to its best delay (evenly spaced Adam steps)
 # Delays move only for sparse inputs (fraction of nonzero input entries, over the frames that
-# carry data, below this). Timing tasks
-# (density 0.03-0.05), eleven variants: +2.5 points on average, none lower (delayed match with a
-# delay of 30: +8 to +10); seq-MNIST-10k (density 0.13), seeds 0-2: 96.2-96.4 % against 96.45-96.55 %
-# with the drawn delays (rows of a dense image: moved delays fit the dual point, not the digits).
+# carry data, below this). Timing tasks (0.03-0.05), eleven variants of our own: +2.8 points on
+# average, one of them 2 points lower (delayed match with a 30-step delay: +6 and +10);
+# seq-MNIST-10k (0.13), seeds 0-2: 96.2-96.4 % against 96.45-96.55 % with the drawn delays.
 DELAY_MOVE_DENSITY = 0.1
 
 
