@@ -183,11 +183,8 @@ def _timing(quick: bool, part: str = "timing") -> dict:
         variants = [({"seed": 0}, "tuning")] + [(v, "held-out") for v in HELD_OUT[kind]]
         if part == "timing-core":
             variants = variants[1:2]
-        elif part == "timing-held-out":
-            variants = variants[1:]
-        if quick:
-            variants = {"timing": variants[1:1 + QUICK_HELD_OUT], "timing-held-out": variants[:QUICK_HELD_OUT]
-                        }.get(part, variants)
+        elif part == "timing-held-out" or quick:  # quick: the first held-out variants only
+            variants = variants[1:1 + QUICK_HELD_OUT] if quick else variants[1:]
         for options, role in variants:
             options = dict(options, **(QUICK_SIZES if quick else {}))
             for row in _rows(kind, options, part, quick):

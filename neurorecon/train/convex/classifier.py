@@ -203,8 +203,9 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         delay from 0 to it, which pricing moves on sparse inputs; Lava's DelayDense), 0 for none,
         or "auto": ``AUTO_DELAY_FRACTION`` of the sequence length where the profile holds delays
         and the network is for Lava (none for per-step labels, netx-compatible training, SG
-        witnesses or a profile without ``delay_bits``); with pricing, the tail probe validates a tail, and where one wins,
-        witnesses without delays against it (``report_["max_delay"]`` is the one kept).
+        witnesses or a profile without ``delay_bits``); with pricing, the tail probe validates a
+        tail, and where one wins, witnesses without delays against it (``report_["max_delay"]`` is
+        the one kept).
         Delayed synapses make witnesses detect spike timing; NIR holds them only one per input or
         one per neuron, so a network with per-synapse delays exports to Lava, not NIR.
       witness_source: "random" (the CVX method) or "sg" (SG-CVX: the hidden layer of a

@@ -158,10 +158,11 @@ class Pricer:
         self.settings = settings
         self.seed = seed
         self.n_steps = inputs.shape[1] + 1
-        self.density = float(np.count_nonzero(inputs)) / max(np.size(inputs), 1)
+        events = float(np.count_nonzero(inputs))
+        self.density = events / max(np.size(inputs), 1)
         # the same over the frames that carry data (a tail of empty frames does not make inputs sparse)
         carried = int(np.count_nonzero(np.any(inputs != 0, axis=(0, 2))))
-        self.data_density = float(np.count_nonzero(inputs)) / max(len(inputs) * carried * inputs.shape[2], 1)
+        self.data_density = events / max(len(inputs) * carried * inputs.shape[2], 1)
         self.modules = RandomWitnesses(sampler, settings.module_size) if settings.module_size > 1 else None
 
     # ------------------------------------------------------------------ units
