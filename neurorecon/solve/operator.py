@@ -301,18 +301,6 @@ def block_product(blocks: RowBlocks, V: np.ndarray, col_max: np.ndarray, integer
     return out, row_l1 * vmax * (factor + input_rounding)
 
 
-def column_extent(blocks: RowBlocks) -> tuple[np.ndarray, bool]:
-    """Each column's max |D_ip| and whether D holds integers: one pass where the blocks live."""
-    parts = blocks.map(_column_extent)
-    return functools.reduce(np.maximum, [p[0] for p in parts]), all(p[1] for p in parts)
-
-
-def _column_extent(x: np.ndarray) -> tuple[np.ndarray, bool]:
-    if x.shape[0] == 0:
-        return np.zeros(x.shape[1]), True
-    return np.abs(x).max(axis=0).astype(np.float64), bool(np.array_equal(x, np.rint(x)))
-
-
 def as_operator(D, fit_intercept: bool = True, standardize: bool = False) -> DictionaryOperator:
     """``D`` itself when it is already an operator with the same settings, else a new one."""
     if isinstance(D, DictionaryOperator):

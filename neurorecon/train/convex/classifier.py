@@ -42,7 +42,7 @@ from neurorecon.simulate import pad_frames
 from neurorecon.simulate.emulator import emulate
 from neurorecon.simulate.predict import predict_network
 from neurorecon.solve import DictionaryOperator, solvers
-from neurorecon.solve.operator import block_product, column_extent
+from neurorecon.solve.operator import block_product
 from neurorecon.solve.row_blocks import RowBlocks
 from neurorecon.solve.result import SolveResult
 from neurorecon.train.blocks import BlockStore, Engine, peak_resident_memory
@@ -585,10 +585,10 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         # The dictionary as it stood after the best round (its first columns; later ones dropped).
         kept = rounds[best[1]].dictionary_size
         columns = dictionary.columns[readout.kind]
-        columns = Columns(columns.blocks.cols(np.arange(kept)), columns.witness[:kept])
+        columns = columns.first(kept)
         W0, beta_fit = best[2], rounds[best[1]].beta
         if retune and len(rounds) > 1 and stopped != "time budget":
-            beta_fit, W0, retuned = self._retune(columns.blocks, Y, y, split, beta_fit, W0, best[0], readout, gram)
+            beta_fit, W0, retuned = self._retune(columns, Y, y, split, beta_fit, W0, best[0], readout, gram)
             path = path + retuned
         beta = beta_fit * len(rows) / len(split.fit)
         timings["column_generation_s"] = time.perf_counter() - tick
@@ -609,7 +609,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         layers, W = pack(hidden + [dictionary.witnesses], columns.witness[support], dictionary.modules,
                          result.W[support])
         intercept = result.intercept
-        float_pred = _scores(columns.blocks, result).argmax(axis=1)
+        float_pred = _scores(columns.blocks, columns.extent, result).argmax(axis=1)
         quant, integer_pred = None, float_pred
         if arithmetic == "fixed":
             raster = hidden_raster(layers, run_X, arithmetic)
@@ -883,7 +883,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         for readout, standardize in itertools.product(dictionary.readouts, weighings):
             if only is not None and (readout.kind, standardize) != only:
                 continue
-            D = dictionary.columns[readout.kind].blocks
+            columns = dictionary.columns[readout.kind]
+            D = columns.blocks
             Y = readout.targets(y, n_classes)
             fit_rows = self._rows(fit_idx, t_frames, readout)
             val_rows = self._rows(val_idx, t_frames, readout)
@@ -902,7 +903,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             for beta in self._progress.steps(betas, len(betas), f"beta path ({readout.kind})"):
                 result = self._solve(D_fit, Y_fit, beta, W0=warm, tol=self._search_tol, cache=gram)
                 warm = result.W
-                pred = _scores(D_val, result).argmax(axis=1)
+                pred = _scores(D_val, columns.extent, result).argmax(axis=1)
                 correct = pred == y.reshape(-1)[val_rows] if readout.per_step else pred == y[val_idx]
                 acc = float(correct.mean())
                 self._say(f"  beta {beta:.4g}: {len(result.support)} neurons, validation accuracy {acc:.4f}")
@@ -928,19 +929,19 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         chosen.path = path
         return chosen
 
-    def _retune(self, D, Y, y, split, beta, W, accuracy, readout, gram: solvers.GramCache
+    def _retune(self, columns: Columns, Y, y, split, beta, W, accuracy, readout, gram: solvers.GramCache
                 ) -> tuple[float, np.ndarray, list[dict]]:
         """Smaller betas on the grown dictionary (training split, warm-started), kept while the
         validation accuracy improves; returns the best beta, its readout and the points tried.
         ``gram``: the rounds' Gram products (the grown dictionary's first columns, same rows)."""
-        D_fit, D_val = self._operator(D.rows(split.fit)), D.rows(split.validation)
+        D_fit, D_val = self._operator(columns.blocks.rows(split.fit)), columns.blocks.rows(split.validation)
         Y_fit, labels = Y[split.fit], y.reshape(-1)[split.validation]
         best, stale, tried = (accuracy, beta, W), 0, []
         for step in range(1, RETUNE_STEPS + 1):
             trial = beta * 2.0**-step
             result = self._solve(D_fit, Y_fit, trial, W0=W, tol=self._search_tol, cache=gram)
             W = result.W
-            acc = float((_scores(D_val, result).argmax(axis=1) == labels).mean())
+            acc = float((_scores(D_val, columns.extent, result).argmax(axis=1) == labels).mean())
             tried.append({"readout": readout.kind, "standardize": self.standardize_, "beta": float(trial),
                           "neurons": len(result.support),
                           "validation_accuracy": acc, "gap": float(result.gap), "after_pricing": True})
@@ -956,13 +957,14 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
 
     def _round_report(self, k, dictionary, readout, violation, normalised, added, neurons, result, Y, y, split,
                       seconds, beta) -> RoundReport:
-        D = dictionary.columns[readout.kind].blocks
-        predicted, labels = _scores(D, result).argmax(axis=1), y.reshape(-1)  # every row at once: one pass
+        columns = dictionary.columns[readout.kind]
+        # every row at once: one pass
+        predicted, labels = _scores(columns.blocks, columns.extent, result).argmax(axis=1), y.reshape(-1)
 
         def accuracy(rows):
             return float((predicted[rows] == labels[rows]).mean())
 
-        return RoundReport(k, int(D.shape[1]), violation, normalised, int(added), int(neurons), float(result.primal),
+        return RoundReport(k, int(columns.size), violation, normalised, int(added), int(neurons), float(result.primal),
                            float(result.gap), accuracy(split.fit), accuracy(split.validation), float(seconds),
                            float(beta))
 
@@ -1118,13 +1120,13 @@ def _encode_labels(y, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return classes, indices.reshape(y.shape)
 
 
-def _scores(D: RowBlocks, result) -> np.ndarray:
+def _scores(D: RowBlocks, extent: np.ndarray, result) -> np.ndarray:
     """The readout's float scores ``D W + b`` on the rows of D, from its support's columns only:
     each block returns its rows of the exact product (no column leaves its block), and the
-    scores have the same bits wherever and however the rows are split."""
+    scores have the same bits wherever and however the rows are split. D's entries are spikes or
+    spike counts (integers), bounded by ``extent`` per column (:attr:`Columns.extent`)."""
     support = np.flatnonzero(np.any(result.W != 0, axis=1))
-    view = D.cols(support)
-    product, _ = block_product(view, result.W[support], *column_extent(view))
+    product, _ = block_product(D.cols(support), result.W[support], extent[support], True)
     return product + result.intercept
 
 

@@ -62,11 +62,19 @@ def block_shape(n_samples: int, n_steps: int, per_step: bool, memory_limit: int)
 
 @dataclass(eq=False)
 class Columns:
-    """One readout's dictionary: D (rows x P, float32) as row blocks, and the witness behind each column."""
+    """One readout's dictionary: D (rows x P, float32) as row blocks, the witness behind each
+    column, and each column's largest |value| over all rows (``extent``: a bound on any row
+    subset's entries, which exact block products need; known from deduplication's summaries, so
+    no pass over D computes it again)."""
 
     blocks: RowBlocks | None  # None while there is no column
     witness: np.ndarray
+    extent: np.ndarray = field(default_factory=lambda: np.zeros(0))
     _seen: dict = field(default_factory=dict, repr=False)
+
+    def first(self, n: int) -> "Columns":
+        """The first ``n`` columns (a view of the blocks)."""
+        return Columns(self.blocks.cols(np.arange(n)), self.witness[:n], self.extent[:n])
 
     @property
     def size(self) -> int:
@@ -276,5 +284,6 @@ class Dictionary:
             if keep.size:
                 cols.blocks = self.stack(features.columns(keep), kind, cols.blocks)
             cols.witness = np.concatenate([cols.witness, offset + keep])
+            cols.extent = np.concatenate([cols.extent, np.maximum(np.abs(low), np.abs(high))[keep].astype(np.float64)])
             added[kind] = np.arange(start, cols.size)
         return added
