@@ -7,7 +7,8 @@ import neurorecon.train.convex.integer_readout as integer_readout
 from neurorecon.profiles import load_profile
 from neurorecon.quantize.scale import weight_grid
 from neurorecon.readout import Readout
-from neurorecon.train.convex.integer_readout import VOLTAGE_CEILING, chip_scores, fit_integer_readout
+from neurorecon.train.convex.integer_readout import (VOLTAGE_CEILING, chip_scores, chip_scores_side_by_side,
+                                                     fit_integer_readout, make_layer)
 
 T, S, C, N = 10, 40, 3, 600
 
@@ -57,6 +58,22 @@ def test_the_chosen_readout_keeps_the_chip_limits_and_its_scores_are_the_emulato
     np.testing.assert_array_equal(Z, again)
     assert v_peak == report.voltage_peak <= VOLTAGE_CEILING
     assert a_peak == report.accumulator_peak < 2 ** (load_profile("loihi2").precision.accumulator_bits - 1)
+
+
+@pytest.mark.parametrize("kind", ["count", "step"])
+def test_readouts_scored_side_by_side_get_the_integers_each_gets_alone(kind):
+    rng = np.random.default_rng(7)
+    raster = (rng.random((N, T + 1, S)) < 0.3).astype(np.uint8)
+    readout = Readout(kind)
+    # large mantissas and biases: some voltages run into the chip's limits, which must stay per neuron
+    layers = [make_layer(rng.integers(-128, 128, (S, C)), rng.integers(-4096, 4096, C), rng.integers(0, 8, C), exponent,
+                         8, readout) for exponent in (0, 0, 0)]
+    together = chip_scores_side_by_side(layers, raster, readout, T, 0)
+    for layer, (Z, v_peak, a_peak) in zip(layers, together):
+        alone = chip_scores(layer, raster, readout, T, 0)
+        np.testing.assert_array_equal(Z, alone[0])
+        assert (v_peak, a_peak) == alone[1:]
+    assert not np.array_equal(together[0][0], together[1][0])
 
 
 def test_at_eight_bits_without_outliers_the_grid_filling_scale_is_kept():
