@@ -31,6 +31,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import Tags
 from sklearn.utils.multiclass import check_classification_targets
 
+from neurorecon._pages import without_huge_pages
 from neurorecon._progress import ProgressOption, as_progress
 from neurorecon.data.dataset import check_label_shape, check_seed, check_sequences, describe_shape, payload_bits
 from neurorecon.errors import NeuroreconError
@@ -434,6 +435,7 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             )
         store = None if self.block_store is None else BlockStore(self.block_store)
         with contextlib.ExitStack() as stack:
+            stack.enter_context(without_huge_pages())
             spill = None
             if self.cluster is None and total_bytes > limit:
                 # blocks wait on disk: the run's block store, or a temporary directory beside it
