@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from neurorecon.network import NEURON_PARAMETERS, VTH_MAX, LIFLayer, Network
+from neurorecon.network import VTH_MAX, LIFLayer, Network
 from neurorecon.profiles import Profile
 from neurorecon.quantize.fixed_point import quantize_bias
 from neurorecon.quantize.netx_grid import netx_bias, netx_weight_grid
@@ -44,6 +44,7 @@ from neurorecon.simulate.arithmetic import STATE_SHIFT
 from neurorecon.simulate.emulator import emulate
 from neurorecon.solve.operator import column_scale
 from neurorecon.readout import Readout
+from neurorecon.train.convex.witnesses import concat_layers
 
 VOLTAGE_CEILING = VTH_MAX << STATE_SHIFT  # the readout never spikes while v <= this
 VOLTAGE_MARGIN = 0.9
@@ -112,8 +113,7 @@ def chip_scores_side_by_side(layers: list[LIFLayer], raster: np.ndarray, readout
     side: output neurons do not interact, so each gets the integers it gets alone, and the hidden
     raster (most of a run's work: seq-MNIST's is 10,000 x 30 x 1,800) is read once for all."""
     widths = [layer.n_neurons for layer in layers]
-    side_by_side = layers[0].replace(**{name: np.concatenate([getattr(layer, name) for layer in layers])
-                                        for name in ("weights", *NEURON_PARAMETERS)})
+    side_by_side = concat_layers(layers)
     steps = raster.shape[1] + 1
     result = emulate(Network([side_by_side], arithmetic="fixed"), raster, steps, ("v", "u"), [0])
     read = read_indices(readout, t_frames, depth)
