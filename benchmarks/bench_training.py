@@ -32,7 +32,11 @@ Parts (``PARTS``; ``run_all.py training --only timing,mnist``):
             recurrent SG + QAT at 8 bits) only: no random-witness or sg-cvx rows, a third of the cost;
   xor       FIRST-LAST-XOR T = 50;
   addition  addition in base 2 / 3 / 5, trained on 5-digit operands, token-wise accuracy in and out
-            of distribution (10, 25, 50 digits), against P1 (arXiv 2605.08022).
+            of distribution (10, 25, 50 digits), against P1 (arXiv 2605.08022);
+  addition-seeds  the default at training seeds 0, 1 and 2 on the same tasks, against the default
+            of commit ``BASELINE_COMMIT`` (the issue's "no worse than now"), run from that
+            commit's sources (``git archive``) in a subprocess of the same interpreter: one seed
+            moves a pricing trajectory by a point out of distribution, so seeds are compared.
 ``--quick``: fewer samples, epochs and variants, to check the benchmark works in ~20-30 min on
 2 cores; its numbers are indicative only and are written to ``results/quick/``, never to
 RESULTS.md.
@@ -41,6 +45,12 @@ RESULTS.md.
 from __future__ import annotations
 
 import functools
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
 import time
 
 from neurorecon.data import load_data
@@ -58,6 +68,7 @@ PART_TITLES = {
     "mnist-core": "seq-MNIST-10k, the default against the SG peers",
     "xor": "FIRST-LAST-XOR T = 50",
     "addition": "addition in base 2 / 3 / 5, in and out of distribution",
+    "addition-seeds": "addition in base 2 / 3 / 5, the default at three seeds against the issue's baseline commit",
 }
 PARTS = tuple(PART_TITLES)
 QUICK = True
@@ -72,6 +83,9 @@ P1_ADDITION = {3: 0.366, 5: 0.23}  # P1, n = 5 digits, token-wise (paper.md)
 SG_SETTINGS = {"timing": (30, 3e-3), "mnist": (30, 1e-2), "xor": (60, 3e-3)}
 QUICK_SG_EPOCHS = {"timing": 8, "mnist": 4, "xor": 15}
 CVX_WITNESSES = {"timing": 2000, "mnist": 2500, "xor": 1000, "addition": 1000}
+ADDITION_BASES = (2, 3, 5)
+ADDITION_SEEDS = (0, 1, 2)
+BASELINE_COMMIT = "06690dd"  # the default when the convex-training issue set "addition: no worse than now"
 
 
 CORE_METHODS = ("default", "cvx-random", "sg-ff", "sg-rec")
@@ -87,6 +101,8 @@ def methods(part: str, quick: bool) -> dict[str, dict]:
         return {k: v for k, v in methods("timing", quick).items() if k in HELD_OUT_METHODS}
     if part == "mnist-core":
         return {k: v for k, v in methods("mnist", quick).items() if k in MNIST_CORE_METHODS}
+    if part == "addition-seeds":
+        return {"default": {}, f"{BASELINE_COMMIT} default": {"commit": BASELINE_COMMIT}}
     epochs, lr = SG_SETTINGS.get(part, (30, 3e-3))
     if quick:
         epochs = QUICK_SG_EPOCHS.get(part, epochs)
@@ -143,9 +159,9 @@ def _label(task: str, options: dict) -> str:
     return f"{task} ({shown})" if shown else task
 
 
-def _row(data, task: str, options: dict, method: str, params: dict) -> dict:
+def _row(data, task: str, options: dict, method: str, params: dict, seed: int = SEED) -> dict:
     start = time.perf_counter()
-    _, metrics, _ = train_dataset(data, profile=PROFILE, seed=SEED, **params)
+    _, metrics, _ = train_dataset(data, profile=PROFILE, seed=seed, **params)
     wall = time.perf_counter() - start
     row = {
         "task": task,
@@ -231,14 +247,64 @@ def _xor(quick: bool) -> dict:
     return {"table": _rows("first-last-xor", options, "xor", quick)}
 
 
+def _ood(row: dict) -> dict:
+    """The row with its out-of-distribution accuracies as columns."""
+    return dict(row, **{f"ood_{k}": row["splits"][f"ood-{k}"]["accuracy"] for k in (10, 25, 50)})
+
+
 def _addition(quick: bool) -> dict:
     rows = []
-    for base in (2, 3, 5):
+    for base in ADDITION_BASES:
         options = {"n_train": 1000} if quick else {}
         for row in _rows(f"addition-base{base}", options, "addition", quick):
-            row.update({f"ood_{k}": row["splits"][f"ood-{k}"]["accuracy"] for k in (10, 25, 50)},
-                       p1=P1_ADDITION.get(base))
-            rows.append(row)
+            rows.append(dict(_ood(row), p1=P1_ADDITION.get(base)))
+    return {"table": rows}
+
+
+# Run in a subprocess on BASELINE_COMMIT's sources: a warm-up, then one JSON line per (task, seed),
+# an error line where that commit's training fails.
+_BASELINE_SCRIPT = """
+import json, sys, time
+from neurorecon.data import load_data
+from neurorecon.train.pipeline import train_dataset
+options, seeds = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+train_dataset(load_data("spike-order", n_train=200, n_test=50), profile="loihi2", seed=0)
+for task in sys.argv[3:]:
+    data = load_data(task, **options)
+    for seed in seeds:
+        try:
+            _, m, _ = train_dataset(data, profile="loihi2", seed=seed)
+            print(json.dumps({"task": task, "seed": seed, "chip_test": m["test_accuracy"], "splits": m["splits"],
+                              "n_hidden": m["n_hidden"], "train_s": m["train_seconds"]}), flush=True)
+        except Exception as error:
+            print(json.dumps({"task": task, "seed": seed, "error": f"{type(error).__name__}: {error}"}), flush=True)
+"""
+
+
+def _baseline_rows(tasks: list[str], options: dict, seeds: tuple[int, ...]) -> list[dict]:
+    """The default of ``BASELINE_COMMIT`` on ``tasks`` at ``seeds``, from that commit's sources."""
+    repo = pathlib.Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="baseline-") as tree:
+        archive = subprocess.run(["git", "-C", str(repo), "archive", BASELINE_COMMIT], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+        done = subprocess.run([sys.executable, "-c", _BASELINE_SCRIPT, json.dumps(options), json.dumps(seeds), *tasks],
+                              cwd=tree, env=dict(os.environ, PYTHONPATH=tree), capture_output=True,
+                              text=True, check=True)
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return [dict(r, method=f"{BASELINE_COMMIT} default") for r in rows]
+
+
+def _addition_seeds(quick: bool) -> dict:
+    options = {"n_train": 1000} if quick else {}
+    tasks = [f"addition-base{base}" for base in ADDITION_BASES]
+    rows = []
+    for task in tasks:
+        data = load_data(task, **options)
+        rows += [dict(_ood(_row(data, task, options, "default", {}, seed=seed)), seed=seed)
+                 for seed in ADDITION_SEEDS]
+    for row in _baseline_rows(tasks, options, ADDITION_SEEDS):
+        rows.append(row if "error" in row else _ood(row))
     return {"table": rows}
 
 
@@ -261,7 +327,8 @@ def run(part: str, quick: bool = False) -> dict:
     if part.startswith("timing"):
         result = _timing(quick, part)
     else:
-        result = _mnist(quick, part) if part.startswith("mnist") else {"xor": _xor, "addition": _addition}[part](quick)
+        result = _mnist(quick, part) if part.startswith("mnist") else {
+            "xor": _xor, "addition": _addition, "addition-seeds": _addition_seeds}[part](quick)
     settings = {"profile": PROFILE, "seed": SEED, "quick": quick, "methods": methods(part, quick)}
     if part.startswith("timing"):
         settings["held_out"] = HELD_OUT
@@ -297,9 +364,35 @@ def markdown(result: dict) -> str:
             ("ood_25", "25 digits"), ("ood_50", "50 digits"), ("p1", "P1 at 5 digits"), ("n_hidden", "hidden neurons"),
             ("train_s", "train s"),
         ])
+    elif part == "addition-seeds":
+        text = md_table(result["table"], [
+            ("task", "task"), ("method", "method"), ("seed", "seed"), ("chip_test", "5 digits (ID)"),
+            ("ood_10", "10 digits"), ("ood_25", "25 digits"), ("ood_50", "50 digits"), ("n_hidden", "hidden neurons"),
+            ("train_s", "train s"), ("error", "error"),
+        ])
+        text += "\n\nMeans over the seeds where both ran:\n\n" + md_table(_seed_means(result["table"]), [
+            ("task", "task"), ("method", "method"), ("seeds", "seeds"), ("chip_test", "5 digits (ID)"),
+            ("ood_10", "10 digits"), ("ood_25", "25 digits"), ("ood_50", "50 digits")])
     else:
         text = md_table(result["table"], ROW_COLUMNS)
     return f"{text}\n\nTotal {result['total_s'] / 60:.1f} min{quick}. Method settings are in the result file."
+
+
+SPLIT_COLUMNS = ("chip_test", "ood_10", "ood_25", "ood_50")
+
+
+def _seed_means(rows: list[dict]) -> list[dict]:
+    """Per task and method, the mean of each split over the seeds at which every method ran."""
+    out = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        here = [r for r in rows if r["task"] == task]
+        failed = {r["seed"] for r in here if "error" in r}
+        seeds = sorted({r["seed"] for r in here} - failed)
+        for method in dict.fromkeys(r["method"] for r in here):
+            mine = [r for r in here if r["method"] == method and r["seed"] in seeds]
+            out.append({"task": task, "method": method, "seeds": ", ".join(map(str, seeds)),
+                        **{c: sum(r[c] for r in mine) / len(mine) for c in SPLIT_COLUMNS}})
+    return out
 
 
 def _checks_text(checks: dict) -> str:
@@ -316,5 +409,8 @@ def headline(result: dict) -> str:
                          f"best SG {max(s['means'][m]['chip_test'] for m in s['means'] if m.startswith('sg-') and m != 'sg-cvx'):.1%}"
                          for s in result["summary"])
     rows = result["table"]
+    if result["part"] == "addition-seeds":
+        return "; ".join(f"{r['task']} {r['method']} (seeds {r['seeds']}): " + " / ".join(
+            f"{r[c]:.2%}" for c in SPLIT_COLUMNS) for r in _seed_means(rows))
     return ", ".join(f"{r['variant'] if result['part'] == 'addition' else ''} {r['method']} {r['chip_test']:.2%} "
                      f"({r['train_s']:.0f} s)".strip() for r in rows)
