@@ -264,7 +264,7 @@ def _addition(quick: bool) -> dict:
 # Run in a subprocess on BASELINE_COMMIT's sources: a warm-up, then one JSON line per (task, seed),
 # an error line where that commit's training fails.
 _BASELINE_SCRIPT = """
-import json, sys, time
+import json, sys
 from neurorecon.data import load_data
 from neurorecon.train.pipeline import train_dataset
 options, seeds = json.loads(sys.argv[1]), json.loads(sys.argv[2])
