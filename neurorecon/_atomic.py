@@ -7,6 +7,12 @@ temporary files ``mkstemp``/``mkdtemp`` make are 0600/0700 whatever the umask).
 A directory (a run, a Lava export, a report) is replaced as a whole, and only when neurorecon
 wrote it: a marker file (``.neurorecon.json``) records its kind and what its writer put there,
 so files the user added are carried over, never deleted, and a foreign folder is refused.
+
+``.npz`` files are written by passing numpy the temporary *path*, never a file opened here:
+``numpy.savez`` leaves its zip archive unclosed when interrupted, and an archive over a file
+closed under it (by a ``with open(...)`` unwinding) fails in its finaliser, which prints
+"Exception ignored ... seek of closed file" after the one line a Ctrl-C should give. Over a
+path the archive owns its file and finalises quietly into the discarded temporary.
 """
 
 from __future__ import annotations

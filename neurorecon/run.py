@@ -62,9 +62,9 @@ def save_run(run: str | Path, net: Network, metrics: dict, solution: dict | None
         net.save(tmp / NETWORK_FILE)
         write_json(tmp / METRICS_FILE, metrics)
         if solution is not None:
-            with open(tmp / SOLUTION_FILE, "wb") as f:
-                np.savez(f, W=solution["W"], intercept=solution["intercept"], beta=solution["beta"],
-                         penalty=solution["penalty"], standardize=solution.get("standardize", False))
+            # by path, not an open file: see neurorecon._atomic
+            np.savez(tmp / SOLUTION_FILE, W=solution["W"], intercept=solution["intercept"], beta=solution["beta"],
+                     penalty=solution["penalty"], standardize=solution.get("standardize", False))
     return Path(run)
 
 

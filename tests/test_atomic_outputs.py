@@ -150,6 +150,7 @@ def _full_disk(monkeypatch, name_fragment):
         return real_open(file, mode, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", fake_open)
+    monkeypatch.setattr("io.open", fake_open)  # how zipfile opens a path (numpy's savez writes .npz files by path)
 
 
 def test_a_full_disk_is_one_line_and_leaves_no_partial_run(capsys, tmp_path, net, monkeypatch):

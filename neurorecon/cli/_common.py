@@ -17,8 +17,7 @@ from neurorecon.simulate import LAVA_TIMEOUT
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` atomically (compressed)."""
     with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
+        np.savez_compressed(tmp, **arrays)  # by path, not an open file: see neurorecon._atomic
 
 
 def emit_json(obj) -> None:

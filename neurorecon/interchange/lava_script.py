@@ -120,6 +120,5 @@ def write_lava_script(net: Network, directory: str | Path) -> Path:
         (tmp / SCRIPT_NAME).write_text(source)
         (tmp / SCRIPT_NAME).chmod(file_mode(executable=True))
         (tmp / BUILDER_NAME).write_text(inspect.getsource(lava_network))
-        with open(tmp / PARAMS_NAME, "wb") as f:
-            np.savez_compressed(f, **params)
+        np.savez_compressed(tmp / PARAMS_NAME, **params)  # by path, not an open file: see neurorecon._atomic
     return Path(directory)

@@ -84,8 +84,7 @@ class BlockStore:
 
     def put(self, key: str, arrays: dict[str, np.ndarray]) -> None:
         with atomic_path(self.directory / f"{key}.npz") as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
+            np.savez(tmp, **arrays)  # by path, not an open file: see neurorecon._atomic
 
 
 @dataclass(frozen=True)
