@@ -326,26 +326,27 @@ def fit_integer_readout(W: np.ndarray, intercept: np.ndarray, raster: np.ndarray
         # Starts are refined and scored REFINED_TOGETHER at a time (one run each), and the walk
         # over them, in scale order, is the same as refining one at a time.
         starts = [c for c in rounded if c.exponent == best.exponent and c.q >= best.q]
+
+        def refined_in_order():
+            """(candidate, moves) per start, in scale order; a batch is refined only when asked for."""
+            for first in range(0, len(starts), REFINED_TOGETHER):
+                specs, moves_of = [], []
+                for start in starts[first:first + REFINED_TOGETHER]:
+                    bias_units = (start.bias_mant.astype(np.float64) * 2.0**start.bias_exp) * bias_share / start.kappa
+                    refined, steps = _refine(F, Y, start.mantissa, bias_units, start.q, beta, penalty, sigma,
+                                             start.grid.step, start.grid.lo, start.grid.hi)
+                    specs.append((refined, start.bias_mant, start.bias_exp, start.exponent, start.q, start.kappa,
+                                  start.grid))
+                    moves_of.append(steps)
+                yield from zip(chip.candidates(specs), moves_of)
+
         previous = np.inf
-        for first in range(0, len(starts), REFINED_TOGETHER):
-            specs, moves_of = [], []
-            for start in starts[first:first + REFINED_TOGETHER]:
-                bias_units = (start.bias_mant.astype(np.float64) * 2.0**start.bias_exp) * bias_share / start.kappa
-                refined, steps = _refine(F, Y, start.mantissa, bias_units, start.q, beta, penalty, sigma,
-                                         start.grid.step, start.grid.lo, start.grid.hi)
-                specs.append((refined, start.bias_mant, start.bias_exp, start.exponent, start.q, start.kappa,
-                              start.grid))
-                moves_of.append(steps)
-            falling = True
-            for candidate, steps in zip(chip.candidates(specs), moves_of):
-                if candidate.objective < chosen.objective and within_limits(candidate):
-                    chosen, moves = candidate, steps
-                if candidate.objective >= previous:
-                    falling = False
-                    break
-                previous = candidate.objective
-            if not falling:
+        for candidate, steps in refined_in_order():
+            if candidate.objective < chosen.objective and within_limits(candidate):
+                chosen, moves = candidate, steps
+            if candidate.objective >= previous:
                 break
+            previous = candidate.objective
     report = IntegerReadoutReport(
         weight_bits=weight_bits, weight_exp=chosen.exponent, scale=chosen.q, objective_float=objective_float,
         objective_rounded=best.objective, objective_refined=chosen.objective, moves=moves,
