@@ -30,6 +30,9 @@ Parts (``PARTS``; ``run_all.py training --only timing,mnist``):
   mnist     seq-MNIST-10k (first 8,000 MNIST test images to train, last 2,000 to test, binary rows);
   mnist-core  the same, the default against the SG peers (feed-forward and recurrent + PTQ, and
             recurrent SG + QAT at 8 bits) only: no random-witness or sg-cvx rows, a third of the cost;
+  mnist-folds  the MNIST test set's 10,000 images in five folds of 2,000: each fold tested once,
+            trained on the other 8,000 (the last fold is the benchmark split), the default against
+            recurrent SG + PTQ, the peer the seq-MNIST target names: one split is one draw;
   xor       FIRST-LAST-XOR T = 50;
   addition  addition in base 2 / 3 / 5, trained on 5-digit operands, token-wise accuracy in and out
             of distribution (10, 25, 50 digits), against P1 (arXiv 2605.08022);
@@ -53,7 +56,9 @@ import sys
 import tempfile
 import time
 
-from neurorecon.data import load_data
+import numpy as np
+
+from neurorecon.data import load_data, make_dataset
 from neurorecon.data.timing import TIMING_TASKS, chance_level
 from neurorecon.train.pipeline import train_dataset
 
@@ -66,6 +71,7 @@ PART_TITLES = {
     "timing-held-out": "timing suite, every held-out variant, the default against SG + PTQ",
     "mnist": "seq-MNIST-10k",
     "mnist-core": "seq-MNIST-10k, the default against the SG peers",
+    "mnist-folds": "seq-MNIST-10k in five folds, the default against recurrent SG + PTQ",
     "xor": "FIRST-LAST-XOR T = 50",
     "addition": "addition in base 2 / 3 / 5, in and out of distribution",
     "addition-seeds": "addition in base 2 / 3 / 5, the default at three seeds against the issue's baseline commit",
@@ -91,6 +97,9 @@ BASELINE_COMMIT = "06690dd"  # the default when the convex-training issue set "a
 CORE_METHODS = ("default", "cvx-random", "sg-ff", "sg-rec")
 HELD_OUT_METHODS = ("default", "sg-ff", "sg-rec")
 MNIST_CORE_METHODS = ("default", "sg-ff", "sg-rec", "sg-qat8")
+FOLD_METHODS = ("default", "sg-rec")
+MNIST_FOLDS = 5
+QUICK_MNIST_IMAGES = 2500  # --quick folds: the first 2,500 images (folds of 500)
 
 
 def methods(part: str, quick: bool) -> dict[str, dict]:
@@ -101,6 +110,8 @@ def methods(part: str, quick: bool) -> dict[str, dict]:
         return {k: v for k, v in methods("timing", quick).items() if k in HELD_OUT_METHODS}
     if part == "mnist-core":
         return {k: v for k, v in methods("mnist", quick).items() if k in MNIST_CORE_METHODS}
+    if part == "mnist-folds":
+        return {k: v for k, v in methods("mnist", quick).items() if k in FOLD_METHODS}
     if part == "addition-seeds":
         return {"default": {}, f"{BASELINE_COMMIT} default": {"commit": BASELINE_COMMIT}}
     epochs, lr = SG_SETTINGS.get(part, (30, 3e-3))
@@ -242,6 +253,33 @@ def _mnist(quick: bool, part: str = "mnist") -> dict:
     return {"table": _rows("seq-mnist", options, part, quick)}
 
 
+def _mnist_folds(quick: bool) -> dict:
+    """Each fold of the 10,000 images tested once, trained on the rest (in their order)."""
+    split = load_data("seq-mnist")
+    X, y = np.concatenate([split.X_train, split.X_test]), np.concatenate([split.y_train, split.y_test])
+    if quick:
+        X, y = X[:QUICK_MNIST_IMAGES], y[:QUICK_MNIST_IMAGES]
+    size = len(X) // MNIST_FOLDS
+    rows = []
+    for fold in range(MNIST_FOLDS):
+        test = np.zeros(len(X), dtype=bool)
+        test[fold * size:(fold + 1) * size] = True
+        data = make_dataset("seq-mnist", X[~test], y[~test], X[test], y[test],
+                            description=f"seq-MNIST, images {fold * size}-{(fold + 1) * size - 1} tested")
+        options = {"fold": fold + 1, "test_images": f"{fold * size}-{(fold + 1) * size - 1}"}
+        rows += [_row(data, "seq-mnist", options, name, params) for name, params in methods("mnist-folds", quick).items()]
+    default = [r for r in rows if r["method"] == "default"]
+    peer = [r for r in rows if r["method"] == "sg-rec"]
+    summary = {
+        "mean_default": sum(r["chip_test"] for r in default) / len(default),
+        "mean_sg_rec": sum(r["chip_test"] for r in peer) / len(peer),
+        "default_at_least_sg": sum(d["chip_test"] >= p["chip_test"] for d, p in zip(default, peer)),
+        "default_not_slower": sum(d["train_s"] <= p["train_s"] for d, p in zip(default, peer)),
+        "folds": len(default),
+    }
+    return {"table": rows, "summary": summary}
+
+
 def _xor(quick: bool) -> dict:
     options = {"T": 50, **({"n_train": 1000, "n_test": 500} if quick else {})}
     return {"table": _rows("first-last-xor", options, "xor", quick)}
@@ -327,8 +365,9 @@ def run(part: str, quick: bool = False) -> dict:
     if part.startswith("timing"):
         result = _timing(quick, part)
     else:
-        result = _mnist(quick, part) if part.startswith("mnist") else {
-            "xor": _xor, "addition": _addition, "addition-seeds": _addition_seeds}[part](quick)
+        result = _mnist(quick, part) if part in ("mnist", "mnist-core") else {
+            "mnist-folds": _mnist_folds, "xor": _xor, "addition": _addition,
+            "addition-seeds": _addition_seeds}[part](quick)
     settings = {"profile": PROFILE, "seed": SEED, "quick": quick, "methods": methods(part, quick)}
     if part.startswith("timing"):
         settings["held_out"] = HELD_OUT
@@ -373,6 +412,8 @@ def markdown(result: dict) -> str:
         text += "\n\nMeans over the seeds where both ran:\n\n" + md_table(_seed_means(result["table"]), [
             ("task", "task"), ("method", "method"), ("seeds", "seeds"), ("chip_test", "5 digits (ID)"),
             ("ood_10", "10 digits"), ("ood_25", "25 digits"), ("ood_50", "50 digits")])
+    elif part == "mnist-folds":
+        text = md_table(result["table"], ROW_COLUMNS) + "\n\n" + _folds_text(result["summary"])
     else:
         text = md_table(result["table"], ROW_COLUMNS)
     return f"{text}\n\nTotal {result['total_s'] / 60:.1f} min{quick}. Method settings are in the result file."
@@ -401,6 +442,12 @@ def _checks_text(checks: dict) -> str:
             f"{checks['sg_reaches_95']} where SG reaches it; not slower in {checks['default_not_slower']}/{n}")
 
 
+def _folds_text(summary: dict) -> str:
+    return (f"mean over {summary['folds']} folds: default {summary['mean_default']:.2%}, recurrent SG + PTQ "
+            f"{summary['mean_sg_rec']:.2%}; default >= SG in {summary['default_at_least_sg']}/{summary['folds']}, "
+            f"not slower in {summary['default_not_slower']}/{summary['folds']}")
+
+
 def headline(result: dict) -> str:
     if result["part"] == "legacy":
         return result["legacy_headline"]
@@ -409,6 +456,8 @@ def headline(result: dict) -> str:
                          f"best SG {max(s['means'][m]['chip_test'] for m in s['means'] if m.startswith('sg-') and m != 'sg-cvx'):.1%}"
                          for s in result["summary"])
     rows = result["table"]
+    if result["part"] == "mnist-folds":
+        return _folds_text(result["summary"])
     if result["part"] == "addition-seeds":
         return "; ".join(f"{r['task']} {r['method']} (seeds {r['seeds']}): " + " / ".join(
             f"{r[c]:.2%}" for c in SPLIT_COLUMNS) for r in _seed_means(rows))
