@@ -32,7 +32,9 @@ Parts (``PARTS``; ``run_all.py training --only timing,mnist``):
             recurrent SG + QAT at 8 bits) only: no random-witness or sg-cvx rows, a third of the cost;
   mnist-folds  the MNIST test set's 10,000 images in five folds of 2,000: each fold tested once,
             trained on the other 8,000 (the last fold is the benchmark split), the default against
-            recurrent SG + PTQ, the peer the seq-MNIST target names: one split is one draw;
+            recurrent SG + PTQ, the peer the seq-MNIST target names, at the MNIST parts' learning
+            rate and at 3e-3 (``sg-rec-3e-3``: better on test on every fold; the benchmark split's
+            rate was chosen by training accuracy): one split is one draw;
   xor       FIRST-LAST-XOR T = 50;
   addition  addition in base 2 / 3 / 5, trained on 5-digit operands, token-wise accuracy in and out
             of distribution (10, 25, 50 digits), against P1 (arXiv 2605.08022);
@@ -97,7 +99,8 @@ BASELINE_COMMIT = "06690dd"  # the default when the convex-training issue set "a
 CORE_METHODS = ("default", "cvx-random", "sg-ff", "sg-rec")
 HELD_OUT_METHODS = ("default", "sg-ff", "sg-rec")
 MNIST_CORE_METHODS = ("default", "sg-ff", "sg-rec", "sg-qat8")
-FOLD_METHODS = ("default", "sg-rec")
+FOLD_METHODS = ("default", "sg-rec", "sg-rec-3e-3")
+FOLD_SG_LR = 3e-3
 MNIST_FOLDS = 5
 QUICK_MNIST_IMAGES = 2500  # --quick folds: the first 2,500 images (folds of 500)
 
@@ -111,7 +114,8 @@ def methods(part: str, quick: bool) -> dict[str, dict]:
     if part == "mnist-core":
         return {k: v for k, v in methods("mnist", quick).items() if k in MNIST_CORE_METHODS}
     if part == "mnist-folds":
-        return {k: v for k, v in methods("mnist", quick).items() if k in FOLD_METHODS}
+        out = {k: v for k, v in methods("mnist", quick).items() if k in FOLD_METHODS}
+        return dict(out, **{"sg-rec-3e-3": dict(out["sg-rec"], sg_lr=FOLD_SG_LR)})
     if part == "addition-seeds":
         return {"default": {}, f"{BASELINE_COMMIT} default": {"commit": BASELINE_COMMIT}}
     epochs, lr = SG_SETTINGS.get(part, (30, 3e-3))
@@ -268,13 +272,13 @@ def _mnist_folds(quick: bool) -> dict:
                             description=f"seq-MNIST, images {fold * size}-{(fold + 1) * size - 1} tested")
         options = {"fold": fold + 1, "test_images": f"{fold * size}-{(fold + 1) * size - 1}"}
         rows += [_row(data, "seq-mnist", options, name, params) for name, params in methods("mnist-folds", quick).items()]
-    default = [r for r in rows if r["method"] == "default"]
-    peer = [r for r in rows if r["method"] == "sg-rec"]
+    by_method = {name: [r for r in rows if r["method"] == name] for name in FOLD_METHODS}
+    default = by_method["default"]
+    best_sg = [max(peers, key=lambda r: r["chip_test"]) for peers in zip(by_method["sg-rec"], by_method["sg-rec-3e-3"])]
     summary = {
-        "mean_default": sum(r["chip_test"] for r in default) / len(default),
-        "mean_sg_rec": sum(r["chip_test"] for r in peer) / len(peer),
-        "default_at_least_sg": sum(d["chip_test"] >= p["chip_test"] for d, p in zip(default, peer)),
-        "default_not_slower": sum(d["train_s"] <= p["train_s"] for d, p in zip(default, peer)),
+        "means": {name: sum(r["chip_test"] for r in mine) / len(mine) for name, mine in by_method.items()},
+        "default_at_least_best_sg": sum(d["chip_test"] >= p["chip_test"] for d, p in zip(default, best_sg)),
+        "default_not_slower": sum(d["train_s"] <= p["train_s"] for d, p in zip(default, best_sg)),
         "folds": len(default),
     }
     return {"table": rows, "summary": summary}
@@ -443,9 +447,10 @@ def _checks_text(checks: dict) -> str:
 
 
 def _folds_text(summary: dict) -> str:
-    return (f"mean over {summary['folds']} folds: default {summary['mean_default']:.2%}, recurrent SG + PTQ "
-            f"{summary['mean_sg_rec']:.2%}; default >= SG in {summary['default_at_least_sg']}/{summary['folds']}, "
-            f"not slower in {summary['default_not_slower']}/{summary['folds']}")
+    means = ", ".join(f"{name} {mean:.2%}" for name, mean in summary["means"].items())
+    n = summary["folds"]
+    return (f"mean over {n} folds: {means}; default >= the better recurrent SG + PTQ in "
+            f"{summary['default_at_least_best_sg']}/{n}, not slower than it in {summary['default_not_slower']}/{n}")
 
 
 def headline(result: dict) -> str:
