@@ -6,7 +6,7 @@ import pytest
 from clitools import assert_clean_failure, cli
 from neurorecon.data import load_data
 from neurorecon.errors import NeuroreconError
-from neurorecon.network import Network
+from neurorecon.network import LIFLayer, Network
 from neurorecon.profiles import load_profile
 from neurorecon.readout import Readout
 from neurorecon.simulate.emulator import emulate
@@ -91,6 +91,32 @@ def test_priced_neurons_lie_on_the_grid_and_their_columns_are_the_emulators(orde
     again = Pricer(sampler, X, X.shape[1], 0, readout, PricingSettings(candidates=16, steps=0), seed=0)
     start, _ = again.search(dual, np.arange(len(X)), dictionary.witnesses, np.arange(10), 1)
     assert not np.array_equal(start.weights, layer.weights)
+
+
+@pytest.mark.parametrize("every_input", [False, True])
+def test_priced_candidates_keep_their_input_subset_unless_they_may_use_every_input(every_input):
+    rng = np.random.default_rng(0)
+    X = (rng.random((96, 12, 24)) < 0.2).astype(np.uint8)  # wide inputs, dense enough to train on
+    dual = rng.standard_normal((len(X), 3))
+
+    def priced(steps: int) -> LIFLayer:
+        """Candidates after ``steps`` Adam steps, from the same starts (a fresh sampler each time)."""
+        sampler = WitnessSampler(load_profile("loihi2"), X[:64], X.shape[1], 0, "rate", np.random.default_rng(1),
+                                 connectivity=0.25)
+        pricer = Pricer(sampler, X, X.shape[1], 0, Readout("count"),
+                        PricingSettings(candidates=8, steps=steps, every_input=every_input), seed=0)
+        return pricer.search(dual - dual.mean(axis=0), np.arange(len(X)), None, np.arange(0), 1)[0]
+
+    start, layer = priced(0), priced(10)
+    assert np.count_nonzero(start.weights, axis=1).max() == 6  # a quarter of 24
+    outside = (start.weights == 0) & (layer.weights != 0)  # synapses the start did not have
+    assert outside.any() == every_input
+
+
+def test_pricing_uses_every_input_only_where_auto_gives_a_quarter():
+    assert ReconstructionClassifier()._prices_every_input(28)
+    assert not ReconstructionClassifier()._prices_every_input(16)  # narrow: half of them, kept
+    assert not ReconstructionClassifier(connectivity=0.25)._prices_every_input(28)  # the user's subset
 
 
 def test_same_seed_same_bits(order, priced):

@@ -570,7 +570,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
             sampler = source.sampler
             search = Pricer(sampler, inputs, t_frames, depth, readout,
                             PricingSettings(plan.candidates, self.pricing_steps,
-                                            module_size=self.recurrent_module_size or 1), self.seed)
+                                            module_size=self.recurrent_module_size or 1,
+                                            every_input=self._prices_every_input(inputs.shape[2])), self.seed)
         else:
             search = source
         report, correct = self._round_report(0, dictionary, readout, None, None, 0, 0, result, Y, y, split, 0.0,
@@ -780,6 +781,15 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
         if per_step:
             return 1.0
         return max(AUTO_NARROW_CONNECTIVITY, min(1.0, AUTO_MIN_FAN_IN / n_inputs))
+
+    def _prices_every_input(self, n_inputs: int) -> bool:
+        """Whether priced candidates may use every input: where "auto" gives random witnesses a
+        quarter of wide inputs (a sparse random projection), pricing learns which inputs matter.
+        seq-MNIST-10k's five folds (seed 0): 92.7 / 93.4 / 94.85 / 96.9 / 96.5 % against 92.55 /
+        92.85 / 94.05 / 96.55 / 96.55 % (fold 3 at seed 1: 95.1 against 94.3 %), in 0-11 s more.
+        Not on narrow inputs: on ten timing tuning variants (8 to 16 channels, half of them seen)
+        eight were lower, by up to 2.7 points."""
+        return self.connectivity == "auto" and n_inputs > AUTO_NARROW_INPUTS
 
     def _split(self, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Stratified (per-sequence labels) or plain (per-step labels) training/validation split."""

@@ -76,7 +76,9 @@ DELAY_MOVE_DENSITY = 0.1
 class PricingSettings:
     """How hard each round searches: ``candidates`` neurons, ``steps`` Adam steps of ``lr`` on
     mini-batches of ``batch_size`` sequences; ``module_size`` > 1 prices recurrent modules;
-    ``delay_moves``: times the synapses' delays move per search (sparse inputs with delays)."""
+    ``delay_moves``: times the synapses' delays move per search (sparse inputs with delays);
+    ``every_input``: a candidate's weights may grow on every input, not only on the subset its
+    start sees (connectivity)."""
 
     candidates: int = 128
     steps: int = 40
@@ -84,6 +86,7 @@ class PricingSettings:
     lr: float = 0.05
     module_size: int = 1
     delay_moves: int = DELAY_MOVES
+    every_input: bool = False
 
 
 @dataclass(eq=False)
@@ -335,8 +338,10 @@ class Pricer:
         """
         rng = np.random.default_rng([self.seed, 11, round_index])
         start, modules, n_near = self._starts(witnesses, selected, rng)
-        # each candidate keeps its input subset (connectivity); a module's recurrence stays inside it
-        mask = np.ones(start.weights.shape, dtype=bool) if self.sampler.connectivity >= 1 else start.weights != 0
+        # each candidate keeps its input subset (connectivity) unless it may use every input; a
+        # module's recurrence stays inside the module
+        every = self.sampler.connectivity >= 1 or self.settings.every_input
+        mask = np.ones(start.weights.shape, dtype=bool) if every else start.weights != 0
         block = None
         if modules is not None:
             block = (modules[:, None] == modules[None, :]) & ~np.eye(len(modules), dtype=bool)
