@@ -214,8 +214,8 @@ class ReconstructionClassifier(ClassifierMixin, BaseEstimator):
       first_layer_size: neurons of the fixed first layer when ``depth`` is 2.
       weight_bits: Dense weight precision of every layer (1-8; Lava truncates to it).
       connectivity: fraction of the inputs each witness sees, or "auto": a quarter of more than
-        16 inputs; of up to 16, half (at least 4) for a label per sequence, all of them for
-        per-step labels.
+        16 inputs (priced candidates may then grow weights on every input); of up to 16, half (at
+        least 4) for a label per sequence, all of them for per-step labels.
       max_delay: the longest synaptic delay of a witness, in steps (each synapse draws its own
         delay from 0 to it, which pricing moves on sparse inputs; Lava's DelayDense), 0 for none,
         or "auto": ``AUTO_DELAY_FRACTION`` of the sequence length where the profile holds delays
