@@ -271,9 +271,10 @@ def _mnist_folds(quick: bool) -> dict:
     for fold in range(MNIST_FOLDS):
         test = np.zeros(len(X), dtype=bool)
         test[fold * size:(fold + 1) * size] = True
+        images = f"{fold * size}-{(fold + 1) * size - 1}"
         data = make_dataset("seq-mnist", X[~test], y[~test], X[test], y[test],
-                            description=f"seq-MNIST, images {fold * size}-{(fold + 1) * size - 1} tested")
-        options = {"fold": fold + 1, "test_images": f"{fold * size}-{(fold + 1) * size - 1}"}
+                            description=f"seq-MNIST, images {images} tested")
+        options = {"fold": fold + 1, "test_images": images}
         rows += [_row(data, "seq-mnist", options, name, params) for name, params in methods("mnist-folds", quick).items()]
     by_method = {name: [r for r in rows if r["method"] == name] for name in FOLD_METHODS}
     default = by_method["default"]
@@ -463,9 +464,9 @@ def headline(result: dict) -> str:
         return "; ".join(f"{s['task']}: default {s['means'].get('default', {}).get('chip_test', float('nan')):.1%}, "
                          f"best SG {max(s['means'][m]['chip_test'] for m in s['means'] if m.startswith('sg-') and m != 'sg-cvx'):.1%}"
                          for s in result["summary"])
-    rows = result["table"]
     if result["part"] == "mnist-folds":
         return _folds_text(result["summary"])
+    rows = result["table"]
     if result["part"] == "addition-seeds":
         return "; ".join(f"{r['task']} {r['method']} (seeds {r['seeds']}): " + " / ".join(
             f"{r[c]:.2%}" for c in SPLIT_COLUMNS) for r in _seed_means(rows))
