@@ -95,6 +95,53 @@ def test_refinement_from_larger_scales_never_ends_above_the_best_rounded_readout
     assert refined.objective_refined <= alone.objective_refined
 
 
+def _correlated_problem():
+    """A count readout over near-copies of a few neurons: least squares gives them large weights
+    of opposite signs that cancel, which rounding each weight alone does not keep."""
+    rng = np.random.default_rng(11)
+    base = (rng.random((N, T + 1, 8)) < rng.uniform(0.1, 0.4, 8)).astype(np.uint8)
+    flips = rng.random((N, T + 1, S)) < 0.03
+    raster = (base[:, :, np.arange(S) % 8] ^ flips).astype(np.uint8)
+    F = raster.sum(axis=1).astype(np.float64)
+    labels = np.argmax((F - F.mean(axis=0)) @ rng.standard_normal((S, C)), axis=1)
+    Y = np.eye(C)[labels]
+    Fc = F - F.mean(axis=0)
+    W = np.linalg.solve(Fc.T @ Fc + 1e-3 * np.eye(S), Fc.T @ (Y - Y.mean(axis=0)))
+    return W, Y.mean(axis=0) - F.mean(axis=0) @ W, raster, Y, F
+
+
+def _snap_each(self, target, grid):
+    return grid.snap(target)
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_error_feedback_keeps_the_rounded_scores_nearer_the_float_ones_than_rounding_each_weight(monkeypatch, bits):
+    W, intercept, raster, Y, F = _correlated_problem()
+    grid = weight_grid(np.array([-1.0, 1.0]), bits)
+    q = grid.magnitude / np.abs(W).max()
+    rounding = integer_readout._RoundingOrder.of(F)
+    carried, alone = rounding.round(q * W, grid), grid.snap(q * W)
+    assert grid.lo <= carried.min() and carried.max() <= grid.hi and (carried % grid.step == 0).all()
+    distance = lambda M: np.linalg.norm(F @ (M / q - W))
+    assert distance(carried) < 0.8 * distance(alone)
+    # and through the whole fit: the best rounded readout's objective on the exact chip scores is lower
+    fitted = fit_integer_readout(W, intercept, raster, Y, 1e-3, "group", Readout("count"), load_profile("loihi2"),
+                                 T, 0, weight_bits=bits, refine=False)[1]
+    monkeypatch.setattr(integer_readout._RoundingOrder, "round", _snap_each)
+    plain = fit_integer_readout(W, intercept, raster, Y, 1e-3, "group", Readout("count"), load_profile("loihi2"),
+                                T, 0, weight_bits=bits, refine=False)[1]
+    assert fitted.objective_rounded < plain.objective_rounded
+
+
+def test_error_feedback_is_plain_rounding_for_neurons_that_never_spike_together():
+    rng = np.random.default_rng(3)
+    F = np.zeros((60, 6))
+    F[np.arange(60), np.arange(60) % 6] = rng.integers(1, 5, 60)  # each row one neuron: F^T F is diagonal
+    target = rng.normal(0, 40, (6, C))
+    grid = weight_grid(np.array([-1.0, 1.0]), 4)
+    np.testing.assert_array_equal(integer_readout._RoundingOrder.of(F).round(target, grid), grid.snap(target))
+
+
 def _refine_one_move_at_a_time(F, Y, M, bias, q, beta, penalty, sigma, step, lo, hi):
     """Reference: the coordinate descent scalar by scalar (neuron, class, step), objective from F."""
     M = M.astype(np.float64).copy()
