@@ -114,9 +114,9 @@ def test_priced_candidates_keep_their_input_subset_unless_they_may_use_every_inp
 
 
 def test_pricing_uses_every_input_only_where_auto_gives_a_quarter():
-    assert ReconstructionClassifier()._prices_every_input(28)
-    assert not ReconstructionClassifier()._prices_every_input(16)  # narrow: half of them, kept
-    assert not ReconstructionClassifier(connectivity=0.25)._prices_every_input(28)  # the user's subset
+    assert ReconstructionClassifier()._auto_wide(28)
+    assert not ReconstructionClassifier()._auto_wide(16)  # narrow: half of them, kept
+    assert not ReconstructionClassifier(connectivity=0.25)._auto_wide(28)  # the user's subset
 
 
 def test_same_seed_same_bits(order, priced):
