@@ -2,8 +2,11 @@
 
 Everything that simulates a Network steps it with these functions: the batched emulator, and
 (through :func:`float_lif_update`, which uses only array operators) the torch models used for
-surrogate-gradient training. Lava's own models are the external reference they are tested
-against.
+surrogate-gradient training. Two compiled loops carry the same operations over whole sequences
+where per-step array calls cost more than the arithmetic, each tested equal to these: a lone
+feed-forward fixed-point layer in the numpy emulator (:mod:`neurorecon.simulate.layer_loop`) and
+pricing's float twin (:mod:`neurorecon.train.surrogate.fused`). Lava's own models are the
+external reference they are tested against.
 
 Fixed point (``PyLifModelBitAcc``, ``PyDenseModelBitAcc``)::
 

@@ -5,7 +5,9 @@ layer and step; in fixed point the GEMM runs in float32 where every partial sum 
 24-bit mantissa, else in float64 (exact below 2**53). The first layer's delayed input is computed
 for all steps at once: one GEMM over the input's delayed copies or, with numpy, where events and
 synapses are sparse (``SPREAD_COST``), each input event added where its synapses deliver it. The
-LIF update is :mod:`neurorecon.simulate.arithmetic`'s, applied in place.
+LIF update is :mod:`neurorecon.simulate.arithmetic`'s, applied in place; a lone feed-forward
+fixed-point layer on numpy (witness dictionaries, bias bisection) runs its whole loop compiled
+(:mod:`neurorecon.simulate.layer_loop`, the same integers).
 
 The loop is written once against :mod:`neurorecon.simulate.arrays`: with numpy (``"emulator"``)
 chunks are cache-resident and run on a small thread pool with BLAS limited to one thread
@@ -27,6 +29,7 @@ from neurorecon.network import Dense, Network
 from neurorecon.simulate import arithmetic as ar
 from neurorecon.simulate.arrays import NumpyOps
 from neurorecon.simulate.events import spread_events, synapse_lists
+from neurorecon.simulate.layer_loop import run_layer
 from neurorecon.simulate.result import SimulationResult, check_record_memory
 
 
@@ -259,10 +262,20 @@ def _check_drive(drive: InputDrive, net: Network, x: np.ndarray, n_steps: int) -
 
 
 def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice, rec: _Recorder,
-               drive: InputDrive | None = None) -> None:
+               drive: InputDrive | None = None, compiled: bool = False) -> None:
+    """Run one chunk of samples (``rows``) and record it; ``compiled``: a lone feed-forward
+    fixed-point layer on numpy, run by :func:`~neurorecon.simulate.layer_loop.run_layer`."""
     batch = x.shape[0]
     input_current = _input_current(plans[0], x, n_steps, rec.ops) if drive is None else (
         None if drive.current is None else drive.current[rows])
+    if compiled:
+        def view(records):
+            return None if records[0] is None else records[0][rows]
+
+        run_layer(input_current, batch, n_steps, plans[0].constants, counts=view(rec.spike_counts),
+                  spikes=view(rec.spikes), v=view(rec.v), u=view(rec.u), final_spikes=view(rec.final_spikes),
+                  final_v=rec.final_v[0][rows])
+        return
     state = plans[0].feed_forward[0][1].state
     u = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), state) for p in plans]
     v = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), state) for p in plans]
@@ -326,11 +339,13 @@ def emulate(
     chunk = chunk_size or default_chunk_size(net, ops)
     bounds = [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
     threads = 1 if not isinstance(ops, NumpyOps) else threads or min(2, os.cpu_count() or 1, len(bounds))
+    compiled = (isinstance(ops, NumpyOps) and net.arithmetic == "fixed" and net.n_layers == 1
+                and net.layers[0].recurrent is None)
     with threadpool_limits(limits=1, user_api="blas"):
         if threads <= 1:
             for rows in bounds:
-                _run_chunk(plans, x[rows], n_steps, rows, rec, drive)
+                _run_chunk(plans, x[rows], n_steps, rows, rec, drive, compiled)
         else:
             with ThreadPoolExecutor(max_workers=threads) as pool:
-                list(pool.map(lambda rows: _run_chunk(plans, x[rows], n_steps, rows, rec, drive), bounds))
+                list(pool.map(lambda rows: _run_chunk(plans, x[rows], n_steps, rows, rec, drive, compiled), bounds))
     return rec.result(n_steps)
