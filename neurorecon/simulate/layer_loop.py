@@ -40,6 +40,7 @@ def _run(current, n_steps, current_keep, voltage_keep, bias, threshold, may_wrap
     keep_v, keep_u, keep_final = v_record.size > 0, u_record.size > 0, final_spikes.size > 0
     u = np.zeros(n)
     v = np.zeros(n)
+    fired = np.zeros(n, np.bool_)
     for b in range(batch):
         u[:] = 0.0
         v[:] = 0.0
@@ -66,14 +67,18 @@ def _run(current, n_steps, current_keep, voltage_keep, bias, threshold, may_wrap
                         counts[b, i] += 1
                 u[i] = x
                 v[i] = y
-                if keep_spikes:
-                    spikes[b, t, i] = spiked
-                if keep_v:
-                    v_record[b, t, i] = np.int32(y)
-                if keep_u:
-                    u_record[b, t, i] = np.int32(x)
-                if keep_final and t == n_steps - 1:
-                    final_spikes[b, i] = spiked
+                fired[i] = spiked
+            # the records apart from the update, so its loop stays tight
+            if keep_spikes:
+                spikes[b, t] = fired
+            if keep_v:
+                for i in range(n):
+                    v_record[b, t, i] = np.int32(v[i])
+            if keep_u:
+                for i in range(n):
+                    u_record[b, t, i] = np.int32(u[i])
+        if keep_final and n_steps > 0:
+            final_spikes[b] = fired
         for i in range(n):
             final_v[b, i] = np.int32(v[i])
 
