@@ -1,4 +1,5 @@
-"""The compiled loop of a lone feed-forward layer gives the stepped update's integers."""
+"""Feed-forward fixed-point networks run layer by layer, each layer's loop compiled, give the
+stepped update's integers."""
 
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ from tests.netgen import random_fixed_network, random_input
 RECORDS = ("spikes", "v", "u", "counts", "final_spikes")
 
 
-def _lone(layer: nr.LIFLayer) -> nr.LIFLayer:
-    return layer.replace(recurrent=None)
+def _feed_forward(net: nr.Network) -> nr.Network:
+    return nr.Network([layer.replace(recurrent=None) for layer in net.layers], arithmetic="fixed")
 
 
-def _stepped(layer: nr.LIFLayer, x, n_steps, record, drive=None):
-    """The layer's records through the stepped update: under a second layer, the emulator steps
-    the network (the second layer reads the first, which runs as it would alone)."""
-    above = nr.LIFLayer(np.ones((1, layer.n_neurons), dtype=np.int64), du=0, dv=0, vth=1)
-    return emulate(nr.Network([layer, above], arithmetic="fixed"), x, n_steps, record, [0], drive=drive)
+def _stepped(layers: list[nr.LIFLayer], x, n_steps, record):
+    """The layers' records through the stepped update: under a layer with a recurrent Dense of
+    zero weights (it adds nothing), the emulator steps the network."""
+    above = nr.LIFLayer(np.ones((1, layers[-1].n_neurons), dtype=np.int64), du=0, dv=0, vth=1,
+                        recurrent=nr.Dense(np.zeros((1, 1), dtype=np.int64)))
+    net = nr.Network([*layers, above], arithmetic="fixed")
+    return emulate(net, x, n_steps, record, list(range(len(layers))))
 
 
 @pytest.fixture
@@ -39,20 +42,35 @@ def compiled_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_compiled_layer_equals_lava_reference(seed, compiled_calls):
+def test_layer_by_layer_equals_lava_reference(seed, compiled_calls):
     rng = np.random.default_rng(seed)
-    layer = _lone(random_fixed_network(rng).layers[0])
-    net = nr.Network([layer], arithmetic="fixed")
+    net = _feed_forward(random_fixed_network(rng))
     x = random_input(rng, net, 5, int(rng.integers(1, 12)))
     n_steps = x.shape[1] + int(rng.integers(0, 4))
     got = emulate(net, x, n_steps, RECORDS)
-    assert compiled_calls
+    assert len(compiled_calls) == net.n_layers
     want = run_reference(net, x, n_steps)
-    for var in ("spikes", "v", "u"):
-        np.testing.assert_array_equal(getattr(got, var)[0], want[var][0], err_msg=var)
-    np.testing.assert_array_equal(got.spike_counts[0], want["spikes"][0].sum(axis=1))
-    np.testing.assert_array_equal(got.final_spikes[0], want["spikes"][0][:, -1])
-    np.testing.assert_array_equal(got.final_v[0], want["v"][0][:, -1])
+    for i in range(net.n_layers):
+        for var in ("spikes", "v", "u"):
+            np.testing.assert_array_equal(getattr(got, var)[i], want[var][i], err_msg=f"{var} of layer {i}")
+        np.testing.assert_array_equal(got.spike_counts[i], want["spikes"][i].sum(axis=1))
+        np.testing.assert_array_equal(got.final_spikes[i], want["spikes"][i][:, -1])
+        np.testing.assert_array_equal(got.final_v[i], want["v"][i][:, -1])
+
+
+def test_only_what_is_asked_is_recorded_between_layers():
+    """The layers below the top run without records asked of them; the top's equal the stepped."""
+    rng = np.random.default_rng(11)
+    layers = [nr.LIFLayer(nr.Dense(rng.integers(-90, 91, (30, 6)), delays=rng.integers(0, 4, (30, 6))), du=300,
+                          dv=200, vth=20),
+              nr.LIFLayer(rng.integers(-60, 61, (8, 30)), du=100, dv=0, vth=2**17 - 1)]
+    x = (rng.random((50, 15, 6)) < 0.3).astype(np.uint8)
+    got = emulate(nr.Network(layers, arithmetic="fixed"), x, 18, ("v",), [1])
+    assert got.v[0] is None and got.spikes[0] is None
+    want = _stepped(layers, x, 18, ("v",))
+    np.testing.assert_array_equal(got.v[1], want.v[1])
+    np.testing.assert_array_equal(got.final_v[0], want.final_v[0])
+    assert np.any(got.v[1] != 0)
 
 
 def test_wrap_and_clip_are_reached_and_held():
@@ -63,7 +81,7 @@ def test_wrap_and_clip_are_reached_and_held():
                         bias_mant=rng.integers(-4096, 4096, n), bias_exp=7, weight_exp=3)
     x = (rng.random((30, 40, d)) < 0.9).astype(np.uint8)
     got = emulate(nr.Network([layer], arithmetic="fixed"), x, 45, RECORDS)
-    want = _stepped(layer, x, 45, RECORDS)
+    want = _stepped([layer], x, 45, RECORDS)
     u = got.u[0].astype(np.int64)
     assert np.any(np.abs(np.diff(u, axis=1)) > 2**23)  # wrapped
     assert np.any(got.v[0] == -(2**23 - 1))  # clipped
@@ -82,7 +100,7 @@ def test_delayed_synapses_shared_drive_and_threads():
     net = nr.Network([layer], arithmetic="fixed")
     drive = input_drive(net, x, 26)
     got = emulate(net, x, 26, ("counts", "final_spikes"), chunk_size=64, threads=2, drive=drive)
-    want = _stepped(layer, x, 26, ("counts", "final_spikes"))
+    want = _stepped([layer], x, 26, ("counts", "final_spikes"))
     for var in ("spike_counts", "final_spikes", "final_v"):
         np.testing.assert_array_equal(getattr(got, var)[0], getattr(want, var)[0], err_msg=var)
     assert got.spike_counts[0].sum() > 0

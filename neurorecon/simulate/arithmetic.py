@@ -3,8 +3,8 @@
 Everything that simulates a Network steps it with these functions: the batched emulator, and
 (through :func:`float_lif_update`, which uses only array operators) the torch models used for
 surrogate-gradient training. Two compiled loops carry the same operations over whole sequences
-where per-step array calls cost more than the arithmetic, each tested equal to these: a lone
-feed-forward fixed-point layer in the numpy emulator (:mod:`neurorecon.simulate.layer_loop`) and
+where per-step array calls cost more than the arithmetic, each tested equal to these: each
+layer of a feed-forward fixed-point network in the numpy emulator (:mod:`neurorecon.simulate.layer_loop`) and
 pricing's float twin (:mod:`neurorecon.train.surrogate.fused`). Lava's own models are the
 external reference they are tested against.
 

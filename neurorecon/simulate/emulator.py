@@ -5,8 +5,9 @@ layer and step; in fixed point the GEMM runs in float32 where every partial sum 
 24-bit mantissa, else in float64 (exact below 2**53). The first layer's delayed input is computed
 for all steps at once: one GEMM over the input's delayed copies or, with numpy, where events and
 synapses are sparse (``SPREAD_COST``), each input event added where its synapses deliver it. The
-LIF update is :mod:`neurorecon.simulate.arithmetic`'s, applied in place; a lone feed-forward
-fixed-point layer on numpy (witness dictionaries, bias bisection) runs its whole loop compiled
+LIF update is :mod:`neurorecon.simulate.arithmetic`'s, applied in place; a feed-forward
+fixed-point network on numpy (witness dictionaries, bias bisection, trained networks without
+recurrence) runs layer by layer instead, each layer's whole loop compiled
 (:mod:`neurorecon.simulate.layer_loop`, the same integers).
 
 The loop is written once against :mod:`neurorecon.simulate.arrays`: with numpy (``"emulator"``)
@@ -276,18 +277,13 @@ def _check_drive(drive: InputDrive, net: Network, x: np.ndarray, n_steps: int) -
 
 def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice, rec: _Recorder,
                drive: InputDrive | None = None, compiled: bool = False) -> None:
-    """Run one chunk of samples (``rows``) and record it; ``compiled``: a lone feed-forward
-    fixed-point layer on numpy, run by :func:`~neurorecon.simulate.layer_loop.run_layer`."""
+    """Run one chunk of samples (``rows``) and record it: step by step through every layer, or,
+    ``compiled``, layer by layer (:func:`_run_layer_by_layer`)."""
     batch = x.shape[0]
     input_current = _input_current(plans[0], x, n_steps, rec.ops) if drive is None else (
         None if drive.current is None else drive.current[rows])
     if compiled:
-        def view(records):
-            return None if records[0] is None else records[0][rows]
-
-        run_layer(input_current, batch, n_steps, plans[0].constants, counts=view(rec.spike_counts),
-                  spikes=view(rec.spikes), v=view(rec.v), u=view(rec.u), final_spikes=view(rec.final_spikes),
-                  final_v=rec.final_v[0][rows])
+        _run_layer_by_layer(plans, input_current, batch, n_steps, rows, rec)
         return
     state = plans[0].feed_forward[0][1].state
     u = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), state) for p in plans]
@@ -313,6 +309,27 @@ def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice
         rec.final_v[i][rows] = v[i]
         if rec.final_spikes[i] is not None and history[i]:
             rec.final_spikes[i][rows] = history[i][0]
+
+
+def _run_layer_by_layer(plans: list[_LayerPlan], input_current, batch: int, n_steps: int, rows: slice,
+                        rec: _Recorder) -> None:
+    """A feed-forward fixed-point network on numpy, one layer's whole run after the other: with no
+    recurrence a layer's input at every step is known once the layer below has run (its spikes
+    delivered one step later, plus each tap's delay), so each layer runs compiled
+    (:func:`~neurorecon.simulate.layer_loop.run_layer`) on the current the layer below's raster
+    gives, the same integers as the stepped loop."""
+    current = input_current
+    for i, plan in enumerate(plans):
+        def view(records):
+            return None if records[i] is None else records[i][rows]
+
+        spikes = view(rec.spikes)
+        if spikes is None and i + 1 < len(plans):  # the next layer's input
+            spikes = np.zeros((batch, n_steps, plan.constants.threshold.shape[0]), dtype=bool)
+        run_layer(current, batch, n_steps, plan.constants, counts=view(rec.spike_counts), spikes=spikes,
+                  v=view(rec.v), u=view(rec.u), final_spikes=view(rec.final_spikes), final_v=rec.final_v[i][rows])
+        if i + 1 < len(plans):
+            current = _input_current(plans[i + 1], spikes, n_steps, rec.ops)
 
 
 def default_chunk_size(net: Network, ops=None) -> int:
@@ -352,8 +369,8 @@ def emulate(
     chunk = chunk_size or default_chunk_size(net, ops)
     bounds = [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
     threads = 1 if not isinstance(ops, NumpyOps) else threads or min(2, os.cpu_count() or 1, len(bounds))
-    compiled = (isinstance(ops, NumpyOps) and net.arithmetic == "fixed" and net.n_layers == 1
-                and net.layers[0].recurrent is None)
+    compiled = (isinstance(ops, NumpyOps) and net.arithmetic == "fixed"
+                and all(layer.recurrent is None for layer in net.layers))
     with _one_blas_thread():
         if threads <= 1:
             for rows in bounds:

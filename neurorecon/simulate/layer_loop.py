@@ -1,21 +1,20 @@
-"""A lone feed-forward fixed-point layer's whole run as one compiled loop (the numpy emulator).
+"""One feed-forward fixed-point layer's whole run as one compiled loop (the numpy emulator).
 
-Witness dictionaries, bias bisection and pricing's exact columns run one layer without recurrence
-on inputs known in advance, so its synaptic input for every step is computed before the loop
-(:func:`~neurorecon.simulate.emulator._input_current`). Stepping
-:func:`~neurorecon.simulate.arithmetic.fixed_lif_update` then costs a dozen numpy passes over the
-(samples x neurons) state per step; this loop takes each neuron through all its steps at once,
-with the same float64 operations in the same order, per step t (``a`` the input current, 0 at
-step 0 and past the input)::
+Without recurrence a layer's synaptic input for every step is known before it runs: from the
+data for the first layer (:func:`~neurorecon.simulate.emulator._input_current`), from the raster
+of the layer below for the others. Stepping :func:`~neurorecon.simulate.arithmetic.fixed_lif_update`
+then costs a dozen numpy passes over the (samples x neurons) state per step; this loop takes each
+sample's neurons through all the steps at once, with the same float64 operations in the same
+order, per step t (``a`` the input current, 0 at step 0 and past the input)::
 
     u = trunc0(u * current_keep) + a ; u -= 2**24 if u > 2**23 ; u += 2**24 if u <= -2**23
     v = trunc0(v * voltage_keep) + u + bias ; v = max(v, -(2**23 - 1))
     s = v > threshold ; v = 0 where s
 
 (the wrap and the clip only where the constants say they can happen, as there). The same integers
-as the stepped update: ``tests/test_layer_loop.py`` checks every record on layers driven into the
-wrap and the clip. Bias bisection on a spike-order task (64 witnesses, 512 sequences) takes half
-the time.
+as the stepped update: ``tests/test_layer_loop.py`` checks every record against the Lava
+reference and the stepped loop, on layers driven into the wrap and the clip. Bias bisection on a
+spike-order task (64 witnesses, 512 sequences) takes half the time.
 """
 
 from __future__ import annotations
