@@ -132,13 +132,38 @@ def _float_update(constants: ar.LIFConstants):
     return update
 
 
-def plan_network(net: Network, max_input_payload: float, ops=None) -> list[_LayerPlan]:
-    """Precompute every layer's synapses and LIF constants (and check Lava's int32 datapath)."""
+@dataclass(frozen=True, eq=False)
+class _Synapses:
+    """A layer's feed-forward synapses as the loop applies them, and the largest ``|a << 6|``
+    they can deliver (what the LIF constants and Lava's int32 datapath are checked against)."""
+
+    taps: Taps
+    bound: float
+    stacked: tuple[list[int], ar.Synapse] | None
+    spread: _EventSpread | None
+
+
+def _synapses(layer, first: bool, arithmetic: str, payload: float, ops) -> _Synapses:
+    """``layer``'s synapses for inputs up to ``payload`` (``first``: the network's first layer,
+    whose delay taps may be stacked into one product or spread as events)."""
+    stacked = _stacked_taps(layer, arithmetic, payload, ops) if first else None
+    spread = None
+    if stacked is not None and isinstance(ops, NumpyOps):
+        spread = _event_spread(*stacked, layer.dense.weights.shape[1])
+    return _Synapses(ar.synapse_taps(layer.dense, arithmetic, payload, ops),
+                     ar.max_abs_accumulation(layer.dense, arithmetic, payload), stacked, spread)
+
+
+def plan_network(net: Network, max_input_payload: float, ops=None, first: _Synapses | None = None
+                 ) -> list[_LayerPlan]:
+    """Precompute every layer's synapses and LIF constants (and check Lava's int32 datapath);
+    ``first``: the first layer's synapses, already planned (an :class:`InputDrive`'s)."""
     ops = ops or NumpyOps()
     plans = []
     for i, layer in enumerate(net.layers):
         payload = max_input_payload if i == 0 else 1.0
-        bound = ar.max_abs_accumulation(layer.dense, net.arithmetic, payload)
+        synapses = first if i == 0 and first is not None else _synapses(layer, i == 0, net.arithmetic, payload, ops)
+        bound = synapses.bound
         recurrent = None
         if layer.recurrent is not None:
             bound += ar.max_abs_accumulation(layer.recurrent, net.arithmetic, 1.0)
@@ -147,12 +172,7 @@ def plan_network(net: Network, max_input_payload: float, ops=None) -> list[_Laye
             ar.check_int32_datapath(layer, i, bound)
         constants = _on_device(ar.lif_constants(layer, net.arithmetic, bound), net.arithmetic, ops)
         update = _fixed_update(constants, ops) if net.arithmetic == "fixed" else _float_update(constants)
-        stacked = _stacked_taps(layer, net.arithmetic, payload, ops) if i == 0 else None
-        spread = None
-        if stacked is not None and isinstance(ops, NumpyOps):
-            spread = _event_spread(*stacked, layer.dense.weights.shape[1])
-        plans.append(_LayerPlan(ar.synapse_taps(layer.dense, net.arithmetic, payload, ops), recurrent, constants, update,
-                                stacked, spread))
+        plans.append(_LayerPlan(synapses.taps, recurrent, constants, update, synapses.stacked, synapses.spread))
     return plans
 
 
@@ -252,22 +272,26 @@ class InputDrive:
 
     Bisecting biases re-runs one layer many times on the same inputs with the same synapses; only
     its neurons' constants change, so the synaptic products (most of a run's work with delays)
-    can be shared by every run. Made by :func:`input_drive`, passed to :func:`emulate`.
+    and the synapses' plan can be shared by every run. Made by :func:`input_drive`, passed to
+    :func:`emulate`.
     """
 
     dense: Dense  # the first layer's synapses it was computed with
     x: np.ndarray
     n_steps: int
     current: object  # (n, n_steps - 1, N) in ``ops``'s arrays, or None if nothing arrives
+    synapses: _Synapses  # the first layer's, as planned for ``x``
 
 
 def input_drive(net: Network, x: np.ndarray, n_steps: int, ops=None) -> InputDrive:
     """The first layer's input current on ``x`` for runs of ``n_steps`` (see :class:`InputDrive`)."""
     ops = ops or NumpyOps()
     layer = net.layers[0]
-    plan = plan_network(Network([layer], arithmetic=net.arithmetic), max(float(x.max(initial=0)), 1.0), ops)[0]
+    payload = max(float(x.max(initial=0)), 1.0)
+    synapses = _synapses(layer, True, net.arithmetic, payload, ops)
+    plan = plan_network(Network([layer], arithmetic=net.arithmetic), payload, ops, synapses)[0]
     with _one_blas_thread():
-        return InputDrive(layer.dense, x, n_steps, _input_current(plan, x, n_steps, ops))
+        return InputDrive(layer.dense, x, n_steps, _input_current(plan, x, n_steps, ops), synapses)
 
 
 def _check_drive(drive: InputDrive, net: Network, x: np.ndarray, n_steps: int) -> None:
@@ -363,7 +387,7 @@ def emulate(
     n = x.shape[0]
     layers = range(net.n_layers) if layers is None else layers
     max_payload = float(x.max(initial=0))
-    plans = plan_network(net, max(max_payload, 1.0), ops)
+    plans = plan_network(net, max(max_payload, 1.0), ops, None if drive is None else drive.synapses)
     check_record_memory(net.sizes, n, n_steps, record, list(layers), 4 if net.arithmetic == "fixed" else 8)
     rec = _Recorder(net, n, n_steps, record, list(layers), ops)
     chunk = chunk_size or default_chunk_size(net, ops)
