@@ -98,7 +98,7 @@ def test_input_events_added_where_they_land_give_the_products_bits(monkeypatch, 
     sparse_weights = np.where(rng.random(layer.weights.shape) < 0.5, layer.weights, 0)
     net = Network([layer.replace(weights=sparse_weights), net.layers[1]], arithmetic="fixed")
     x = (rng.random((30, 12, 5)) < 0.15) * rng.integers(1, payload + 1, (30, 12, 5))
-    assert emulator.plan_network(net, payload)[0].spread is not None  # the taps stack: both paths exist
+    assert emulator.plan_network(net, payload)[0].synapses.spread is not None  # the taps stack: both paths exist
     runs = {}
     for name, cost in (("events", 0), ("product", np.inf)):
         monkeypatch.setattr(emulator, "SPREAD_COST", cost)

@@ -67,16 +67,6 @@ class _EventSpread:
         return len(self.weight) / max(len(self.start) - 1, 1)
 
 
-@dataclass(frozen=True)
-class _LayerPlan:
-    feed_forward: Taps
-    recurrent: Taps | None
-    constants: ar.LIFConstants
-    update: Callable
-    stacked: tuple[list[int], ar.Synapse] | None = None  # the delayed input synapses as one (see below)
-    spread: _EventSpread | None = None  # the same synapses per input channel (numpy only)
-
-
 def _stacked_taps(layer, arithmetic: str, payload: float, ops) -> tuple[list[int], ar.Synapse] | None:
     """The first layer's delay taps as one synapse over the input's delayed copies, where that is
     the same integers: fixed point with ``weight_exp >= 0`` (every tap's shift is exact, so the
@@ -139,8 +129,16 @@ class _Synapses:
 
     taps: Taps
     bound: float
-    stacked: tuple[list[int], ar.Synapse] | None
-    spread: _EventSpread | None
+    stacked: tuple[list[int], ar.Synapse] | None  # the first layer's delayed taps as one (_stacked_taps)
+    spread: _EventSpread | None  # the same synapses per input channel (numpy only)
+
+
+@dataclass(frozen=True)
+class _LayerPlan:
+    synapses: _Synapses
+    recurrent: Taps | None
+    constants: ar.LIFConstants
+    update: Callable
 
 
 def _synapses(layer, first: bool, arithmetic: str, payload: float, ops) -> _Synapses:
@@ -172,7 +170,7 @@ def plan_network(net: Network, max_input_payload: float, ops=None, first: _Synap
             ar.check_int32_datapath(layer, i, bound)
         constants = _on_device(ar.lif_constants(layer, net.arithmetic, bound), net.arithmetic, ops)
         update = _fixed_update(constants, ops) if net.arithmetic == "fixed" else _float_update(constants)
-        plans.append(_LayerPlan(synapses.taps, recurrent, constants, update, synapses.stacked, synapses.spread))
+        plans.append(_LayerPlan(synapses, recurrent, constants, update))
     return plans
 
 
@@ -222,11 +220,11 @@ def _delivered(taps: Taps, history: list, a=None):
     return a
 
 
-def _input_current(plan: _LayerPlan, x: np.ndarray, n_steps: int, ops):
-    """What the first layer receives at steps 1 .. n_steps - 1, (batch, n_steps - 1, N), or
-    None if nothing arrives.
+def _input_current(synapses: _Synapses, x: np.ndarray, n_steps: int, ops):
+    """What a layer receives through ``synapses`` at steps 1 .. n_steps - 1, (batch, n_steps - 1, N),
+    or None if nothing arrives; ``x`` is the data (the first layer) or the raster of the layer below.
 
-    Input frame j reaches it at step j + 1 + k through a tap of delay k. With a stacked synapse
+    Frame j reaches it at step j + 1 + k through a tap of delay k. With a stacked synapse
     (:func:`_stacked_taps`) one product over the input's delayed copies gives every step (or,
     where events and synapses are sparse, each event is added where it lands); else
     the taps' sums are added in ascending k, the order of the per-step sum, so float results are
@@ -236,9 +234,9 @@ def _input_current(plan: _LayerPlan, x: np.ndarray, n_steps: int, ops):
     steps = n_steps - 1
     if steps <= 0:
         return None
-    if plan.stacked is not None:
-        delays, syn = plan.stacked
-        spread = plan.spread  # numpy only: syn.weights is an ndarray there
+    if synapses.stacked is not None:
+        delays, syn = synapses.stacked
+        spread = synapses.spread  # numpy only: syn.weights is an ndarray there
         if spread is not None and (
                 np.count_nonzero(x) * spread.per_channel * SPREAD_COST < batch * steps * syn.weights.size):
             # sparse events and synapses: each event is added where it lands (exact integer sums, as the product's)
@@ -251,7 +249,7 @@ def _input_current(plan: _LayerPlan, x: np.ndarray, n_steps: int, ops):
             if frames > 0:
                 copies[:, k:k + frames, j] = x[:, :frames]
         return syn(copies.reshape(batch * steps, -1)).reshape(batch, steps, -1)
-    taps = plan.feed_forward
+    taps = synapses.taps
     total = None
     for k, syn in taps:
         frames = min(t_in, steps - k)  # the frames that arrive within the run
@@ -289,9 +287,8 @@ def input_drive(net: Network, x: np.ndarray, n_steps: int, ops=None) -> InputDri
     layer = net.layers[0]
     payload = max(float(x.max(initial=0)), 1.0)
     synapses = _synapses(layer, True, net.arithmetic, payload, ops)
-    plan = plan_network(Network([layer], arithmetic=net.arithmetic), payload, ops, synapses)[0]
     with _one_blas_thread():
-        return InputDrive(layer.dense, x, n_steps, _input_current(plan, x, n_steps, ops), synapses)
+        return InputDrive(layer.dense, x, n_steps, _input_current(synapses, x, n_steps, ops), synapses)
 
 
 def _check_drive(drive: InputDrive, net: Network, x: np.ndarray, n_steps: int) -> None:
@@ -304,16 +301,16 @@ def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice
     """Run one chunk of samples (``rows``) and record it: step by step through every layer, or,
     ``compiled``, layer by layer (:func:`_run_layer_by_layer`)."""
     batch = x.shape[0]
-    input_current = _input_current(plans[0], x, n_steps, rec.ops) if drive is None else (
+    input_current = _input_current(plans[0].synapses, x, n_steps, rec.ops) if drive is None else (
         None if drive.current is None else drive.current[rows])
     if compiled:
         _run_layer_by_layer(plans, input_current, batch, n_steps, rows, rec)
         return
-    state = plans[0].feed_forward[0][1].state
+    state = plans[0].synapses.taps[0][1].state
     u = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), state) for p in plans]
     v = [rec.ops.zeros((batch, p.constants.threshold.shape[0]), state) for p in plans]
     history: list[list] = [[] for _ in plans]  # each layer's spikes, the previous step first
-    kept = [max(_reach(plan.recurrent), _reach(plans[i + 1].feed_forward) if i + 1 < len(plans) else 1)
+    kept = [max(_reach(plan.recurrent), _reach(plans[i + 1].synapses.taps) if i + 1 < len(plans) else 1)
             for i, plan in enumerate(plans)]
     for t in range(n_steps):
         current = []
@@ -321,7 +318,7 @@ def _run_chunk(plans: list[_LayerPlan], x: np.ndarray, n_steps: int, rows: slice
             if i == 0:
                 a = None if input_current is None or t == 0 or t > input_current.shape[1] else input_current[:, t - 1]
             else:
-                a = _delivered(plan.feed_forward, history[i - 1])
+                a = _delivered(plan.synapses.taps, history[i - 1])
             if plan.recurrent is not None:
                 a = _delivered(plan.recurrent, history[i], a)
             u[i], v[i], s = plan.update(u[i], v[i], 0 if a is None else a)
@@ -353,7 +350,7 @@ def _run_layer_by_layer(plans: list[_LayerPlan], input_current, batch: int, n_st
         run_layer(current, batch, n_steps, plan.constants, counts=view(rec.spike_counts), spikes=spikes,
                   v=view(rec.v), u=view(rec.u), final_spikes=view(rec.final_spikes), final_v=rec.final_v[i][rows])
         if i + 1 < len(plans):
-            current = _input_current(plans[i + 1], spikes, n_steps, rec.ops)
+            current = _input_current(plans[i + 1].synapses, spikes, n_steps, rec.ops)
 
 
 def default_chunk_size(net: Network, ops=None) -> int:
