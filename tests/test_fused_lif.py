@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from neurorecon.network import Dense, LIFLayer
-from neurorecon.train.surrogate.fused import lif_raster
+from neurorecon.train.surrogate.fused import VECTOR_STEP_MULTIPLE, lif_raster, parallel_tanh
 from neurorecon.train.surrogate.model import SurrogateLayer
 
 
@@ -55,3 +55,18 @@ def test_fused_loop_refuses_what_it_does_not_compute():
         lif_raster(frames, _layer(rng, surrogate="super"), 6)
     with pytest.raises(ValueError, match="feed-forward"):
         lif_raster(frames, _layer(rng, recurrent=Dense(np.zeros((48, 48)))), 6)
+
+
+@pytest.mark.parametrize("size", [1, 31, 33, 2 * VECTOR_STEP_MULTIPLE - 1, 2 * VECTOR_STEP_MULTIPLE + 17, 70_001,
+                                  256 * 41 * 128])
+def test_tanh_in_two_parts_has_one_calls_bits(size):
+    # each part starts at a multiple of torch's vector step, so every element takes the path
+    # (vectorised or the scalar remainder) it takes in one call over the whole array
+    x = (np.random.default_rng(size).standard_normal(size) * 4).astype(np.float32)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in training (the backward runs inside _torch_settings)
+    try:
+        whole = torch.from_numpy(x).tanh().numpy()
+        assert np.array_equal(parallel_tanh(x).view(np.int32), whole.view(np.int32))
+    finally:
+        torch.set_num_threads(threads)

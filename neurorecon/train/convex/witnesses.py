@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from neurorecon.network import NEURON_PARAMETERS, VTH_MAX, Dense, LIFLayer, Network
@@ -47,6 +48,7 @@ from neurorecon.simulate.emulator import InputDrive, emulate, input_drive
 from neurorecon.train.blocks import Engine, content_key
 
 SAFE_VOLTAGE = 2**21  # probe membrane scale kept below this (v saturates at 2**23)
+SAFE_QUANTILE = 99  # percent of the probe's |v| that must stay below SAFE_VOLTAGE
 BISECTION_STEPS = 12
 SLOWEST_LEAK = 4096.0  # tau_v in steps of dv = 1 (fixed) / 1/4096 (float)
 CALIBRATION_BLOCK = 1024  # witnesses per bias-calibration block (a unit of work on a cluster)
@@ -179,11 +181,11 @@ class WitnessSampler:
         while True:
             probe = self._layer(weights, groups, unreachable, 0, 0, weight_exp, delays)
             v = self._simulate(probe, ("v",)).v[0]  # int32 on the chip: no float64 copy of the probe run
-            if not fixed or np.percentile(np.abs(v), 99, overwrite_input=True) < SAFE_VOLTAGE or weight_exp <= lowest:
+            if not fixed or magnitude_quantile_below(v, SAFE_QUANTILE, SAFE_VOLTAGE) or weight_exp <= lowest:
                 break
             weight_exp -= 1
         window = v[:, -1] if self.statistic == "last" else v.reshape(-1, v.shape[-1])
-        spread = window.std(axis=0)
+        spread = column_std(window)
         vth = np.empty(len(group_decays))
         for g in range(len(group_decays)):
             scale = float(np.median(spread[groups == g]))
@@ -278,6 +280,56 @@ class WitnessSampler:
     def _group_of(self, layer: LIFLayer, row: int) -> int:
         key = (layer.du[row], layer.dv[row])
         return next(g for g, d in enumerate(self.calibration.group_decays) if tuple(d) == key)
+
+
+def magnitude_quantile_below(values: np.ndarray, q: float, limit: float) -> bool:
+    """``np.percentile(np.abs(values), q) < limit`` (linear interpolation) without sorting.
+
+    In the sorted magnitudes ``a``, exactly the first ``c`` (the count below ``limit``) are below
+    it, and the percentile interpolates between ``a[k]`` and ``a[k + 1]``, ``k = floor(q/100 (n-1))``:
+    below the limit when ``k + 1 < c``, not when ``k >= c``; numpy decides the case between.
+    The probe's v record is hundreds of MB, so one counting pass instead of a copy and a partition.
+    """
+    flat = np.ravel(values)
+    below = _count_below(flat, float(limit))
+    k = int(np.floor((flat.size - 1) * (q / 100)))
+    if k + 2 < below:  # a margin of one rank against the float product's rounding
+        return True
+    if k - 1 >= below:
+        return False
+    return bool(np.percentile(np.abs(flat), q) < limit)
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_below(flat, limit):
+    count = 0
+    for x in flat:
+        if -limit < x < limit:
+            count += 1
+    return count
+
+
+def column_std(x: np.ndarray) -> np.ndarray:
+    """``x.std(axis=0)`` of a 2-D array, the same bits: numpy sums the rows in order along axis 0
+    (the mean, then the squared deviations, in float64), and so does this loop, without numpy's
+    float64 copy of ``x`` (a probe record: hundreds of MB)."""
+    return _column_std(x)
+
+
+@numba.njit(cache=True, nogil=True)
+def _column_std(x):
+    rows, cols = x.shape
+    total = np.zeros(cols)
+    for i in range(rows):
+        for j in range(cols):
+            total[j] += np.float64(x[i, j])
+    mean = total / rows
+    squares = np.zeros(cols)
+    for i in range(rows):
+        for j in range(cols):
+            deviation = np.float64(x[i, j]) - mean[j]
+            squares[j] += deviation * deviation
+    return np.sqrt(squares / rows)
 
 
 def _bisect_block(sampler: WitnessSampler, weights, groups, targets, delays) -> dict[str, np.ndarray]:
