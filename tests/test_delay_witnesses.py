@@ -1,6 +1,7 @@
 """Witnesses with synaptic delays: drawn, priced, emulated and run on Lava exactly; bad values refused."""
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,10 +9,12 @@ import pytest
 import torch
 
 import neurorecon as nr
+import neurorecon._halves as halves
 from neurorecon.data import load_data
 from neurorecon.network import Dense, LIFLayer, Network
 from neurorecon.readout import Readout
 from neurorecon.simulate.emulator import emulate
+from neurorecon.simulate.events import gather_events, spread_events
 from neurorecon.train.convex.classifier import ReconstructionClassifier
 from neurorecon.train.convex.pricing import DELAY_MOVE_DENSITY, Pricer, PricingSettings, _Taps
 from neurorecon.train.convex.witnesses import WitnessSampler
@@ -255,3 +258,30 @@ def test_a_delayed_network_exports_to_lava_and_says_why_not_to_nir(capsys, tmp_p
     out = cli(capsys, "export", run, "--nir", "--lava", tmp_path / "lava")
     assert out.code == 3 and "train with --max-delay 0" in out.err  # 3: written in part
     assert (tmp_path / "lava" / "run_network.py").exists() and not (run / "exports" / "network.nir").exists()
+
+
+def test_the_pricing_twins_event_current_has_one_calls_bits_on_two_threads(monkeypatch):
+    # the spread is cut into halves of the batch, its gradient into halves of the input channels:
+    # the same sums in the same order as one call of each compiled loop over everything
+    rng = np.random.default_rng(1)
+    n, d, T, batch = 16, 7, 30, 9
+    mask = rng.random((n, d)) < 0.7
+    taps = _Taps(torch.as_tensor(rng.integers(0, 12, (n, d))), True, mask)
+    x = torch.as_tensor((rng.random((batch, T, d)) < 0.2).astype(np.float32))
+    probe = torch.as_tensor(rng.standard_normal((batch, T, n)).astype(np.float32))
+    weight = torch.tensor(rng.standard_normal((n, d)).astype(np.float32) * mask, requires_grad=True)
+    helper = ThreadPoolExecutor(max_workers=1)
+    monkeypatch.setattr(halves, "_helper", lambda: helper)  # two threads, on any machine
+    current = Pricer._current(x, weight, taps)
+    (grad,) = torch.autograd.grad((current * probe).sum(), weight)
+
+    start, neuron, delay, flat = taps.lists
+    whole = np.zeros((batch, T, n), np.float32)
+    spread_events(x.numpy(), start, neuron, delay, weight.detach().numpy().reshape(-1)[flat], whole)
+    whole_grad = np.zeros(len(flat), np.float32)
+    gather_events(x.numpy(), start, neuron, delay, probe.numpy(), whole_grad)
+    expected_grad = np.zeros(n * d, np.float32)
+    expected_grad[flat] = whole_grad
+    assert float(np.abs(whole).sum()) > 0 and float(np.abs(whole_grad).sum()) > 0
+    np.testing.assert_array_equal(current.detach().numpy(), whole)
+    np.testing.assert_array_equal(grad.numpy().reshape(-1), expected_grad)

@@ -1,10 +1,14 @@
 """The fused LIF loop (pricing's twin) against the surrogate layer stepped in torch."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import torch
 
+import neurorecon._halves as halves
 from neurorecon.network import Dense, LIFLayer
+from neurorecon.train.surrogate import fused
 from neurorecon.train.surrogate.fused import VECTOR_STEP_MULTIPLE, lif_raster, parallel_tanh
 from neurorecon.train.surrogate.model import SurrogateLayer
 
@@ -70,3 +74,32 @@ def test_tanh_in_two_parts_has_one_calls_bits(size):
         assert np.array_equal(parallel_tanh(x).view(np.int32), whole.view(np.int32))
     finally:
         torch.set_num_threads(threads)
+
+
+def test_fused_loop_has_one_calls_bits_on_two_threads(monkeypatch):
+    # the forward and backward loops run in halves of the batch on two threads: the same bits
+    # as one call of each compiled loop over the whole batch
+    rng = np.random.default_rng(5)
+    layer = _layer(rng)
+    frames = torch.as_tensor(rng.standard_normal((33, 20, 48)).astype(np.float32))
+    upstream = torch.as_tensor(rng.standard_normal((33, 23, 48)).astype(np.float32))
+    helper = ThreadPoolExecutor(max_workers=1)
+    monkeypatch.setattr(halves, "_helper", lambda: helper)  # two threads, on any machine
+    x = frames.clone().requires_grad_(True)
+    raster = lif_raster(x, layer, 23)
+    (raster * upstream).sum().backward()
+
+    c = layer.constants()
+    arrays = [np.ascontiguousarray(t.detach().numpy()) for t in (c.bias, c.current_keep, c.voltage_keep, c.threshold,
+                                                                  layer.inverse_unit)]
+    bias, current_keep, voltage_keep, threshold, inverse_unit = arrays
+    spikes, scaled = np.zeros((33, 23, 48), np.float32), np.empty((33, 23, 48), np.float32)
+    fused._forward(frames.numpy(), bias, current_keep, voltage_keep, threshold, inverse_unit, np.float32(layer.alpha),
+                   spikes, scaled)
+    grad_frames, grad_bias = np.zeros((33, 20, 48), np.float32), np.zeros((33, 48), np.float32)
+    fused._backward(upstream.numpy(), torch.from_numpy(scaled).tanh().numpy(), spikes, current_keep, voltage_keep,
+                    inverse_unit, grad_frames, grad_bias)
+    assert 0.05 < float(spikes.mean()) < 0.5
+    np.testing.assert_array_equal(raster.detach().numpy(), spikes)
+    np.testing.assert_array_equal(x.grad.numpy(), grad_frames)
+    np.testing.assert_array_equal(layer.bias.grad.numpy(), grad_bias.sum(axis=0))

@@ -40,6 +40,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from neurorecon._halves import in_halves
 from neurorecon.network import Dense, LIFLayer
 from neurorecon.readout import Readout
 from neurorecon.simulate.arithmetic import STATE_SHIFT, lif_constants
@@ -118,7 +119,8 @@ class _EventCurrent(torch.autograd.Function):
         start, neuron, delay, flat = taps.lists
         events, values = np.ascontiguousarray(x.numpy()), weight.detach().numpy().reshape(-1)[flat]
         out = np.zeros((x.shape[0], x.shape[1], weight.shape[0]), values.dtype)
-        spread_events(events, start, neuron, delay, values, out)
+        # halves of the batch: each sequence's current is its own
+        in_halves(lambda b: spread_events(events[b], start, neuron, delay, values, out[b]), len(events))
         ctx.events, ctx.taps, ctx.shape = events, taps, weight.shape
         return torch.from_numpy(out)
 
@@ -127,7 +129,10 @@ class _EventCurrent(torch.autograd.Function):
         start, neuron, delay, flat = ctx.taps.lists
         grad_out = np.ascontiguousarray(grad_out.numpy())
         grad = np.zeros(len(flat), grad_out.dtype)
-        gather_events(ctx.events, start, neuron, delay, grad_out, grad)
+        # halves of the input channels: a synapse's gradient sums its own channel's events, in order
+        events = ctx.events
+        in_halves(lambda c: gather_events(events[:, :, c], start[c.start:c.stop + 1], neuron, delay, grad_out, grad),
+                  events.shape[2])
         grad_weight = np.zeros(ctx.shape[0] * ctx.shape[1], grad_out.dtype)
         grad_weight[flat] = grad
         return torch.from_numpy(grad_weight.reshape(ctx.shape)), None, None

@@ -23,20 +23,19 @@ order of float32 operations, its tanh taken by torch), from the last step down, 
     g_bias += g_v'_t
     g_v, g_u = voltage_keep g_v'_t, current_keep g_u_t
 
-``tests/test_fused_lif.py`` checks both against the stepped torch layer. The loops run on one
-thread, like the torch training they replace; the backward's tanh, its costliest pass, runs in
-two parts on two threads, cut where one call's vector loop would pass anyway (the same bits).
+``tests/test_fused_lif.py`` checks both against the stepped torch layer. Sequences are
+independent, so each loop runs in two halves of the batch on two threads, and the backward's
+tanh in two halves cut where one call's vector loop passes anyway: the same bits as one thread
+(:mod:`neurorecon._halves`).
 """
 
 from __future__ import annotations
-
-import functools
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 import torch
 
+from neurorecon._halves import in_halves
 from neurorecon.train.surrogate.model import SurrogateLayer
 
 SURROGATE = "tanh"  # the surrogate whose derivative the backward loop writes out
@@ -47,11 +46,11 @@ VECTOR_STEP_MULTIPLE = 64
 
 
 @numba.njit(cache=True, nogil=True)
-def _forward(frames, bias, current_keep, voltage_keep, threshold, inverse_unit, alpha, n_steps):
-    """The spikes, and ``alpha z`` (z = (v' - vth) / vth) where the surrogate's tanh is taken."""
+def _forward(frames, bias, current_keep, voltage_keep, threshold, inverse_unit, alpha, spikes, scaled):
+    """Fills the spikes (zeros on entry) and ``alpha z`` (z = (v' - vth) / vth), where the
+    surrogate's tanh is taken, of the sequences ``frames``."""
     batch, t_in, n = frames.shape
-    spikes = np.zeros((batch, n_steps, n), np.float32)
-    scaled = np.empty((batch, n_steps, n), np.float32)
+    n_steps = spikes.shape[1]
     zero = np.float32(0.0)
     for b in range(batch):
         u = np.zeros(n, np.float32)
@@ -67,15 +66,14 @@ def _forward(frames, bias, current_keep, voltage_keep, threshold, inverse_unit, 
                     v[i] = zero
                 else:
                     v[i] = vp
-    return spikes, scaled
 
 
 @numba.njit(cache=True, nogil=True)
-def _backward(grad_spikes, slope, spikes, current_keep, voltage_keep, inverse_unit, t_in):
-    """The backward recurrence; ``slope`` is tanh(alpha z) (torch's, as Norse takes it)."""
+def _backward(grad_spikes, slope, spikes, current_keep, voltage_keep, inverse_unit, grad_frames, grad_bias):
+    """The backward recurrence, into ``grad_frames`` and per-sequence ``grad_bias`` (zeros on
+    entry); ``slope`` is tanh(alpha z) (torch's, as Norse takes it)."""
     batch, n_steps, n = spikes.shape
-    grad_frames = np.zeros((batch, t_in, n), np.float32)
-    grad_bias = np.zeros((batch, n), np.float32)
+    t_in = grad_frames.shape[1]
     one = np.float32(1.0)
     for b in range(batch):
         g_v = np.zeros(n, np.float32)
@@ -90,30 +88,18 @@ def _backward(grad_spikes, slope, spikes, current_keep, voltage_keep, inverse_un
                     grad_frames[b, t - 1, i] = g_ut
                 g_v[i] = voltage_keep[i] * g_pre
                 g_u[i] = current_keep[i] * g_ut
-    return grad_frames, grad_bias.sum(axis=0)
-
-
-@functools.cache
-def _helper() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="neurorecon-tanh")
 
 
 def parallel_tanh(x: np.ndarray) -> np.ndarray:
-    """``torch.tanh`` of a float32 array, bit for bit, its two halves on two threads (torch
-    releases the GIL); the cut is a multiple of :data:`VECTOR_STEP_MULTIPLE` elements."""
+    """``torch.tanh`` of a float32 array, bit for bit, in two halves on two threads; the cut is
+    a multiple of :data:`VECTOR_STEP_MULTIPLE` elements."""
     flat = np.ascontiguousarray(x).reshape(-1)
     out = np.empty_like(flat)
-    cut = flat.size // 2 // VECTOR_STEP_MULTIPLE * VECTOR_STEP_MULTIPLE
 
     def part(positions: slice) -> None:
         torch.tanh(torch.from_numpy(flat[positions]), out=torch.from_numpy(out[positions]))
 
-    if cut == 0:
-        part(slice(None))
-    else:
-        second = _helper().submit(part, slice(cut, None))
-        part(slice(0, cut))
-        second.result()
+    in_halves(part, flat.size, VECTOR_STEP_MULTIPLE)
     return out.reshape(x.shape)
 
 
@@ -125,16 +111,23 @@ class _LIFLoop(torch.autograd.Function):
     @staticmethod
     def forward(ctx, frames, bias, current_keep, voltage_keep, threshold, inverse_unit, alpha, n_steps):
         keeps, inverse_unit = (_numpy(current_keep), _numpy(voltage_keep)), _numpy(inverse_unit)
-        spikes, scaled = _forward(_numpy(frames), _numpy(bias), *keeps, _numpy(threshold), inverse_unit,
-                                  np.float32(alpha), n_steps)
+        frames_, bias_, threshold_ = _numpy(frames), _numpy(bias), _numpy(threshold)
+        shape = (frames.shape[0], n_steps, frames.shape[2])
+        spikes, scaled = np.zeros(shape, np.float32), np.empty(shape, np.float32)
+        in_halves(lambda b: _forward(frames_[b], bias_, *keeps, threshold_, inverse_unit, np.float32(alpha),
+                                     spikes[b], scaled[b]), shape[0])
         ctx.arrays, ctx.scaled, ctx.t_in = (spikes, *keeps, inverse_unit), scaled, frames.shape[1]
         return torch.from_numpy(spikes)
 
     @staticmethod
     def backward(ctx, grad_spikes):
         slope = parallel_tanh(ctx.scaled)  # the one transcendental, vectorised by torch
-        grad_frames, grad_bias = _backward(_numpy(grad_spikes), slope, *ctx.arrays, ctx.t_in)
-        return torch.from_numpy(grad_frames), torch.from_numpy(grad_bias), None, None, None, None, None, None
+        grad_spikes, (spikes, *constants) = _numpy(grad_spikes), ctx.arrays
+        grad_frames = np.zeros((spikes.shape[0], ctx.t_in, spikes.shape[2]), np.float32)
+        grad_bias = np.zeros((spikes.shape[0], spikes.shape[2]), np.float32)  # per sequence, summed below
+        in_halves(lambda b: _backward(grad_spikes[b], slope[b], spikes[b], *constants, grad_frames[b], grad_bias[b]),
+                  spikes.shape[0])
+        return torch.from_numpy(grad_frames), torch.from_numpy(grad_bias.sum(axis=0)), None, None, None, None, None, None
 
 
 def lif_raster(frames: torch.Tensor, layer: SurrogateLayer, n_steps: int) -> torch.Tensor:
