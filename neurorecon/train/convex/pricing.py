@@ -28,7 +28,8 @@ optimisation (the pricing problem of column generation):
    keeps violators.
 
 Deterministic for a seed: starts from a seeded numpy generator, batches from another, torch on
-one thread with deterministic kernels.
+one thread with deterministic kernels; the compiled loops run in halves on two threads, cut where
+no sum runs across the cut (:mod:`neurorecon._halves`), so the same bits whatever the core count.
 """
 
 from __future__ import annotations
