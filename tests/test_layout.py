@@ -15,7 +15,8 @@ import neurorecon
 
 PACKAGE = Path(neurorecon.__file__).parent
 STAGES = [
-    ("errors", "_atomic", "_hdf5", "_limits", "_pages", "_progress", "_version", "network", "readout", "profiles", "convolution"),
+    ("errors", "_atomic", "_halves", "_hdf5", "_limits", "_pages", "_progress", "_version", "network", "readout", "profiles",
+     "convolution"),
     ("data",),
     ("simulate",),
     ("quantize",),
