@@ -19,7 +19,6 @@ CUDA) chunks are large and run one after the other, torch parallelising each ope
 from __future__ import annotations
 
 import functools
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -27,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from neurorecon._halves import usable_cores
 from neurorecon.network import Dense, Network
 from neurorecon.simulate import arithmetic as ar
 from neurorecon.simulate.arrays import NumpyOps
@@ -389,7 +389,7 @@ def emulate(
     rec = _Recorder(net, n, n_steps, record, list(layers), ops)
     chunk = chunk_size or default_chunk_size(net, ops)
     bounds = [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
-    threads = 1 if not isinstance(ops, NumpyOps) else threads or min(2, os.cpu_count() or 1, len(bounds))
+    threads = 1 if not isinstance(ops, NumpyOps) else threads or min(2, usable_cores(), len(bounds))
     compiled = (isinstance(ops, NumpyOps) and net.arithmetic == "fixed"
                 and all(layer.recurrent is None for layer in net.layers))
     with _one_blas_thread():

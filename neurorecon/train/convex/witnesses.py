@@ -309,15 +309,11 @@ def _count_below(flat, limit):
     return count
 
 
-def column_std(x: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True, nogil=True)
+def column_std(x):
     """``x.std(axis=0)`` of a 2-D array, the same bits: numpy sums the rows in order along axis 0
     (the mean, then the squared deviations, in float64), and so does this loop, without numpy's
     float64 copy of ``x`` (a probe record: hundreds of MB)."""
-    return _column_std(x)
-
-
-@numba.njit(cache=True, nogil=True)
-def _column_std(x):
     rows, cols = x.shape
     total = np.zeros(cols)
     for i in range(rows):
